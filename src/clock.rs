@@ -1,0 +1,89 @@
+//! Time and randomness behind one seam: `TELECLAUDE_NOW` pins the clock for tests.
+
+use std::io::Read;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+pub type Timestamp = OffsetDateTime;
+
+/// The current time, or `TELECLAUDE_NOW` when it is set to an RFC 3339 time.
+pub fn now() -> Timestamp {
+    if let Some(v) = std::env::var_os("TELECLAUDE_NOW") {
+        if let Some(t) = v.to_str().and_then(|s| parse(s).ok()) {
+            return t;
+        }
+    }
+    OffsetDateTime::now_utc()
+}
+
+/// Parse RFC 3339 with an explicit offset (`Z` or `±hh:mm`), normalised to UTC.
+pub fn parse(s: &str) -> Result<Timestamp, String> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(|t| t.to_offset(UtcOffset::UTC))
+        .map_err(|_| {
+            format!("`{s}` is not an RFC 3339 timestamp with an offset (e.g. 2026-01-31T12:00:00Z)")
+        })
+}
+
+/// Format as RFC 3339 in UTC (`Z`), keeping sub-second precision when there is any.
+pub fn format(t: Timestamp) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+pub fn now_string() -> String {
+    format(now())
+}
+
+/// `n` random bytes from the kernel, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if filled.is_err() {
+        // Never expected on Unix; fall back to time and pid so ids stay unique.
+        let seed = OffsetDateTime::now_utc().unix_timestamp_nanos() as u128
+            ^ ((std::process::id() as u128) << 64);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (seed >> ((i % 16) * 8)) as u8 ^ i as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random (version 4) UUID.
+pub fn uuid() -> String {
+    let h = random_hex(16);
+    let mut b: Vec<char> = h.chars().collect();
+    b[12] = '4';
+    b[16] = ['8', '9', 'a', 'b'][(b[16].to_digit(16).unwrap_or(0) & 3) as usize];
+    let s: String = b.into_iter().collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_to_utc() {
+        let t = parse("2026-01-31T14:00:00+02:00").unwrap();
+        assert_eq!(format(t), "2026-01-31T12:00:00Z");
+        assert!(parse("2026-01-31T12:00:00").is_err());
+        assert!(parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn uuid_has_v4_shape() {
+        let u = uuid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+}

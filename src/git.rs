@@ -1,0 +1,259 @@
+//! The one gateway to the git binary. Two verbs: *captured* (stdin null or given,
+//! `LC_ALL=C`, stderr kept in the error with the argv) and *pass-through* (inherit stdio).
+//! Small pure parsers for git's machine-readable output live beside it.
+
+use crate::error::{Error, Result};
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Variables that would point git at another repository than the one we name.
+const REPO_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_NAMESPACE",
+];
+
+#[derive(Clone, Debug)]
+pub struct Git {
+    exe: PathBuf,
+    dir: PathBuf,
+    env: Vec<(OsString, OsString)>,
+}
+
+/// The result of a captured git command that may legitimately fail.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}
+
+impl Git {
+    /// A gateway running `git` (as found on PATH) in `dir`.
+    pub fn new(dir: &Path) -> Result<Git> {
+        let exe = which::which("git").map_err(|_| {
+            Error::failed_hint("git was not found on PATH", "install git 2.38 or newer")
+        })?;
+        Ok(Git {
+            exe,
+            dir: dir.to_path_buf(),
+            env: Vec::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The same gateway in another directory.
+    pub fn in_dir(&self, dir: &Path) -> Git {
+        Git {
+            exe: self.exe.clone(),
+            dir: dir.to_path_buf(),
+            env: self.env.clone(),
+        }
+    }
+
+    /// The same gateway with one more environment variable for every command.
+    pub fn with_env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Git {
+        let mut g = self.clone();
+        g.env
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        g
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.exe);
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        for k in REPO_ENV {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run git and return its output whatever the exit code.
+    pub fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
+        let mut c = self.command(args);
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c
+            .spawn()
+            .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            let input = input.to_vec();
+            // Write from a thread so a large input cannot deadlock against a full stdout pipe.
+            let writer = std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+            let out = child.wait_with_output();
+            let _ = writer.join();
+            return Self::finish(out, args);
+        }
+        Self::finish(child.wait_with_output(), args)
+    }
+
+    fn finish(out: std::io::Result<std::process::Output>, args: &[&str]) -> Result<Output> {
+        let out = out.map_err(|e| Error::io(format_args!("git {}", args.join(" ")), e))?;
+        Ok(Output {
+            code: out.status.code().unwrap_or(128),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Run git; a non-zero exit is an error carrying the argv and git's stderr.
+    pub fn capture(&self, args: &[&str]) -> Result<String> {
+        let out = self.output(args, None)?;
+        if out.ok() {
+            Ok(out.stdout)
+        } else {
+            Err(command_failed(args, &out))
+        }
+    }
+
+    /// Like [`capture`](Self::capture), feeding `input` on stdin.
+    pub fn capture_stdin(&self, args: &[&str], input: &[u8]) -> Result<String> {
+        let out = self.output(args, Some(input))?;
+        if out.ok() {
+            Ok(out.stdout)
+        } else {
+            Err(command_failed(args, &out))
+        }
+    }
+
+    /// Run git with inherited stdio and return its exit code.
+    pub fn pass_through(&self, args: &[&str]) -> Result<i32> {
+        let status = self
+            .command(args)
+            .status()
+            .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
+        Ok(status.code().unwrap_or(128))
+    }
+}
+
+/// The error for a failed git command: argv and git's own words.
+pub fn command_failed(args: &[&str], out: &Output) -> Error {
+    Error::failed(format!(
+        "`git {}` failed (exit {}): {}",
+        args.join(" "),
+        out.code,
+        out.stderr.trim()
+    ))
+}
+
+/// Is `s` a full object name (40-hex SHA-1 or 64-hex SHA-256), lower-case?
+pub fn is_full_sha(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64)
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Parse `git for-each-ref --format='%(objectname) %(refname)'` output.
+pub fn parse_ref_list(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(sha, name)| (name.to_string(), sha.to_string()))
+        .collect()
+}
+
+/// Parse `git cat-file --batch-check='%(objectname) %(objecttype)'` output:
+/// the names (as given) whose object is a commit.
+pub fn parse_batch_check(input: &[&str], out: &str) -> Vec<bool> {
+    input
+        .iter()
+        .zip(out.lines())
+        .map(|(_, line)| line.ends_with(" commit"))
+        .collect()
+}
+
+/// What `git merge-tree --write-tree --name-only` said.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MergeTree {
+    pub tree: String,
+    pub conflicts: Vec<String>,
+    pub messages: Vec<String>,
+}
+
+/// Parse `git merge-tree --write-tree --name-only` output (exit 0 or 1): the tree, the
+/// conflicted paths, then after a blank line the informational messages.
+pub fn parse_merge_tree(out: &str) -> Option<MergeTree> {
+    let mut lines = out.lines();
+    let tree = lines.next()?.trim().to_string();
+    if !is_full_sha(&tree) {
+        return None;
+    }
+    let mut conflicts = Vec::new();
+    let mut messages = Vec::new();
+    let mut in_messages = false;
+    for l in lines {
+        if !in_messages && l.is_empty() {
+            in_messages = true;
+        } else if in_messages {
+            if !l.is_empty() {
+                messages.push(l.to_string());
+            }
+        } else {
+            conflicts.push(l.to_string());
+        }
+    }
+    Some(MergeTree {
+        tree,
+        conflicts,
+        messages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Real output of `git merge-tree --write-tree --name-only main feature` on a conflict.
+    const CONFLICT: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904\nshared.txt\n\nAuto-merging shared.txt\nCONFLICT (content): Merge conflict in shared.txt\n";
+
+    #[test]
+    fn merge_tree_conflict_output() {
+        let m = parse_merge_tree(CONFLICT).unwrap();
+        assert_eq!(m.tree, "4b825dc642cb6eb9a060e54bf8d69288fbee4904");
+        assert_eq!(m.conflicts, vec!["shared.txt"]);
+        assert_eq!(m.messages.len(), 2);
+    }
+
+    #[test]
+    fn merge_tree_clean_output() {
+        let m = parse_merge_tree("4b825dc642cb6eb9a060e54bf8d69288fbee4904\n").unwrap();
+        assert!(m.conflicts.is_empty());
+        assert!(parse_merge_tree("fatal: bad\n").is_none());
+    }
+
+    #[test]
+    fn sha_shapes() {
+        assert!(is_full_sha(&"a".repeat(40)));
+        assert!(is_full_sha(&"0".repeat(64)));
+        assert!(!is_full_sha(&"A".repeat(40)));
+        assert!(!is_full_sha("abc"));
+    }
+}
