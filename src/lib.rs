@@ -4,6 +4,9 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod git;
+pub mod lease;
+pub mod mode;
 pub mod repo;
 pub mod state;
