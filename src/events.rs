@@ -125,9 +125,7 @@ const SPECS: &[Spec] = &[
 ];
 
 fn spec_for(kind: &str) -> Option<&'static Spec> {
-    SPECS
-        .iter()
-        .find(|s| s.kind == kind || s.short == Some(kind))
+    SPECS.iter().find(|s| s.kind == kind || s.short == Some(kind))
 }
 
 /// The full canonical name of a type given as full name or short form.
@@ -141,17 +139,12 @@ pub fn check_slug(s: &str) -> std::result::Result<(), String> {
     let ok = !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
-        })
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
         && !s.contains("..");
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "slug `{}` must match ^[a-z0-9][a-z0-9._-]{{0,127}}$ without `..`",
-            printable(s)
-        ))
+        Err(format!("slug `{}` must match ^[a-z0-9][a-z0-9._-]{{0,127}}$ without `..`", printable(s)))
     }
 }
 
@@ -159,12 +152,7 @@ pub fn check_slug(s: &str) -> std::result::Result<(), String> {
 /// never starting with `-`; a leading `refs/heads/` is stripped.
 pub fn check_branch(s: &str) -> std::result::Result<String, String> {
     let name = s.strip_prefix("refs/heads/").unwrap_or(s);
-    let bad = |why: &str| {
-        Err(format!(
-            "branch `{}` is not a valid branch name: {why}",
-            printable(s)
-        ))
-    };
+    let bad = |why: &str| Err(format!("branch `{}` is not a valid branch name: {why}", printable(s)));
     if name.is_empty() {
         return bad("empty");
     }
@@ -174,10 +162,7 @@ pub fn check_branch(s: &str) -> std::result::Result<String, String> {
     if name == "HEAD" || name == "@" {
         return bad("reserved name");
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_control() || *c == ' ' || "~^:?*[\\".contains(*c))
-    {
+    if let Some(c) = name.chars().find(|c| c.is_control() || *c == ' ' || "~^:?*[\\".contains(*c)) {
         return bad(&format!("contains {c:?}"));
     }
     if name.contains("..") {
@@ -192,10 +177,7 @@ pub fn check_branch(s: &str) -> std::result::Result<String, String> {
     if name.ends_with('.') {
         return bad("ends with `.`");
     }
-    if name
-        .split('/')
-        .any(|c| c.starts_with('.') || c.ends_with(".lock"))
-    {
+    if name.split('/').any(|c| c.starts_with('.') || c.ends_with(".lock")) {
         return bad("a component starts with `.` or ends with `.lock`");
     }
     Ok(name.to_string())
@@ -207,10 +189,7 @@ pub fn check_sha(s: &str, field: &str) -> std::result::Result<String, String> {
     if crate::git::is_full_sha(&lower) {
         Ok(lower)
     } else {
-        Err(format!(
-            "{field} `{}` is not a full 40- or 64-hex object name",
-            printable(s)
-        ))
+        Err(format!("{field} `{}` is not a full 40- or 64-hex object name", printable(s)))
     }
 }
 
@@ -231,10 +210,7 @@ pub fn validate(
     payload: &Map<String, Value>,
 ) -> std::result::Result<(&'static Spec, Map<String, Value>), Vec<String>> {
     let Some(spec) = spec_for(kind) else {
-        return Err(vec![format!(
-            "type `{}` is not a canonical event type",
-            printable(kind)
-        )]);
+        return Err(vec![format!("type `{}` is not a canonical event type", printable(kind))]);
     };
     let mut errors = Vec::new();
     let mut out = Map::new();
@@ -275,23 +251,16 @@ fn check_value(name: &str, field: Field, value: &Value) -> std::result::Result<V
         };
     }
     if field == List {
-        let items = value
-            .as_array()
-            .ok_or_else(|| format!("{name} must be a list of strings"))?;
+        let items = value.as_array().ok_or_else(|| format!("{name} must be a list of strings"))?;
         if items.is_empty() {
             return Err(format!("{name} must have at least one entry"));
         }
-        if items
-            .iter()
-            .any(|i| i.as_str().is_none_or(|s| s.trim().is_empty()))
-        {
+        if items.iter().any(|i| i.as_str().is_none_or(|s| s.trim().is_empty())) {
             return Err(format!("{name} entries must be non-empty strings"));
         }
         return Ok(value.clone());
     }
-    let s = value
-        .as_str()
-        .ok_or_else(|| format!("{name} must be a string, got {value}"))?;
+    let s = value.as_str().ok_or_else(|| format!("{name} must be a string, got {value}"))?;
     if s.trim().is_empty() {
         return Err(format!("{name} must not be empty"));
     }
@@ -299,9 +268,7 @@ fn check_value(name: &str, field: Field, value: &Value) -> std::result::Result<V
         Slug => check_slug(s).map(|_| s.to_string())?,
         Branch => check_branch(s)?,
         Sha => check_sha(s, name)?,
-        Time => clock::parse(s)
-            .map(clock::format)
-            .map_err(|e| format!("{name}: {e}"))?,
+        Time => clock::parse(s).map(clock::format).map_err(|e| format!("{name}: {e}"))?,
         _ => {
             if s.contains(['\n', '\r', '\0']) {
                 return Err(format!("{name} must be a single line"));
@@ -353,13 +320,7 @@ impl NewEvent {
 
     /// A lifecycle event written by the integrator itself (`integration.*`).
     pub fn lifecycle(kind: &str, key: String, payload: Map<String, Value>) -> NewEvent {
-        NewEvent {
-            kind: kind.to_string(),
-            source: "integrator".into(),
-            key,
-            level: "operational".into(),
-            payload,
-        }
+        NewEvent { kind: kind.to_string(), source: "integrator".into(), key, level: "operational".into(), payload }
     }
 
     fn envelope(self, at: &str) -> Envelope {
@@ -393,18 +354,13 @@ struct KeyOnly<'a> {
 fn existing_keys(path: &Path) -> Result<HashSet<String>> {
     let mut keys = HashSet::new();
     let mut health = state::LogHealth::default();
-    state::scan_lines(
-        path,
-        0,
-        &mut health,
-        |_, line| match serde_json::from_slice::<KeyOnly>(line) {
-            Ok(k) => {
-                keys.insert(k.key.into_owned());
-                true
-            }
-            Err(_) => false,
-        },
-    )?;
+    state::scan_lines(path, 0, &mut health, |_, line| match serde_json::from_slice::<KeyOnly>(line) {
+        Ok(k) => {
+            keys.insert(k.key.into_owned());
+            true
+        }
+        Err(_) => false,
+    })?;
     Ok(keys)
 }
 
@@ -426,10 +382,7 @@ pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
             }
             keys.insert(e.key.clone());
             let env = e.envelope(&at);
-            lines.push(
-                serde_json::to_string(&env)
-                    .map_err(|e| Error::failed(format!("cannot encode event: {e}")))?,
-            );
+            lines.push(serde_json::to_string(&env).map_err(|e| Error::failed(format!("cannot encode event: {e}")))?);
             results.push(Recorded::Recorded);
         }
         w.append(&lines)?;
@@ -438,12 +391,7 @@ pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
 }
 
 /// Record one validated canonical event; `Err(Invalid)` lists every violation.
-pub fn record_canonical(
-    dir: &StateDir,
-    kind: &str,
-    payload: Map<String, Value>,
-    source: &str,
-) -> Result<Recorded> {
+pub fn record_canonical(dir: &StateDir, kind: &str, payload: Map<String, Value>, source: &str) -> Result<Recorded> {
     let ev = NewEvent::canonical(kind, &payload, source).map_err(|violations| Error::Invalid {
         what: format!("{} event", canonical_type(kind).unwrap_or(kind)),
         violations,
@@ -452,13 +400,7 @@ pub fn record_canonical(
 }
 
 /// Record `branch.pushed` (used by the `pre-push` hook).
-pub fn record_branch_pushed(
-    dir: &StateDir,
-    branch: &str,
-    sha: &str,
-    remote: &str,
-    pusher: &str,
-) -> Result<Recorded> {
+pub fn record_branch_pushed(dir: &StateDir, branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<Recorded> {
     let mut p = Map::new();
     p.insert("branch".into(), branch.into());
     p.insert("sha".into(), sha.into());
@@ -498,16 +440,9 @@ struct IngestLine {
 }
 
 /// Parse one bulk-ingest line into a validated event.
-pub fn parse_ingest_line(
-    line: &[u8],
-    default_source: &str,
-) -> std::result::Result<NewEvent, Vec<String>> {
-    let parsed: IngestLine =
-        serde_json::from_slice(line).map_err(|e| vec![format!("not an event object: {e}")])?;
-    let source = parsed
-        .source
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| default_source.to_string());
+pub fn parse_ingest_line(line: &[u8], default_source: &str) -> std::result::Result<NewEvent, Vec<String>> {
+    let parsed: IngestLine = serde_json::from_slice(line).map_err(|e| vec![format!("not an event object: {e}")])?;
+    let source = parsed.source.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| default_source.to_string());
     if source.contains(['\n', '\r', '\0']) {
         return Err(vec!["source must be a single line".into()]);
     }
@@ -526,9 +461,7 @@ pub fn ingest(dir: &StateDir, input: &[u8], default_source: &str) -> Result<Inge
             Ok(e) => good.push(e),
             Err(v) => {
                 report.rejected += 1;
-                report
-                    .errors
-                    .push(format!("line {}: {}", n + 1, v.join("; ")));
+                report.errors.push(format!("line {}: {}", n + 1, v.join("; ")));
             }
         }
     }
@@ -569,17 +502,14 @@ mod tests {
         assert_eq!(e.payload["branch"], "feat/x");
         assert_eq!(e.payload["ready_at"], "2026-01-01T00:00:00Z");
         assert!(!e.payload.contains_key("_x"));
-        assert_eq!(
-            e.key,
-            format!("{DEPLOYMENT_STARTED}:s:feat/x:{}", "a".repeat(40))
-        );
+        assert_eq!(e.key, format!("{DEPLOYMENT_STARTED}:s:feat/x:{}", "a".repeat(40)));
     }
 
     #[test]
     fn branch_rules() {
         for bad in [
-            "-x", "a..b", "a b", "a/", "/a", "a//b", "a.lock", ".a", "a~1", "a^", "a:b", "a?",
-            "a*", "a[", "a\\b", "a@{1}", "HEAD", "a.", "a\tb",
+            "-x", "a..b", "a b", "a/", "/a", "a//b", "a.lock", ".a", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b",
+            "a@{1}", "HEAD", "a.", "a\tb",
         ] {
             assert!(check_branch(bad).is_err(), "{bad}");
         }

@@ -82,23 +82,14 @@ fn lock_is_held(dir: &StateDir) -> Result<bool> {
 }
 
 fn expired(meta: &LeaseMeta) -> bool {
-    clock::parse(&meta.expires_at)
-        .map(|t| t < clock::now())
-        .unwrap_or(true)
+    clock::parse(&meta.expires_at).map(|t| t < clock::now()).unwrap_or(true)
 }
 
 pub fn inspect(dir: &StateDir) -> Result<LeaseStatus> {
     let meta = read_meta(dir);
     let held = dir.root().exists() && lock_is_held(dir)?;
-    let open_meta = meta
-        .as_ref()
-        .is_some_and(|m| m.released_at.is_none() && !m.token.is_empty());
-    Ok(LeaseStatus {
-        held,
-        stale: !held && open_meta,
-        hung: held && meta.as_ref().is_some_and(expired),
-        holder: meta,
-    })
+    let open_meta = meta.as_ref().is_some_and(|m| m.released_at.is_none() && !m.token.is_empty());
+    Ok(LeaseStatus { held, stale: !held && open_meta, hung: held && meta.as_ref().is_some_and(expired), holder: meta })
 }
 
 /// True iff `token` is the token of a lease whose lock is held right now and unexpired:
@@ -110,10 +101,7 @@ pub fn token_is_live(dir: &StateDir, token: &str) -> bool {
     let Some(meta) = read_meta(dir) else {
         return false;
     };
-    meta.token == token
-        && meta.released_at.is_none()
-        && !expired(&meta)
-        && lock_is_held(dir).unwrap_or(false)
+    meta.token == token && meta.released_at.is_none() && !expired(&meta) && lock_is_held(dir).unwrap_or(false)
 }
 
 /// A held lease. Dropping it without [`Lease::release`] still frees the lock (the file closes).
@@ -139,10 +127,7 @@ pub enum Acquire {
 
 fn busy_line(dir: &StateDir) -> String {
     match read_meta(dir) {
-        Some(m) => format!(
-            "lease busy: held by {} pid {} since {}",
-            m.owner, m.pid, m.acquired_at
-        ),
+        Some(m) => format!("lease busy: held by {} pid {} since {}", m.owner, m.pid, m.acquired_at),
         None => "lease busy: held by an unknown process".to_string(),
     }
 }
@@ -155,21 +140,17 @@ impl Lease {
         let mut lock = fd_lock::RwLock::new(file);
         match lock.try_write() {
             Ok(guard) => std::mem::forget(guard),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Ok(Acquire::Busy(busy_line(dir)))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Acquire::Busy(busy_line(dir))),
             Err(e) => return Err(Error::io("cannot take the lease lock", e)),
         }
         let previous = read_meta(dir);
         let now = clock::now();
-        let stale_takeover = previous
-            .filter(|m| m.released_at.is_none() && !m.token.is_empty())
-            .map(|m| StaleHolder {
-                owner: m.owner,
-                pid: m.pid,
-                host: m.host,
-                acquired_at: m.acquired_at,
-            });
+        let stale_takeover = previous.filter(|m| m.released_at.is_none() && !m.token.is_empty()).map(|m| StaleHolder {
+            owner: m.owner,
+            pid: m.pid,
+            host: m.host,
+            acquired_at: m.acquired_at,
+        });
         let meta = LeaseMeta {
             key: KEY.into(),
             owner: owner.into(),
@@ -194,12 +175,7 @@ impl Lease {
     }
 
     /// Take the lease, waiting up to `wait` for a busy one.
-    pub fn acquire_waiting(
-        dir: &StateDir,
-        owner: &str,
-        ttl_secs: u64,
-        wait: Duration,
-    ) -> Result<Acquire> {
+    pub fn acquire_waiting(dir: &StateDir, owner: &str, ttl_secs: u64, wait: Duration) -> Result<Acquire> {
         let deadline = Instant::now() + wait;
         loop {
             match Lease::try_acquire(dir, owner, ttl_secs)? {
@@ -244,9 +220,7 @@ impl Lease {
     /// Renew now (between steps) and fail if the lease was lost.
     pub fn check(&self) -> Result<()> {
         if self.lost.load(Ordering::SeqCst) {
-            return Err(Error::failed(
-                "the lease was lost (its metadata was replaced by another process)",
-            ));
+            return Err(Error::failed("the lease was lost (its metadata was replaced by another process)"));
         }
         renew(&self.dir, &self.meta.token, self.meta.ttl_secs)
     }
@@ -257,9 +231,7 @@ impl Lease {
             let _ = r.stop.send(());
             let _ = r.handle.join();
         }
-        let mut meta = read_meta(&self.dir)
-            .filter(|m| m.token == self.meta.token)
-            .unwrap_or_else(|| self.meta.clone());
+        let mut meta = read_meta(&self.dir).filter(|m| m.token == self.meta.token).unwrap_or_else(|| self.meta.clone());
         meta.released_at = Some(clock::now_string());
         meta.token.clear();
         state::write_json(&self.dir.lease_json(), &meta)
@@ -268,9 +240,7 @@ impl Lease {
 
 fn renew(dir: &StateDir, token: &str, ttl: u64) -> Result<()> {
     let Some(mut meta) = read_meta(dir).filter(|m| m.token == token) else {
-        return Err(Error::failed(
-            "the lease was lost (its metadata was replaced by another process)",
-        ));
+        return Err(Error::failed("the lease was lost (its metadata was replaced by another process)"));
     };
     let now = clock::now();
     meta.renewed_at = clock::format(now);
@@ -286,10 +256,7 @@ pub fn break_lease(dir: &StateDir, force: bool) -> Result<String> {
     };
     if !force {
         return Err(Error::usage_hint(
-            format!(
-                "the lease is held by {} pid {} on {} (hung: {})",
-                meta.owner, meta.pid, meta.host, st.hung
-            ),
+            format!("the lease is held by {} pid {} on {} (hung: {})", meta.owner, meta.pid, meta.host, st.hung),
             "integrator lease break --force",
         ));
     }

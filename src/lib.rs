@@ -8,5 +8,8 @@ pub mod events;
 pub mod git;
 pub mod lease;
 pub mod mode;
+pub mod projection;
+pub mod queue;
+pub mod readiness;
 pub mod repo;
 pub mod state;

@@ -30,11 +30,7 @@ pub fn resolve(cfg: &Config, requested: Option<Mode>, parity_event: bool) -> Res
             ))
         }
     };
-    Ok(Resolved {
-        requested,
-        effective,
-        reason: reason.into(),
-    })
+    Ok(Resolved { requested, effective, reason: reason.into() })
 }
 
 #[derive(Deserialize)]
@@ -49,9 +45,7 @@ pub fn recorded_effective_mode(dir: &StateDir, files_cfg: &Config) -> Mode {
     if let Ok(Some(c)) = state::read_json::<CheckpointMode>(&dir.checkpoint()) {
         return c.mode.effective;
     }
-    resolve(files_cfg, None, false)
-        .map(|r| r.effective)
-        .unwrap_or(Mode::Cutover)
+    resolve(files_cfg, None, false).map(|r| r.effective).unwrap_or(Mode::Cutover)
 }
 
 #[cfg(test)]
@@ -62,11 +56,7 @@ mod tests {
         let mut c = Config::default();
         c.integrator.mode = mode;
         c.cutover.enabled = enabled;
-        c.cutover.parity_evidence = if accepted {
-            ParityEvidence::Accepted
-        } else {
-            ParityEvidence::None
-        };
+        c.cutover.parity_evidence = if accepted { ParityEvidence::Accepted } else { ParityEvidence::None };
         c.cutover.rollback_on_incomplete_parity = rollback;
         c
     }
@@ -75,30 +65,9 @@ mod tests {
     fn every_row_of_the_table() {
         let rows: &[(Mode, bool, bool, bool, Option<Mode>, &str)] = &[
             (Mode::Off, true, true, true, Some(Mode::Off), "mode off"),
-            (
-                Mode::Shadow,
-                true,
-                true,
-                false,
-                Some(Mode::Shadow),
-                "shadow requested",
-            ),
-            (
-                Mode::Cutover,
-                false,
-                true,
-                true,
-                Some(Mode::Shadow),
-                "cutover disabled: remaining in shadow mode",
-            ),
-            (
-                Mode::Cutover,
-                true,
-                true,
-                false,
-                Some(Mode::Cutover),
-                "cutover enabled with accepted parity evidence",
-            ),
+            (Mode::Shadow, true, true, false, Some(Mode::Shadow), "shadow requested"),
+            (Mode::Cutover, false, true, true, Some(Mode::Shadow), "cutover disabled: remaining in shadow mode"),
+            (Mode::Cutover, true, true, false, Some(Mode::Cutover), "cutover enabled with accepted parity evidence"),
             (
                 Mode::Cutover,
                 true,
@@ -107,14 +76,7 @@ mod tests {
                 Some(Mode::Shadow),
                 "parity evidence incomplete: rollback to shadow mode",
             ),
-            (
-                Mode::Cutover,
-                true,
-                false,
-                false,
-                None,
-                "cutover enabled but parity evidence incomplete",
-            ),
+            (Mode::Cutover, true, false, false, None, "cutover enabled but parity evidence incomplete"),
         ];
         for (mode, enabled, accepted, rollback, want, reason) in rows {
             let got = resolve(&cfg(*mode, *enabled, *accepted, *rollback), None, false);
@@ -131,11 +93,6 @@ mod tests {
             }
         }
         // A recorded parity acceptance counts as evidence.
-        assert_eq!(
-            resolve(&cfg(Mode::Cutover, true, false, false), None, true)
-                .unwrap()
-                .effective,
-            Mode::Cutover
-        );
+        assert_eq!(resolve(&cfg(Mode::Cutover, true, false, false), None, true).unwrap().effective, Mode::Cutover);
     }
 }
