@@ -1,6 +1,7 @@
 //! teleclaude-integrator: records delivery events, projects READY candidates, queues them
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
+pub mod apply;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -13,3 +14,5 @@ pub mod queue;
 pub mod readiness;
 pub mod repo;
 pub mod state;
+pub mod followup;
+pub mod run;

@@ -57,6 +57,9 @@ pub struct Projection {
     pub completed: BTreeMap<String, String>,
     pub notifications: BTreeMap<String, Notification>,
     pub parity_accepted: bool,
+    /// How many events that can make a candidate READY were folded in (review.approved,
+    /// branch.pushed, deployment.started): a run re-evaluates when this moves.
+    pub readiness_events: u64,
 }
 
 fn completed_key(slug: &str, sha: &str) -> String {
@@ -78,6 +81,9 @@ impl Projection {
             n.seen = seen;
             n.updated_at = e.at.clone();
         };
+        if matches!(e.kind.as_str(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
+            self.readiness_events += 1;
+        }
         match e.kind.as_str() {
             events::REVIEW_APPROVED => {
                 let round = p.get("review_round").and_then(|v| v.as_u64()).unwrap_or(1);
