@@ -1,1 +1,7 @@
+//! The one integration-test binary: a module per area, real git, real repositories.
 
+mod support;
+
+mod events;
+mod readiness;
+mod shadow;
