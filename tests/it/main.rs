@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cutover;
 mod events;
 mod readiness;
 mod shadow;
