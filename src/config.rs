@@ -308,9 +308,11 @@ impl Config {
             self.cutover.enabled = match v.as_str() {
                 "1" | "true" => true,
                 "0" | "false" => false,
-                _ => return Err(Error::usage(format!(
+                _ => {
+                    return Err(Error::usage(format!(
                     "TELECLAUDE_INTEGRATOR_CUTOVER_ENABLED=`{v}` is not one of 1, 0, true, false"
-                ))),
+                )))
+                }
             };
         }
         if let Some(v) = get("TELECLAUDE_INTEGRATOR_PARITY_EVIDENCE").filter(|v| !v.is_empty()) {

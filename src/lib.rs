@@ -5,5 +5,6 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod git;
+pub mod guard;
 pub mod repo;
 pub mod state;
