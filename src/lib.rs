@@ -1,10 +1,19 @@
 //! teleclaude-integrator: records delivery events, projects READY candidates, queues them
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
+pub mod apply;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
+pub mod followup;
 pub mod git;
 pub mod guard;
+pub mod lease;
+pub mod mode;
+pub mod projection;
+pub mod queue;
+pub mod readiness;
 pub mod repo;
+pub mod run;
 pub mod state;

@@ -17,10 +17,7 @@ pub enum Stake {
     },
     /// Writes to a branch: refused when it is protected, or unnamed (the default branch,
     /// assumed protected).
-    Branch {
-        branch: Option<String>,
-        rule: String,
-    },
+    Branch { branch: Option<String>, rule: String },
     /// Refused whatever the branch.
     Always(String),
 }
@@ -37,10 +34,7 @@ impl Scan {
         self.flags.iter().any(|(f, _)| names.contains(&f.as_str()))
     }
     fn values<'a>(&'a self, names: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
-        self.flags
-            .iter()
-            .filter(move |(f, _)| names.contains(&f.as_str()))
-            .filter_map(|(_, v)| v.as_deref())
+        self.flags.iter().filter(move |(f, _)| names.contains(&f.as_str())).filter_map(|(_, v)| v.as_deref())
     }
     fn last(&self, names: &[&str]) -> Option<String> {
         self.values(names).last().map(str::to_string)
@@ -143,16 +137,9 @@ pub const REF_MUTATIONS: &[&str] = &[
 /// Classify `gh args…`. `read_file` reads a `@file` field value (None when unreadable
 /// or when it is `-`, stdin, which the shim must leave to gh).
 pub fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
-    let words: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .collect();
+    let words: Vec<&str> = args.iter().filter(|a| !a.starts_with('-')).map(String::as_str).collect();
     let after = |word: &str| {
-        let i = args
-            .iter()
-            .position(|a| a == word)
-            .map_or(args.len(), |i| i + 1);
+        let i = args.iter().position(|a| a == word).map_or(args.len(), |i| i + 1);
         args[i..].to_vec()
     };
     match words.as_slice() {
@@ -181,12 +168,7 @@ pub fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> 
 
 /// A field's value as given (`key=value`); `@file` values are read; None when unknown.
 fn field(s: &Scan, key: &str, read_file: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let v = s
-        .values(FIELDS)
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-        .last()?;
+    let v = s.values(FIELDS).filter_map(|kv| kv.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).last()?;
     match v.strip_prefix('@') {
         Some(file) => read_file(file),
         None => Some(v.to_string()),
@@ -218,12 +200,9 @@ fn classify_api(s: &Scan, read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
     if path == "graphql" {
         let query = field("query").unwrap_or_default();
         return match graphql_ref_mutation(&query) {
-            Some(m) => Stake::Always(format!(
-                "GraphQL mutation `{m}` merges or moves refs and is refused"
-            )),
+            Some(m) => Stake::Always(format!("GraphQL mutation `{m}` merges or moves refs and is refused")),
             None if query.is_empty() => Stake::Always(
-                "a GraphQL request whose query the guard cannot read (stdin or --input) is refused"
-                    .into(),
+                "a GraphQL request whose query the guard cannot read (stdin or --input) is refused".into(),
             ),
             None => Stake::None,
         };
@@ -234,14 +213,8 @@ fn classify_api(s: &Scan, read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
     };
     let write = |what: &str| format!("`gh api -X {method} {path}` {what}");
     match rest {
-        ["merges"] => Stake::Branch {
-            branch: field("base"),
-            rule: write("merges into a protected branch"),
-        },
-        ["merge-upstream"] => Stake::Branch {
-            branch: field("branch"),
-            rule: write("syncs a protected branch"),
-        },
+        ["merges"] => Stake::Branch { branch: field("base"), rule: write("merges into a protected branch") },
+        ["merge-upstream"] => Stake::Branch { branch: field("branch"), rule: write("syncs a protected branch") },
         ["pulls", n, "merge"] => Stake::PrBase {
             selector: Some(n.to_string()),
             repo: (!owner.starts_with('{')).then(|| format!("{owner}/{name}")),
@@ -249,26 +222,21 @@ fn classify_api(s: &Scan, read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
         },
         ["git", "refs"] => match field("ref") {
             Some(r) => match r.strip_prefix("refs/heads/") {
-                Some(b) => Stake::Branch {
-                    branch: Some(b.to_string()),
-                    rule: write("creates a protected branch"),
-                },
+                Some(b) => Stake::Branch { branch: Some(b.to_string()), rule: write("creates a protected branch") },
                 None => Stake::None,
             },
             None => Stake::Always(write("creates a ref the guard cannot see")),
         },
-        ["git", "refs", "heads", b @ ..] if !b.is_empty() => Stake::Branch {
-            branch: Some(b.join("/")),
-            rule: write("moves a protected branch"),
-        },
+        ["git", "refs", "heads", b @ ..] if !b.is_empty() => {
+            Stake::Branch { branch: Some(b.join("/")), rule: write("moves a protected branch") }
+        }
         ["contents", ..] => Stake::Branch {
             branch: field("branch"),
             rule: write("commits to a protected branch (no branch field = the default branch)"),
         },
-        ["branches", b @ .., "rename"] if !b.is_empty() => Stake::Branch {
-            branch: Some(b.join("/")),
-            rule: write("renames a protected branch"),
-        },
+        ["branches", b @ .., "rename"] if !b.is_empty() => {
+            Stake::Branch { branch: Some(b.join("/")), rule: write("renames a protected branch") }
+        }
         ["branches", tail @ ..] => match tail.iter().position(|s| *s == "protection") {
             Some(i) if i > 0 => Stake::Branch {
                 branch: Some(tail[..i].join("/")),
@@ -296,10 +264,8 @@ fn endpoint_path(endpoint: &str) -> String {
 
 /// The first ref-moving mutation a GraphQL document calls, if it is a mutation.
 pub fn graphql_ref_mutation(query: &str) -> Option<&'static str> {
-    let words: Vec<&str> = query
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> =
+        query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
     if !words.contains(&"mutation") {
         return None;
     }
@@ -312,9 +278,7 @@ mod tests {
 
     fn c(s: &str) -> Stake {
         let args: Vec<String> = s.split_whitespace().map(String::from).collect();
-        classify(&args, &|f| {
-            (f == "q.graphql").then(|| "mutation { mergeBranch(input:{}) { x } }".into())
-        })
+        classify(&args, &|f| (f == "q.graphql").then(|| "mutation { mergeBranch(input:{}) { x } }".into()))
     }
 
     fn refused_branch(s: &str) -> Option<String> {
@@ -326,9 +290,7 @@ mod tests {
 
     #[test]
     fn pr_merge_needs_the_base() {
-        assert!(
-            matches!(c("pr merge 12 --squash"), Stake::PrBase { selector: Some(s), repo: None, .. } if s == "12")
-        );
+        assert!(matches!(c("pr merge 12 --squash"), Stake::PrBase { selector: Some(s), repo: None, .. } if s == "12"));
         assert!(
             matches!(c("pr merge --auto -R o/r -b msg"), Stake::PrBase { selector: None, repo: Some(r), .. } if r == "o/r")
         );
@@ -339,30 +301,12 @@ mod tests {
 
     #[test]
     fn api_writes() {
-        assert_eq!(
-            refused_branch("api repos/o/r/merges -f base=main -f head=x"),
-            Some("main".into())
-        );
-        assert_eq!(
-            refused_branch("api -X PUT repos/o/r/contents/a.txt -f message=m"),
-            None
-        );
-        assert_eq!(
-            refused_branch("api -XPUT /repos/o/r/contents/a.txt -f branch=feat"),
-            Some("feat".into())
-        );
-        assert_eq!(
-            refused_branch("api --method=PATCH repos/o/r/git/refs/heads/main -f sha=x"),
-            Some("main".into())
-        );
-        assert_eq!(
-            refused_branch("api repos/o/r/git/refs -f ref=refs/heads/main -f sha=x"),
-            Some("main".into())
-        );
-        assert_eq!(
-            refused_branch("api -X POST repos/o/r/branches/main/rename -f new_name=x"),
-            Some("main".into())
-        );
+        assert_eq!(refused_branch("api repos/o/r/merges -f base=main -f head=x"), Some("main".into()));
+        assert_eq!(refused_branch("api -X PUT repos/o/r/contents/a.txt -f message=m"), None);
+        assert_eq!(refused_branch("api -XPUT /repos/o/r/contents/a.txt -f branch=feat"), Some("feat".into()));
+        assert_eq!(refused_branch("api --method=PATCH repos/o/r/git/refs/heads/main -f sha=x"), Some("main".into()));
+        assert_eq!(refused_branch("api repos/o/r/git/refs -f ref=refs/heads/main -f sha=x"), Some("main".into()));
+        assert_eq!(refused_branch("api -X POST repos/o/r/branches/main/rename -f new_name=x"), Some("main".into()));
         assert_eq!(
             refused_branch("api -X DELETE repos/o/r/branches/main/protection/required_signatures"),
             Some("main".into())
@@ -374,18 +318,9 @@ mod tests {
         assert!(
             matches!(c("api -X PUT repos/o/r/pulls/7/merge"), Stake::PrBase { selector: Some(n), repo: Some(r), .. } if n == "7" && r == "o/r")
         );
-        assert!(matches!(
-            c("api -X POST repos/o/r/rulesets -f name=x"),
-            Stake::Always(_)
-        ));
-        assert!(matches!(
-            c("api repos/o/r/git/refs --input body.json"),
-            Stake::Always(_)
-        ));
-        assert_eq!(
-            c("api repos/o/r/git/refs -f ref=refs/tags/v1 -f sha=x"),
-            Stake::None
-        );
+        assert!(matches!(c("api -X POST repos/o/r/rulesets -f name=x"), Stake::Always(_)));
+        assert!(matches!(c("api repos/o/r/git/refs --input body.json"), Stake::Always(_)));
+        assert_eq!(c("api repos/o/r/git/refs -f ref=refs/tags/v1 -f sha=x"), Stake::None);
         assert_eq!(c("api repos/o/r/pulls/7/merge"), Stake::None);
         assert_eq!(c("api repos/o/r/branches/main/protection"), Stake::None);
         assert_eq!(c("api repos/o/r/issues -f title=x"), Stake::None);
@@ -398,29 +333,17 @@ mod tests {
             c("api graphql -f query=mutation{mergePullRequest(input:{}){clientMutationId}}"),
             Stake::Always(_)
         ));
-        assert!(matches!(
-            c("api graphql -F query=@q.graphql"),
-            Stake::Always(_)
-        ));
+        assert!(matches!(c("api graphql -F query=@q.graphql"), Stake::Always(_)));
         assert!(matches!(c("api graphql -F query=@-"), Stake::Always(_)));
         assert_eq!(c("api graphql -f query={viewer{login}}"), Stake::None);
-        assert_eq!(
-            c("api graphql -f query=mutation{addComment(input:{}){clientMutationId}}"),
-            Stake::None
-        );
+        assert_eq!(c("api graphql -f query=mutation{addComment(input:{}){clientMutationId}}"), Stake::None);
         assert_eq!(graphql_ref_mutation("query { updateRef }"), None);
     }
 
     #[test]
     fn repo_sync() {
         assert_eq!(refused_branch("repo sync"), None);
-        assert_eq!(
-            refused_branch("repo sync o/r --branch feat"),
-            Some("feat".into())
-        );
-        assert_eq!(
-            refused_branch("repo sync -b main --force"),
-            Some("main".into())
-        );
+        assert_eq!(refused_branch("repo sync o/r --branch feat"), Some("feat".into()));
+        assert_eq!(refused_branch("repo sync -b main --force"), Some("main".into()));
     }
 }

@@ -18,16 +18,8 @@ pub fn run(argv: Vec<OsString>) -> Error {
 
 fn decide(argv: &[OsString]) -> Result<Real> {
     let real = shim::find_real("gh")?;
-    let args: Vec<String> = argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let read_file = |f: &str| {
-        (f != "-")
-            .then(|| std::fs::read_to_string(f).ok())
-            .flatten()
-    };
+    let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let read_file = |f: &str| (f != "-").then(|| std::fs::read_to_string(f).ok()).flatten();
     let stake = gh_argv::classify(&args, &read_file);
     if stake == Stake::None {
         return Ok(real);
@@ -42,27 +34,17 @@ fn decide(argv: &[OsString]) -> Result<Real> {
 }
 
 fn refusal(real: &Real, ctx: &Context, stake: Stake) -> Result<Option<Refusal>> {
-    let protected_or_default =
-        |b: &Option<String>| b.as_ref().map_or(true, |b| ctx.is_protected(b));
+    let protected_or_default = |b: &Option<String>| b.as_ref().map_or(true, |b| ctx.is_protected(b));
     Ok(match stake {
         Stake::None => None,
         Stake::Always(rule) => Some(Refusal::main(rule, None)),
-        Stake::Branch { branch, rule } => protected_or_default(&branch)
-            .then(|| Refusal::main(rule, branch.map(|b| format!("refs/heads/{b}")))),
-        Stake::PrBase {
-            selector,
-            repo,
-            rule,
-        } => match pr_base(real, selector.as_deref(), repo.as_deref())? {
+        Stake::Branch { branch, rule } => {
+            protected_or_default(&branch).then(|| Refusal::main(rule, branch.map(|b| format!("refs/heads/{b}"))))
+        }
+        Stake::PrBase { selector, repo, rule } => match pr_base(real, selector.as_deref(), repo.as_deref())? {
             Some(base) if !ctx.is_protected(&base) => None,
-            Some(base) => Some(Refusal::main(
-                format!("{rule} (base `{base}`)"),
-                Some(format!("refs/heads/{base}")),
-            )),
-            None => Some(Refusal::main(
-                format!("{rule}: the pull request's base branch could not be looked up"),
-                None,
-            )),
+            Some(base) => Some(Refusal::main(format!("{rule} (base `{base}`)"), Some(format!("refs/heads/{base}")))),
+            None => Some(Refusal::main(format!("{rule}: the pull request's base branch could not be looked up"), None)),
         },
     })
 }

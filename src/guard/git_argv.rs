@@ -206,14 +206,8 @@ pub struct Invocation {
 }
 
 /// Global options that take a value, as `--opt value` or `--opt=value`.
-const GLOBAL_WITH_VALUE: &[&str] = &[
-    "--git-dir",
-    "--work-tree",
-    "--namespace",
-    "--config-env",
-    "--super-prefix",
-    "--attr-source",
-];
+const GLOBAL_WITH_VALUE: &[&str] =
+    &["--git-dir", "--work-tree", "--namespace", "--config-env", "--super-prefix", "--attr-source"];
 
 /// Resolve git's global options (git.c `handle_options`) and find the command word.
 pub fn parse(argv: &[String]) -> Invocation {
@@ -254,10 +248,7 @@ pub fn parse(argv: &[String]) -> Invocation {
             }
             _ => {}
         }
-        if let Some(opt) = GLOBAL_WITH_VALUE
-            .iter()
-            .find(|o| a == **o || a.starts_with(&format!("{o}=")))
-        {
+        if let Some(opt) = GLOBAL_WITH_VALUE.iter().find(|o| a == **o || a.starts_with(&format!("{o}="))) {
             let value = match a.split_once('=') {
                 Some((_, v)) => v.to_string(),
                 None => {
@@ -291,27 +282,20 @@ pub fn parse(argv: &[String]) -> Invocation {
 /// The key of a `key=value` (or `key` alone) config override, lower-cased as git does for
 /// section and key (the subsection's case is kept by git, but we compare prefixes only).
 fn config_key(kv: &str) -> String {
-    kv.split_once('=')
-        .map_or(kv, |(k, _)| k)
-        .to_ascii_lowercase()
+    kv.split_once('=').map_or(kv, |(k, _)| k).to_ascii_lowercase()
 }
 
 /// Config keys that could disable the hook, redirect the push or rename a command.
 pub fn is_sensitive_config_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key == "core.hookspath"
-        || ["hook.", "remote.", "url.", "push.", "alias."]
-            .iter()
-            .any(|p| key.starts_with(p))
+    key == "core.hookspath" || ["hook.", "remote.", "url.", "push.", "alias."].iter().any(|p| key.starts_with(p))
 }
 
 /// Config keys set through the environment: `GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_<n>` and
 /// `GIT_CONFIG_PARAMETERS` (what `-c` exports to child gits).
 pub fn env_config_keys(get: impl Fn(&str) -> Option<String>) -> Vec<String> {
     let mut keys = Vec::new();
-    let count = get("GIT_CONFIG_COUNT")
-        .and_then(|c| c.trim().parse::<usize>().ok())
-        .unwrap_or(0);
+    let count = get("GIT_CONFIG_COUNT").and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or(0);
     for n in 0..count.min(10_000) {
         if let Some(k) = get(&format!("GIT_CONFIG_KEY_{n}")) {
             keys.push(k.to_ascii_lowercase());
@@ -488,11 +472,7 @@ fn long_candidates(name: &str) -> Vec<(&'static str, bool)> {
     if name.is_empty() {
         return Vec::new();
     }
-    PUSH_LONG
-        .iter()
-        .filter(|(o, _)| o.starts_with(name))
-        .copied()
-        .collect()
+    PUSH_LONG.iter().filter(|(o, _)| o.starts_with(name)).copied().collect()
 }
 
 /// Analyse the arguments after `push`.
@@ -586,9 +566,9 @@ pub fn agent_verdict(command: &str, args: &[String], blocked: &[String]) -> Agen
             _ => refuse("can drop or hide uncommitted work"),
         },
         "clean" => {
-            let dry = args.iter().any(|a| {
-                a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a.contains('n'))
-            });
+            let dry = args
+                .iter()
+                .any(|a| a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a.contains('n')));
             if dry {
                 AgentVerdict::Allow
             } else {
@@ -598,10 +578,7 @@ pub fn agent_verdict(command: &str, args: &[String], blocked: &[String]) -> Agen
         "reset" => {
             let hard = args.iter().take_while(|a| *a != "--").any(|a| {
                 let name = a.strip_prefix("--").unwrap_or("");
-                !name.is_empty()
-                    && ["hard", "merge", "keep"]
-                        .iter()
-                        .any(|o| o.starts_with(name))
+                !name.is_empty() && ["hard", "merge", "keep"].iter().any(|o| o.starts_with(name))
             });
             if hard {
                 refuse("with --hard, --merge or --keep discards uncommitted work")
@@ -654,9 +631,7 @@ fn checkout_verdict(args: &[String]) -> AgentVerdict {
 
 /// Where `--confirmed` is among a revert's arguments (before any `--`).
 pub fn confirmed_index(args: &[String]) -> Option<usize> {
-    args.iter()
-        .take_while(|a| *a != "--")
-        .position(|a| a == "--confirmed")
+    args.iter().take_while(|a| *a != "--").position(|a| a == "--confirmed")
 }
 
 #[cfg(test)]
@@ -676,62 +651,36 @@ mod tests {
 
     #[test]
     fn global_options_are_resolved() {
-        let i = parse(&v(
-            "-C sub -c core.hooksPath=/dev/null --git-dir=x --no-pager -p push origin",
-        ));
+        let i = parse(&v("-C sub -c core.hooksPath=/dev/null --git-dir=x --no-pager -p push origin"));
         assert_eq!(i.command.as_deref(), Some("push"));
         assert_eq!(i.args, v("origin"));
         assert_eq!(i.config_keys, vec!["core.hookspath"]);
         assert_eq!(i.chdirs, vec!["sub"]);
         assert_eq!(i.git_dir.as_deref(), Some("x"));
-        let i = parse(&v(
-            "--config-env remote.origin.url=U --work-tree w --namespace n stash",
-        ));
+        let i = parse(&v("--config-env remote.origin.url=U --work-tree w --namespace n stash"));
         assert_eq!(i.command.as_deref(), Some("stash"));
         assert_eq!(i.config_keys, vec!["remote.origin.url"]);
         assert_eq!(parse(&v("--version")).command.as_deref(), Some("version"));
         assert_eq!(parse(&v("-C")).command, None);
-        assert_eq!(
-            parse(&v("--bare --literal-pathspecs status"))
-                .command
-                .as_deref(),
-            Some("status")
-        );
+        assert_eq!(parse(&v("--bare --literal-pathspecs status")).command.as_deref(), Some("status"));
     }
 
     #[test]
     fn push_flags_with_abbreviations() {
         for a in ["--no-verify", "--no-verif", "--no-v", "--no-ver", "--n"] {
-            assert!(
-                analyse_push(&v(&format!("{a} origin main"))).no_verify,
-                "{a}"
-            );
+            assert!(analyse_push(&v(&format!("{a} origin main"))).no_verify, "{a}");
         }
         for a in ["--verify", "--verbose", "--ver", "-n", "--dry-run"] {
-            assert!(
-                !analyse_push(&v(&format!("{a} origin main"))).no_verify,
-                "{a}"
-            );
+            assert!(!analyse_push(&v(&format!("{a} origin main"))).no_verify, "{a}");
         }
         assert!(analyse_push(&v("--mirror origin")).mirror);
         assert!(analyse_push(&v("--mir origin")).mirror);
         assert!(analyse_push(&v("--receive-pack=x origin")).receive_pack);
         assert!(analyse_push(&v("--exec x origin")).receive_pack);
         assert!(analyse_push(&v("--rece x origin")).receive_pack);
-        assert_eq!(
-            analyse_push(&v("--repo backup main")).repo.as_deref(),
-            Some("backup")
-        );
-        assert_eq!(
-            analyse_push(&v("-o ci.skip -f mirror main"))
-                .repo
-                .as_deref(),
-            Some("mirror")
-        );
-        assert_eq!(
-            analyse_push(&v("-- --mirror")).repo.as_deref(),
-            Some("--mirror")
-        );
+        assert_eq!(analyse_push(&v("--repo backup main")).repo.as_deref(), Some("backup"));
+        assert_eq!(analyse_push(&v("-o ci.skip -f mirror main")).repo.as_deref(), Some("mirror"));
+        assert_eq!(analyse_push(&v("-- --mirror")).repo.as_deref(), Some("--mirror"));
         assert!(!analyse_push(&v("-- --mirror")).mirror);
     }
 
@@ -741,22 +690,11 @@ mod tests {
             "GIT_CONFIG_COUNT" => Some("2".to_string()),
             "GIT_CONFIG_KEY_0" => Some("user.name".to_string()),
             "GIT_CONFIG_KEY_1" => Some("core.hooksPath".to_string()),
-            "GIT_CONFIG_PARAMETERS" => {
-                Some("'alias.p'='push' 'remote.origin.url=x' 'it'\\''s'='1'".to_string())
-            }
+            "GIT_CONFIG_PARAMETERS" => Some("'alias.p'='push' 'remote.origin.url=x' 'it'\\''s'='1'".to_string()),
             _ => None,
         };
         let keys = env_config_keys(env);
-        assert_eq!(
-            keys,
-            vec![
-                "user.name",
-                "core.hookspath",
-                "alias.p",
-                "remote.origin.url",
-                "it's"
-            ]
-        );
+        assert_eq!(keys, vec!["user.name", "core.hookspath", "alias.p", "remote.origin.url", "it's"]);
         assert!(keys.iter().any(|k| is_sensitive_config_key(k)));
         assert!(!is_sensitive_config_key("user.name"));
         assert!(!is_sensitive_config_key("core.editor"));
@@ -765,23 +703,14 @@ mod tests {
 
     #[test]
     fn alias_values_split_like_git() {
-        assert_eq!(
-            split_alias("push --no-verify origin").unwrap(),
-            v("push --no-verify origin")
-        );
-        assert_eq!(
-            split_alias("commit -m 'a b' \"c d\" e\\ f").unwrap(),
-            vec!["commit", "-m", "a b", "c d", "e f"]
-        );
+        assert_eq!(split_alias("push --no-verify origin").unwrap(), v("push --no-verify origin"));
+        assert_eq!(split_alias("commit -m 'a b' \"c d\" e\\ f").unwrap(), vec!["commit", "-m", "a b", "c d", "e f"]);
         assert!(split_alias("x 'open").is_none());
     }
 
     #[test]
     fn agent_policy() {
-        let blocked: Vec<String> = crate::config::DEFAULT_AGENT_BLOCKED
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let blocked: Vec<String> = crate::config::DEFAULT_AGENT_BLOCKED.iter().map(|s| s.to_string()).collect();
         let verdict = |c: &str, a: &str| agent_verdict(c, &v(a), &blocked);
         for (c, a) in [
             ("stash", ""),
@@ -819,14 +748,8 @@ mod tests {
         ] {
             assert_eq!(verdict(c, a), AgentVerdict::Allow, "{c} {a}");
         }
-        assert_eq!(
-            verdict("checkout", "main"),
-            AgentVerdict::AllowIfRevision("main".into())
-        );
-        assert_eq!(
-            verdict("checkout", "."),
-            AgentVerdict::AllowIfRevision(".".into())
-        );
+        assert_eq!(verdict("checkout", "main"), AgentVerdict::AllowIfRevision("main".into()));
+        assert_eq!(verdict("checkout", "."), AgentVerdict::AllowIfRevision(".".into()));
         assert_eq!(
             agent_verdict("rebase", &[], &["rebase".into()]),
             AgentVerdict::Refuse("`git rebase` is blocked by guard.agent_blocked".into())

@@ -36,11 +36,7 @@ struct Resolved {
 
 fn decide(argv: &[OsString]) -> Result<(Real, Vec<OsString>)> {
     shim::check_depth("git")?;
-    let args: Vec<String> = argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let inv = git_argv::parse(&args);
     let Some(cmd) = inv.command.as_deref() else {
         return Ok((shim::find_real("git")?, argv.to_vec()));
@@ -114,12 +110,7 @@ fn resolve_aliases(real: &Real, mut inv: Invocation) -> Result<Resolved> {
         alias.get_or_insert(cmd.clone());
         let value = found.stdout.trim_end_matches('\n');
         if value.starts_with('!') {
-            return Ok(Resolved {
-                inv,
-                alias,
-                shell_alias: true,
-                config_keys,
-            });
+            return Ok(Resolved { inv, alias, shell_alias: true, config_keys });
         }
         let Some(mut words) = git_argv::split_alias(value) else {
             break;
@@ -135,12 +126,7 @@ fn resolve_aliases(real: &Real, mut inv: Invocation) -> Result<Resolved> {
         next.git_dir = next.git_dir.or(inv.git_dir.clone());
         inv = next;
     }
-    Ok(Resolved {
-        inv,
-        alias,
-        shell_alias: false,
-        config_keys,
-    })
+    Ok(Resolved { inv, alias, shell_alias: false, config_keys })
 }
 
 /// The repository the command runs in (after `-C` and `--git-dir`) and its policy.
@@ -149,17 +135,10 @@ fn load_context(inv: &Invocation) -> Result<Context> {
     for d in &inv.chdirs {
         cwd = cwd.join(d);
     }
-    let git_dir = inv
-        .git_dir
-        .as_ref()
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("GIT_DIR").map(PathBuf::from));
+    let git_dir = inv.git_dir.as_ref().map(PathBuf::from).or_else(|| std::env::var_os("GIT_DIR").map(PathBuf::from));
     Context::load(&cwd, git_dir.as_deref()).map_err(|e| {
         Error::failed_hint(
-            format!(
-                "refusing to run git: the guard could not read its policy: {}",
-                e.render("git")
-            ),
+            format!("refusing to run git: the guard could not read its policy: {}", e.render("git")),
             "fix the configuration file named above (`integrator doctor` checks it)",
         )
     })
@@ -171,34 +150,22 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal
     let mut out = Vec::new();
     let main_refusal = |rule: &str| Refusal::main(rule.to_string(), None);
     if r.inv.command.as_deref() == Some("send-pack") {
-        out.push(main_refusal(
-            "`git send-pack` pushes without the pre-push hook and is refused",
-        ));
+        out.push(main_refusal("`git send-pack` pushes without the pre-push hook and is refused"));
         return Ok(out);
     }
     let p = git_argv::analyse_push(&r.inv.args);
     if p.no_verify && !ctx.cfg.guard.allow_no_verify {
-        out.push(main_refusal(
-            "`git push --no-verify` (or an abbreviation) would skip the pre-push guard",
-        ));
+        out.push(main_refusal("`git push --no-verify` (or an abbreviation) would skip the pre-push guard"));
     }
     if p.mirror {
-        out.push(main_refusal(
-            "`git push --mirror` overwrites every ref of the remote, protected branches included",
-        ));
+        out.push(main_refusal("`git push --mirror` overwrites every ref of the remote, protected branches included"));
     }
     if p.receive_pack {
-        out.push(main_refusal(
-            "`git push --receive-pack`/`--exec` runs another program on the remote side",
-        ));
+        out.push(main_refusal("`git push --receive-pack`/`--exec` runs another program on the remote side"));
     }
     let env_keys = git_argv::env_config_keys(|k| std::env::var(k).ok());
-    let overridden: Vec<&String> = r
-        .config_keys
-        .iter()
-        .chain(env_keys.iter())
-        .filter(|k| git_argv::is_sensitive_config_key(k))
-        .collect();
+    let overridden: Vec<&String> =
+        r.config_keys.iter().chain(env_keys.iter()).filter(|k| git_argv::is_sensitive_config_key(k)).collect();
     if !overridden.is_empty() {
         let keys: Vec<&str> = overridden.iter().map(|k| k.as_str()).collect();
         out.push(main_refusal(&format!(
@@ -220,12 +187,7 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal
 /// remote named, any mirror remote (the default remote could be it).
 fn mirror_remote(real: &Real, r: &Resolved, repo: Option<&str>) -> Result<Option<String>> {
     let mut q: Vec<String> = r.inv.globals.clone();
-    q.extend([
-        "config".into(),
-        "--bool".into(),
-        "--get-regexp".into(),
-        r"^remote\..*\.mirror$".into(),
-    ]);
+    q.extend(["config".into(), "--bool".into(), "--get-regexp".into(), r"^remote\..*\.mirror$".into()]);
     let found = real.lookup(&q)?;
     Ok(found
         .stdout
@@ -285,11 +247,7 @@ fn is_revision(real: &Real, r: &Resolved, name: &str) -> Result<bool> {
         return Ok(true);
     }
     let mut q: Vec<String> = r.inv.globals.clone();
-    q.extend([
-        "for-each-ref".into(),
-        "--format=%(refname)".into(),
-        format!("refs/remotes/*/{name}"),
-    ]);
+    q.extend(["for-each-ref".into(), "--format=%(refname)".into(), format!("refs/remotes/*/{name}")]);
     Ok(!real.lookup(&q)?.stdout.trim().is_empty())
 }
 

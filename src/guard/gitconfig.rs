@@ -15,9 +15,7 @@ pub struct Entry {
 
 /// Read `path` (no includes). A missing or unreadable file has no entries.
 pub fn read(path: &Path) -> Vec<Entry> {
-    std::fs::read_to_string(path)
-        .map(|t| parse(&t))
-        .unwrap_or_default()
+    std::fs::read_to_string(path).map(|t| parse(&t)).unwrap_or_default()
 }
 
 /// Parse the text of a git config file, skipping what it cannot understand.

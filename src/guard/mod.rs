@@ -10,7 +10,6 @@ pub mod gh_shim;
 pub mod git_argv;
 pub mod git_shim;
 pub mod gitconfig;
-mod pending;
 pub mod prepush;
 pub mod shim;
 
@@ -41,11 +40,7 @@ impl Context {
             Some(l) => Config::from_files(&l.config_sources())?,
             None => Config::default(),
         };
-        Ok(Context {
-            loc,
-            cfg,
-            cwd: cwd.to_path_buf(),
-        })
+        Ok(Context { loc, cfg, cwd: cwd.to_path_buf() })
     }
 
     pub fn state(&self) -> Option<StateDir> {
@@ -60,7 +55,7 @@ impl Context {
     pub fn integrator_authorised(&self) -> bool {
         let token = std::env::var(TOKEN_ENV).unwrap_or_default();
         match self.state() {
-            Some(state) if !token.is_empty() => pending::token_is_live(&state, &token),
+            Some(state) if !token.is_empty() => crate::lease::token_is_live(&state, &token),
             _ => false,
         }
     }
@@ -68,7 +63,7 @@ impl Context {
     /// "Before cutover": the effective mode recorded by the last run is not `cutover`.
     pub fn before_cutover(&self) -> bool {
         match self.state() {
-            Some(state) => pending::recorded_effective_mode(&state, &self.cfg) != Mode::Cutover,
+            Some(state) => crate::mode::recorded_effective_mode(&state, &self.cfg) != Mode::Cutover,
             None => true,
         }
     }
@@ -86,15 +81,11 @@ impl Context {
 
 /// The identity recorded for pushes and refusals.
 pub fn who(cfg: &Config) -> String {
-    [
-        cfg.guard.agent_env.as_str(),
-        "TELECLAUDE_SESSION_ID",
-        "USER",
-    ]
-    .iter()
-    .filter_map(|k| std::env::var(k).ok())
-    .find(|v| !v.is_empty())
-    .unwrap_or_else(|| "unknown".into())
+    [cfg.guard.agent_env.as_str(), "TELECLAUDE_SESSION_ID", "USER"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Which policy refused.
@@ -126,21 +117,11 @@ pub fn record_ready_instead() -> String {
 
 impl Refusal {
     pub fn main(rule: impl Into<String>, remote_ref: Option<String>) -> Refusal {
-        Refusal {
-            policy: Policy::Main,
-            rule: rule.into(),
-            instead: record_ready_instead(),
-            remote_ref,
-        }
+        Refusal { policy: Policy::Main, rule: rule.into(), instead: record_ready_instead(), remote_ref }
     }
 
     pub fn agent(rule: impl Into<String>, instead: impl Into<String>) -> Refusal {
-        Refusal {
-            policy: Policy::Agent,
-            rule: rule.into(),
-            instead: instead.into(),
-            remote_ref: None,
-        }
+        Refusal { policy: Policy::Agent, rule: rule.into(), instead: instead.into(), remote_ref: None }
     }
 
     pub fn marker(&self) -> &'static str {
@@ -158,11 +139,7 @@ impl Refusal {
 
 /// Several refusals of one command (one per protected line of a push) as one message.
 pub fn refusal_message(refusals: &[Refusal]) -> String {
-    refusals
-        .iter()
-        .map(Refusal::message)
-        .collect::<Vec<_>>()
-        .join("\n")
+    refusals.iter().map(Refusal::message).collect::<Vec<_>>().join("\n")
 }
 
 /// Append one `guardrails.jsonl` record per refusal. A state dir that cannot be written
@@ -174,10 +151,7 @@ pub fn record_refusals(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) {
     };
     let at = crate::clock::now_string();
     let who = ctx.who();
-    let argv: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let lines: Vec<String> = refusals
         .iter()
         .map(|r| {

@@ -55,10 +55,7 @@ pub fn parse_updates(input: &[u8]) -> std::result::Result<Vec<Update>, String> {
             return Err(format!("stdin line {}: bad ref names in `{line}`", n + 1));
         }
         if !is_object_name(local_sha) || !is_object_name(remote_sha) {
-            return Err(format!(
-                "stdin line {}: bad object names in `{line}`",
-                n + 1
-            ));
+            return Err(format!("stdin line {}: bad object names in `{line}`", n + 1));
         }
         out.push(Update {
             local_ref: local_ref.to_string(),
@@ -82,8 +79,8 @@ pub struct MainCheckout {
 /// Is `u` the old delivery path: the main checkout pushing its local `<main>` to `<main>`?
 pub fn is_canonical_main_push(u: &Update, main: &str, checkout: &MainCheckout) -> bool {
     let main_ref = format!("refs/heads/{main}");
-    let local_side_is_main = u.local_ref == main_ref
-        || (u.local_ref == "HEAD" && checkout.head_branch.as_deref() == Some(main));
+    let local_side_is_main =
+        u.local_ref == main_ref || (u.local_ref == "HEAD" && checkout.head_branch.as_deref() == Some(main));
     u.remote_ref == main_ref
         && local_side_is_main
         && !u.is_delete()
@@ -93,10 +90,7 @@ pub fn is_canonical_main_push(u: &Update, main: &str, checkout: &MainCheckout) -
 /// Read `HEAD` and local `<main>` without running git (loose ref, then packed-refs).
 pub fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
     let head = std::fs::read_to_string(loc.git_dir.join("HEAD")).unwrap_or_default();
-    let head_branch = head
-        .trim()
-        .strip_prefix("ref: refs/heads/")
-        .map(str::to_string);
+    let head_branch = head.trim().strip_prefix("ref: refs/heads/").map(str::to_string);
     let name = format!("refs/heads/{main}");
     let loose = std::fs::read_to_string(loc.common_dir.join(&name))
         .ok()
@@ -104,42 +98,25 @@ pub fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
         .filter(|s| is_object_name(s));
     let main_sha = loose.or_else(|| {
         let packed = std::fs::read_to_string(loc.common_dir.join("packed-refs")).ok()?;
-        packed
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .find(|(_, r)| *r == name)
-            .map(|(sha, _)| sha.to_string())
+        packed.lines().filter_map(|l| l.split_once(' ')).find(|(_, r)| *r == name).map(|(sha, _)| sha.to_string())
     });
-    MainCheckout {
-        head_branch,
-        main_sha,
-    }
+    MainCheckout { head_branch, main_sha }
 }
 
 /// The hook's entry point: `argv` is the hook's full argv (program name first).
 pub fn run(argv: Vec<OsString>) -> Result<()> {
     let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .map_err(|e| fail_closed(format!("cannot read stdin: {e}")))?;
-    let (remote_arg, url) = match &argv[..] {
-        [_, name, url, ..] => (name.to_string_lossy().into_owned(), url.clone()),
-        _ => {
-            return Err(fail_closed(
-                "expected `pre-push <remote-name> <url>` (git passes them)".into(),
-            ))
-        }
+    std::io::stdin().read_to_end(&mut input).map_err(|e| fail_closed(format!("cannot read stdin: {e}")))?;
+    let remote_arg = match &argv[..] {
+        [_, name, _url, ..] => name.to_string_lossy().into_owned(),
+        _ => return Err(fail_closed("expected `pre-push <remote-name> <url>` (git passes them)".into())),
     };
     let updates = parse_updates(&input).map_err(fail_closed)?;
     let cwd = std::env::current_dir().map_err(|e| fail_closed(format!("no cwd: {e}")))?;
     let git_dir = std::env::var_os("GIT_DIR").map(PathBuf::from);
-    let ctx =
-        Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.render("pre-push")))?;
+    let ctx = Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.render("pre-push")))?;
     let Some(loc) = ctx.loc.clone() else {
-        return Err(fail_closed(format!(
-            "{} is not inside a git repository",
-            cwd.display()
-        )));
+        return Err(fail_closed(format!("{} is not inside a git repository", cwd.display())));
     };
 
     let refusals = protected_refusals(&ctx, &loc, &updates);
@@ -153,52 +130,30 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     for u in &updates {
         match u.remote_branch() {
             Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
-                crate::guard::pending::record_branch_pushed(
-                    &state,
-                    b,
-                    &u.local_sha,
-                    &remote,
-                    &pusher,
-                )
-                .map_err(|e| {
-                    fail_closed(format!(
-                        "cannot record the push of {b}: {}",
-                        e.render("pre-push")
-                    ))
-                })?;
+                crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher)
+                    .map_err(|e| fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push"))))?;
             }
             _ => {}
         }
     }
-    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input, url)
+    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)
 }
 
 /// One refusal per protected line the pusher may not make.
 fn protected_refusals(ctx: &Context, loc: &Location, updates: &[Update]) -> Vec<Refusal> {
-    let at_stake: Vec<&Update> = updates
-        .iter()
-        .filter(|u| u.remote_branch().is_some_and(|b| ctx.is_protected(b)))
-        .collect();
+    let at_stake: Vec<&Update> =
+        updates.iter().filter(|u| u.remote_branch().is_some_and(|b| ctx.is_protected(b))).collect();
     if at_stake.is_empty() || ctx.integrator_authorised() {
         return Vec::new();
     }
     let main = &ctx.cfg.integrator.main;
-    let canonical_allowed =
-        ctx.cfg.guard.allow_canonical_main_push && loc.is_main_checkout() && ctx.before_cutover();
-    let checkout = if canonical_allowed {
-        read_main_checkout(loc, main)
-    } else {
-        MainCheckout::default()
-    };
+    let canonical_allowed = ctx.cfg.guard.allow_canonical_main_push && loc.is_main_checkout() && ctx.before_cutover();
+    let checkout = if canonical_allowed { read_main_checkout(loc, main) } else { MainCheckout::default() };
     at_stake
         .into_iter()
         .filter(|u| !(canonical_allowed && is_canonical_main_push(u, main, &checkout)))
         .map(|u| {
-            let what = if u.is_delete() {
-                "delete"
-            } else {
-                "update"
-            };
+            let what = if u.is_delete() { "delete" } else { "update" };
             Refusal::main(
                 format!(
                     "pushes that {what} protected branch {} are refused; only the integrator moves it",
@@ -215,10 +170,7 @@ fn protected_refusals(ctx: &Context, loc: &Location, updates: &[Update]) -> Vec<
 pub fn remote_name(loc: &Location, cwd: &Path, arg: &str) -> String {
     let config = gitconfig::read(&loc.common_dir.join("config"));
     let remotes = config.iter().filter(|e| e.section == "remote");
-    if remotes
-        .clone()
-        .any(|e| e.subsection.as_deref() == Some(arg))
-    {
+    if remotes.clone().any(|e| e.subsection.as_deref() == Some(arg)) {
         return arg.to_string();
     }
     let wanted = normalise_url(arg, cwd);
@@ -231,19 +183,14 @@ pub fn remote_name(loc: &Location, cwd: &Path, arg: &str) -> String {
 
 /// A URL in a comparable form: no `file://`, no trailing `/` or `.git`, local paths absolute.
 pub fn normalise_url(url: &str, cwd: &Path) -> String {
-    let mut u = url
-        .strip_prefix("file://")
-        .unwrap_or(url)
-        .trim_end_matches('/');
+    let mut u = url.strip_prefix("file://").unwrap_or(url).trim_end_matches('/');
     u = u.strip_suffix(".git").unwrap_or(u).trim_end_matches('/');
     let scp_like = u.find(':').is_some_and(|c| !u[..c].contains('/'));
     if u.contains("://") || scp_like {
         return u.to_string();
     }
     let p = cwd.join(u);
-    let p = std::fs::canonicalize(&p)
-        .or_else(|_| std::fs::canonicalize(format!("{}.git", p.display())))
-        .unwrap_or(p);
+    let p = std::fs::canonicalize(&p).or_else(|_| std::fs::canonicalize(format!("{}.git", p.display()))).unwrap_or(p);
     let s = p.to_string_lossy();
     s.strip_suffix(".git").unwrap_or(&s).to_string()
 }
@@ -259,13 +206,7 @@ fn hooks_dir(loc: &Location, cwd: &Path) -> PathBuf {
 
 /// Run `pre-push.local` (a foreign hook preserved by install.sh) with the same argv and
 /// stdin bytes; its failure fails the push.
-fn run_foreign_hook(
-    loc: &Location,
-    cwd: &Path,
-    args: &[OsString],
-    input: &[u8],
-    _url: OsString,
-) -> Result<()> {
+fn run_foreign_hook(loc: &Location, cwd: &Path, args: &[OsString], input: &[u8]) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let hook = hooks_dir(loc, cwd).join("pre-push.local");
     match std::fs::metadata(&hook) {
@@ -281,16 +222,11 @@ fn run_foreign_hook(
         // A hook that does not read its stdin closes the pipe early: not an error.
         let _ = pipe.write_all(input);
     }
-    let status = child
-        .wait()
-        .map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
+    let status = child.wait().map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
     if status.success() {
         Ok(())
     } else {
-        Err(Error::failed(format!(
-            "the preserved hook {} refused the push ({status})",
-            hook.display()
-        )))
+        Err(Error::failed(format!("the preserved hook {} refused the push ({status})", hook.display())))
     }
 }
 
@@ -310,18 +246,12 @@ mod tests {
     const Z: &str = "0000000000000000000000000000000000000000";
 
     fn line(l: &str, ls: &str, r: &str, rs: &str) -> Update {
-        Update {
-            local_ref: l.into(),
-            local_sha: ls.into(),
-            remote_ref: r.into(),
-            remote_sha: rs.into(),
-        }
+        Update { local_ref: l.into(), local_sha: ls.into(), remote_ref: r.into(), remote_sha: rs.into() }
     }
 
     #[test]
     fn parses_updates_and_deletions() {
-        let input =
-            format!("refs/heads/f {A} refs/heads/main {Z}\n(delete) {Z} refs/heads/main {A}\n");
+        let input = format!("refs/heads/f {A} refs/heads/main {Z}\n(delete) {Z} refs/heads/main {A}\n");
         let u = parse_updates(input.as_bytes()).unwrap();
         assert_eq!(u.len(), 2);
         assert!(!u[0].is_delete());
@@ -340,28 +270,16 @@ mod tests {
 
     #[test]
     fn canonical_push_needs_main_on_both_sides_and_the_local_sha() {
-        let checkout = MainCheckout {
-            head_branch: Some("main".into()),
-            main_sha: Some(A.into()),
-        };
-        let ok = |l: &str, ls: &str, r: &str| {
-            is_canonical_main_push(&line(l, ls, r, Z), "main", &checkout)
-        };
+        let checkout = MainCheckout { head_branch: Some("main".into()), main_sha: Some(A.into()) };
+        let ok = |l: &str, ls: &str, r: &str| is_canonical_main_push(&line(l, ls, r, Z), "main", &checkout);
         assert!(ok("refs/heads/main", A, "refs/heads/main"));
         assert!(ok("HEAD", A, "refs/heads/main"));
         assert!(!ok("refs/heads/feature", A, "refs/heads/main"));
         assert!(!ok("refs/heads/main", &"2".repeat(40), "refs/heads/main"));
         assert!(!ok("(delete)", Z, "refs/heads/main"));
         assert!(!ok("refs/heads/main", A, "refs/heads/release"));
-        let detached = MainCheckout {
-            head_branch: None,
-            main_sha: Some(A.into()),
-        };
-        assert!(!is_canonical_main_push(
-            &line("HEAD", A, "refs/heads/main", Z),
-            "main",
-            &detached
-        ));
+        let detached = MainCheckout { head_branch: None, main_sha: Some(A.into()) };
+        assert!(!is_canonical_main_push(&line("HEAD", A, "refs/heads/main", Z), "main", &detached));
     }
 
     #[test]

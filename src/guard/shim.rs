@@ -21,10 +21,7 @@ pub struct Real {
 
 /// The current depth, refusing to go deeper than [`MAX_DEPTH`].
 pub fn check_depth(name: &str) -> Result<u32> {
-    let depth = std::env::var(DEPTH_ENV)
-        .ok()
-        .and_then(|d| d.trim().parse::<u32>().ok())
-        .unwrap_or(0);
+    let depth = std::env::var(DEPTH_ENV).ok().and_then(|d| d.trim().parse::<u32>().ok()).unwrap_or(0);
     if depth > MAX_DEPTH {
         return Err(Error::ShimRecursion(format!(
             "the {name} shim called itself more than {MAX_DEPTH} times \
@@ -42,18 +39,11 @@ pub fn find_real(name: &str) -> Result<Real> {
     let me_meta = me.as_deref().and_then(|p| std::fs::metadata(p).ok());
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    let is_me = |meta: &std::fs::Metadata| {
-        me_meta
-            .as_ref()
-            .is_some_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
-    };
+    let is_me =
+        |meta: &std::fs::Metadata| me_meta.as_ref().is_some_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino());
     // Start after the shim's own entry; when the shim was run by absolute path and is not
     // on PATH, every entry is a candidate.
-    let own = dirs.iter().position(|d| {
-        std::fs::metadata(d.join(name))
-            .map(|m| is_me(&m))
-            .unwrap_or(false)
-    });
+    let own = dirs.iter().position(|d| std::fs::metadata(d.join(name)).map(|m| is_me(&m)).unwrap_or(false));
     let start = own.map_or(0, |i| i + 1);
     for dir in &dirs[start..] {
         let cand = dir.join(name);
@@ -99,10 +89,7 @@ impl Real {
             .stderr(Stdio::null())
             .output()
             .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
-        Ok(Lookup {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        })
+        Ok(Lookup { success: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into_owned() })
     }
 
     /// Replace this process with the real program: same argv (argv[0] included), stdio,
@@ -112,10 +99,7 @@ impl Real {
         if let Some(arg0) = argv.first() {
             cmd.arg0(arg0);
         }
-        let err = cmd
-            .args(argv.iter().skip(1))
-            .env(DEPTH_ENV, (self.depth + 1).to_string())
-            .exec();
+        let err = cmd.args(argv.iter().skip(1)).env(DEPTH_ENV, (self.depth + 1).to_string()).exec();
         Error::failed(format!("cannot run {}: {err}", self.exe.display()))
     }
 }
