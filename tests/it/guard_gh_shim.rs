@@ -47,9 +47,20 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         (&["api", "-X", "POST", "repos/o/r/branches/main/rename", "-f", "new_name=old"], ""),
         (&["api", "-X", "DELETE", "repos/o/r/branches/main/protection"], ""),
         (&["api", "-X", "POST", "repos/o/r/rulesets", "-f", "name=x"], ""),
-        (&["api", "graphql", "-f", "query=mutation { mergePullRequest(input: {pullRequestId: \"x\"}) { clientMutationId } }"], ""),
+        (
+            &[
+                "api",
+                "graphql",
+                "-f",
+                "query=mutation { mergePullRequest(input: {pullRequestId: \"x\"}) { clientMutationId } }",
+            ],
+            "",
+        ),
         (&["api", "graphql", "-f", "query=mutation { updateRef(input: {}) { clientMutationId } }"], ""),
-        (&["api", "graphql", "-f", "query=mutation { enablePullRequestAutoMerge(input: {}) { clientMutationId } }"], ""),
+        (
+            &["api", "graphql", "-f", "query=mutation { enablePullRequestAutoMerge(input: {}) { clientMutationId } }"],
+            "",
+        ),
         (&["repo", "sync"], ""),
         (&["repo", "sync", "o/r", "--branch", "main"], ""),
     ];

@@ -87,7 +87,12 @@ fn every_push_form_that_targets_main_from_a_worktree_is_refused() {
         &["push", "origin", "feature:main"],
         &[("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "core.hooksPath"), ("GIT_CONFIG_VALUE_0", "/nohooks")],
     );
-    assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("GIT_CONFIG_PARAMETERS", "'hook.x.event'='pre-push'")]);
+    assert_refused(
+        &sb,
+        &wt,
+        &["push", "origin", "feature:main"],
+        &[("GIT_CONFIG_PARAMETERS", "'hook.x.event'='pre-push'")],
+    );
 
     // Configured push behaviour: push.default=upstream and remote.origin.push.
     sb.git(&wt, &["branch", "-q", "--set-upstream-to=origin/main", "feature"]);
@@ -148,7 +153,11 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
         .filter(|e| e["type"] == "domain.software-development.branch.pushed")
         .map(|e| {
             let p = &e["payload"];
-            (p["branch"].as_str().unwrap().into(), p["sha"].as_str().unwrap().into(), p["remote"].as_str().unwrap().into())
+            (
+                p["branch"].as_str().unwrap().into(),
+                p["sha"].as_str().unwrap().into(),
+                p["remote"].as_str().unwrap().into(),
+            )
         })
         .collect();
     for b in ["feature", "MAIN", "mainline", "verified", "configured", "after-mirror"] {
