@@ -255,7 +255,7 @@ fn check_value(name: &str, field: Field, value: &Value) -> std::result::Result<V
         if items.is_empty() {
             return Err(format!("{name} must have at least one entry"));
         }
-        if items.iter().any(|i| i.as_str().map_or(true, |s| s.trim().is_empty())) {
+        if items.iter().any(|i| i.as_str().is_none_or(|s| s.trim().is_empty())) {
             return Err(format!("{name} entries must be non-empty strings"));
         }
         return Ok(value.clone());

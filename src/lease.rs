@@ -120,9 +120,8 @@ struct Renewer {
 }
 
 /// Why taking the lease did not succeed.
-#[allow(clippy::large_enum_variant)] // built once per run; boxing buys nothing
 pub enum Acquire {
-    Taken(Lease),
+    Taken(Box<Lease>),
     Busy(String),
 }
 
@@ -166,13 +165,13 @@ impl Lease {
             stale_takeover,
         };
         state::write_json(&dir.lease_json(), &meta)?;
-        Ok(Acquire::Taken(Lease {
+        Ok(Acquire::Taken(Box::new(Lease {
             dir: dir.clone(),
             _lock: lock,
             meta,
             renewer: None,
             lost: Arc::new(AtomicBool::new(false)),
-        }))
+        })))
     }
 
     /// Take the lease, waiting up to `wait` for a busy one.

@@ -62,7 +62,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::type_complexity)] // one row of the SPEC §10 table
     fn every_row_of_the_table() {
         let rows: &[(Mode, bool, bool, bool, Option<Mode>, &str)] = &[
             (Mode::Off, true, true, true, Some(Mode::Off), "mode off"),

@@ -116,7 +116,7 @@ fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Le
             let _waiting = match slot.try_write() {
                 Ok(g) => g,
                 Err(_) => match Lease::try_acquire(dir, &owner, ttl)? {
-                    Acquire::Taken(l) => return Ok(l),
+                    Acquire::Taken(l) => return Ok(*l),
                     Acquire::Busy(line) => {
                         return Err(Error::LeaseBusy(format!("{line} (another run is already waiting)")))
                     }
@@ -126,7 +126,7 @@ fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Le
         }
     };
     match acquired {
-        Acquire::Taken(l) => Ok(l),
+        Acquire::Taken(l) => Ok(*l),
         Acquire::Busy(line) => Err(Error::LeaseBusy(line)),
     }
 }

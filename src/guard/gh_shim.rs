@@ -34,7 +34,7 @@ fn decide(argv: &[OsString]) -> Result<Real> {
 }
 
 fn refusal(real: &Real, ctx: &Context, stake: Stake) -> Result<Option<Refusal>> {
-    let protected_or_default = |b: &Option<String>| b.as_ref().map_or(true, |b| ctx.is_protected(b));
+    let protected_or_default = |b: &Option<String>| b.as_ref().is_none_or(|b| ctx.is_protected(b));
     Ok(match stake {
         Stake::None => None,
         Stake::Always(rule) => Some(Refusal::main(rule, None)),

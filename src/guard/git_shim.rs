@@ -195,7 +195,7 @@ fn mirror_remote(real: &Real, r: &Resolved, repo: Option<&str>) -> Result<Option
         .filter_map(|l| l.rsplit_once(' '))
         .filter(|(_, v)| *v == "true")
         .filter_map(|(k, _)| k.strip_prefix("remote.")?.strip_suffix(".mirror"))
-        .find(|name| repo.map_or(true, |want| want == *name))
+        .find(|name| repo.is_none_or(|want| want == *name))
         .map(str::to_string))
 }
 

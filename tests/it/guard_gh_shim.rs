@@ -1,6 +1,6 @@
 //! The gh shim against a fake gh (the only fake: gh needs GitHub) that logs its argv.
 
-use crate::support::{stderr, write_exec, Sandbox};
+use crate::support::guards::{stderr, write_exec, GuardSandbox as Sandbox};
 
 fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
     let fake = sb.dir().join("fakebin");

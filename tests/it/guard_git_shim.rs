@@ -1,6 +1,6 @@
 //! The git shim: the agent policy, and pass-through fidelity against the real git.
 
-use crate::support::{ok, stderr, write_exec, Sandbox};
+use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -149,7 +149,7 @@ fn real_git_resolution_skips_shims_and_stops_recursion() {
     }
     let copies = format!("{}:{}:{system}", a.display(), b.display());
     let out = sb.command(a.join("git"), &sb.work).arg("--version").env("PATH", &copies).output().unwrap();
-    assert_eq!(ok(out), expected);
+    assert_eq!(ok(out).trim(), expected);
     let out = sb
         .command(a.join("git"), &sb.work)
         .args(["push", "--no-verify", "origin", "main"])

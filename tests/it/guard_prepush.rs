@@ -1,6 +1,6 @@
 //! The pre-push hook and the git shim's push rules against a real bare remote (SPEC §12).
 
-use crate::support::{ok, stderr, write_exec, Sandbox};
+use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
 use std::path::Path;
 
 /// A sandbox with the hook installed and a linked worktree `wt` on `feature`, one commit ahead.

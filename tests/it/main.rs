@@ -1,7 +1,10 @@
-//! The one integration-test binary: a module per area.
+//! The one integration-test binary: a module per area, real git, real repositories.
 
 mod support;
 
+mod events;
 mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_prepush;
+mod readiness;
+mod shadow;

@@ -1,169 +1,218 @@
-//! A hermetic sandbox of real git repositories: a temp dir with a bare `origin.git` and a
-//! clone (`work`) whose `main` has one commit, pushed. Every command runs with a cleared
-//! environment (temp HOME, no system config, fixed dates) so shas are stable.
+//! The test fixture: a temp dir with a bare `origin.git` and a clone, driven by the real
+//! git CLI with a hermetic environment (no user or system config, fixed dates, UTC, C locale).
 
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+pub const EPOCH: &str = "2026-01-01T00:00:00Z";
 
 pub struct Sandbox {
-    pub root: tempfile::TempDir,
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
     pub origin: PathBuf,
     pub work: PathBuf,
-    /// Holds symlinks to the built `git` and `gh` shims; first on PATH.
-    pub shims: PathBuf,
-    /// The real git (resolved once, outside the sandbox).
-    pub real_git: PathBuf,
-    path: String,
+    pub home: PathBuf,
+    pub path: OsString,
+    pub extra_env: Vec<(String, String)>,
 }
 
-/// A built binary of this package.
 pub fn bin(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
 }
 
-/// Assert success and return stdout.
-pub fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "command failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 impl Sandbox {
+    /// origin.git (bare) with one commit on `main`, and a clone of it in `work`.
     pub fn new() -> Sandbox {
-        let root = tempfile::tempdir().unwrap();
-        let r = root.path().canonicalize().unwrap();
-        let shims = r.join("shims");
-        std::fs::create_dir_all(&shims).unwrap();
-        std::fs::create_dir_all(r.join("home")).unwrap();
+        let tmp = tempfile::Builder::new().prefix("tc-it-").tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let home = root.join("home");
+        std::fs::create_dir_all(&home).unwrap();
         std::fs::write(
-            r.join("home/gitconfig"),
+            home.join(".gitconfig"),
             "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
         )
         .unwrap();
-        let system_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
-        let real_git = which::which("git").expect("git on PATH");
-        let mut sb = Sandbox {
-            origin: r.join("origin.git"),
-            work: r.join("work"),
-            path: format!("{}:{system_path}", shims.display()),
-            shims,
-            real_git,
+        let path = std::env::join_paths(["/usr/local/bin", "/usr/bin", "/bin"]).unwrap();
+        let sb = Sandbox {
+            origin: root.join("origin.git"),
+            work: root.join("work"),
+            tmp,
             root,
+            home,
+            path,
+            extra_env: Vec::new(),
         };
-        sb.git(&r, &["init", "-q", "--bare", "origin.git"]);
-        sb.git(&r, &["clone", "-q", "origin.git", "work"]);
-        sb.commit(&sb.work.clone(), "README", "hello\n", "initial");
-        sb.git(&sb.work.clone(), &["push", "-q", "origin", "main"]);
-        sb.link_shim("git");
-        sb.link_shim("gh");
-        sb.path = sb.path.clone();
+        sb.git(&sb.root, &["init", "-q", "--bare", "origin.git"]);
+        sb.git(&sb.root, &["clone", "-q", "origin.git", "work"]);
+        sb.write(&sb.work, "README.md", "hello\n");
+        sb.write(&sb.work, "shared.txt", "base\n");
+        sb.git(&sb.work, &["add", "."]);
+        sb.git(&sb.work, &["commit", "-q", "-m", "initial"]);
+        sb.git(&sb.work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+        sb.git(&sb.work, &["branch", "-q", "--set-upstream-to=origin/main"]);
         sb
     }
 
-    pub fn dir(&self) -> PathBuf {
-        self.root.path().canonicalize().unwrap()
-    }
-
-    pub fn link_shim(&self, name: &str) {
-        let _ = std::fs::remove_file(self.shims.join(name));
-        std::os::unix::fs::symlink(bin(name), self.shims.join(name)).unwrap();
-    }
-
-    /// The sandbox's PATH: the shims first, then the system's.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// A command with the hermetic environment, run in `dir`.
-    pub fn command(&self, program: impl AsRef<OsStr>, dir: &Path) -> Command {
-        let d = self.dir();
-        let mut c = Command::new(program);
-        c.current_dir(dir)
-            .env_clear()
+    /// Apply the hermetic environment to a command.
+    pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.env_clear()
             .env("PATH", &self.path)
-            .env("HOME", d.join("home"))
+            .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", d.join("home/gitconfig"))
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
             .env("LC_ALL", "C")
             .env("TZ", "UTC")
             .env("USER", "tester")
             .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-            .stdin(Stdio::null());
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+        let mut c = Command::new(program);
+        self.env(&mut c).current_dir(dir);
         c
     }
 
-    /// The real git, for setting the scene (never through the shim).
+    pub fn git_out(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd("git", dir).args(args).output().expect("run git")
+    }
+
+    /// Run git and assert it succeeded; returns trimmed stdout.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
-        ok(self.command(&self.real_git, dir).args(args).output().unwrap())
+        let out = self.git_out(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// git through the shim, as an agent or a user would run it.
-    pub fn shim_git(&self, dir: &Path) -> Command {
-        self.command(self.shims.join("git"), dir)
+    pub fn write(&self, dir: &Path, file: &str, content: &str) {
+        let p = dir.join(file);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, content).unwrap();
     }
 
+    /// Commit one file change on the current branch of `dir`; returns the new sha.
     pub fn commit(&self, dir: &Path, file: &str, content: &str, msg: &str) -> String {
-        std::fs::write(dir.join(file), content).unwrap();
+        self.write(dir, file, content);
         self.git(dir, &["add", file]);
         self.git(dir, &["commit", "-q", "-m", msg]);
-        self.rev(dir, "HEAD")
+        self.git(dir, &["rev-parse", "HEAD"])
     }
 
-    pub fn rev(&self, dir: &Path, rev: &str) -> String {
-        self.git(dir, &["rev-parse", rev]).trim().to_string()
+    /// A branch from origin/main with one commit, pushed to origin. Returns its sha.
+    pub fn branch(&self, name: &str, file: &str, content: &str) -> String {
+        self.git(&self.work, &["fetch", "-q", "origin"]);
+        self.git(&self.work, &["checkout", "-q", "-B", name, "origin/main"]);
+        let sha = self.commit(&self.work, file, content, &format!("{name}: change {file}"));
+        self.git(&self.work, &["push", "-q", "origin", &format!("{name}:refs/heads/{name}")]);
+        self.git(&self.work, &["checkout", "-q", "main"]);
+        sha
     }
 
-    /// The sha of `refs/heads/<branch>` on origin, if it exists.
-    pub fn origin_ref(&self, branch: &str) -> Option<String> {
-        let out = self
-            .command(&self.real_git, &self.dir())
-            .args(["--git-dir", "origin.git", "rev-parse", "--verify", "--quiet"])
-            .arg(format!("refs/heads/{branch}"))
-            .output()
-            .unwrap();
+    /// Land a commit on origin/main by the old path (a direct push from a scratch clone).
+    pub fn land_on_main(&self, file: &str, content: &str) -> String {
+        let scratch = self.root.join(format!("scratch-{}", file.replace('/', "_")));
+        if !scratch.exists() {
+            self.git(&self.root, &["clone", "-q", "origin.git", scratch.to_str().unwrap()]);
+        }
+        self.git(&scratch, &["pull", "-q", "--ff-only", "origin", "main"]);
+        let sha = self.commit(&scratch, file, content, &format!("main: change {file}"));
+        self.git(&scratch, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+        sha
+    }
+
+    pub fn origin_ref(&self, name: &str) -> Option<String> {
+        let out = self.git_out(&self.origin, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{name}")]);
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// A linked worktree of `work` at `<root>/<name>` on a new branch `branch`.
-    pub fn worktree(&self, name: &str, branch: &str) -> PathBuf {
-        let path = self.dir().join(name);
-        self.git(&self.work, &["worktree", "add", "-q", "-b", branch, path.to_str().unwrap()]);
-        path
-    }
-
-    /// `<common-dir>/teleclaude`.
     pub fn state(&self) -> PathBuf {
         self.work.join(".git/teleclaude")
-    }
-
-    /// Install the hook as install.sh does: a small sh file that execs the built binary.
-    pub fn install_hook(&self) {
-        let hooks = self.work.join(".git/hooks");
-        std::fs::create_dir_all(&hooks).unwrap();
-        write_exec(&hooks.join("pre-push"), &format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin("pre-push").display()));
     }
 
     pub fn read_state(&self, file: &str) -> String {
         std::fs::read_to_string(self.state().join(file)).unwrap_or_default()
     }
+
+    pub fn config(&self, toml: &str) {
+        std::fs::create_dir_all(self.state()).unwrap();
+        std::fs::write(self.state().join("config.toml"), toml).unwrap();
+    }
+
+    /// The integrator binary in `work`, hermetic.
+    pub fn integrator(&self) -> assert_cmd::Command {
+        self.integrator_in(&self.work)
+    }
+
+    pub fn integrator_in(&self, dir: &Path) -> assert_cmd::Command {
+        let mut c = self.cmd(bin("integrator"), dir);
+        c.env("TELECLAUDE_SESSION_ID", "");
+        assert_cmd::Command::from_std(c)
+    }
+
+    /// Run the integrator and return (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.integrator().args(args).output().expect("run integrator");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Run the integrator, asserting exit 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "integrator {args:?} exited {code}\nstdout:\n{out}\nstderr:\n{err}");
+        out
+    }
+
+    /// review.approved + branch.pushed + deployment.started for a candidate.
+    pub fn ready(&self, slug: &str, branch: &str, sha: &str, ready_at: &str) {
+        self.ok(&["emit", "review-approved", "--slug", slug, "--round", "1"]);
+        self.ok(&["emit", "branch-pushed", "--branch", branch, "--sha", sha]);
+        self.ok(&["emit", "deployment-started", "--slug", slug, "--branch", branch, "--sha", sha, "--at", ready_at]);
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
+    }
+
+    /// Count commits on origin/main's history carrying `Integrated-Sha: <sha>`.
+    pub fn integrated_count(&self, sha: &str) -> usize {
+        let log = self.git(&self.origin, &["log", "--format=%(trailers:key=Integrated-Sha,valueonly)", "main"]);
+        log.lines().filter(|l| l.trim() == sha).count()
+    }
+
+    pub fn is_ancestor_of_main(&self, sha: &str) -> bool {
+        self.git_out(&self.origin, &["merge-base", "--is-ancestor", sha, "main"]).status.success()
+    }
 }
 
-/// Write an executable file.
-pub fn write_exec(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+/// Compare texts and show a readable diff on failure.
+pub fn assert_text_eq(expected: &str, actual: &str) {
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected, actual);
+        panic!("text differs (- expected, + actual):\n{}", diff.unified_diff());
+    }
 }
+
+/// Read a JSONL state file as values.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+pub mod guards;
