@@ -1,1 +1,5 @@
-fn main() {}
+//! The `gh` shim (SPEC §12): `exec`s the real gh unless a guard refuses.
+fn main() {
+    let err = teleclaude_integrator::guard::gh_shim::run(std::env::args_os().collect());
+    std::process::exit(teleclaude_integrator::error::report("gh", &err));
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `git` shim (SPEC §12): `exec`s the real git unless a guard refuses.
+fn main() {
+    let err = teleclaude_integrator::guard::git_shim::run(std::env::args_os().collect());
+    std::process::exit(teleclaude_integrator::error::report("git", &err));
+}

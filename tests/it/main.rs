@@ -4,5 +4,8 @@ mod support;
 
 mod cutover;
 mod events;
+mod guard_gh_shim;
+mod guard_git_shim;
+mod guard_prepush;
 mod readiness;
 mod shadow;
