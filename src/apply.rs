@@ -78,7 +78,7 @@ pub fn merge(git: &Git, style: MergeStyle, main_tip: &str, slug: &str, branch: &
 /// The first commit of `tip`'s first-parent history that contains `sha` (by ancestry or,
 /// for a squash, by its `Integrated-Sha` trailer): the `merge_commit` of an integration.
 pub fn merge_commit_for(git: &Git, tip: &str, sha: &str) -> Result<String> {
-    let out = git.output(&["merge-base", "--is-ancestor", sha, tip], None)?;
+    let out = git.output(&["merge-base", "--is-ancestor", "--end-of-options", sha, tip], None)?;
     if out.code == 0 {
         let list = git.capture(&["rev-list", "--first-parent", "--ancestry-path", &format!("{sha}..{tip}")])?;
         let Some(oldest) = list.lines().last() else { return Ok(sha.to_string()) };
@@ -114,13 +114,7 @@ impl Worktree {
     pub fn prepare(git: &Git, dir: &StateDir, commit: &str) -> Result<Worktree> {
         let path = dir.worktree();
         let p = path.to_string_lossy().to_string();
-        if path.exists() {
-            let _ = git.output(&["worktree", "remove", "--force", &p], None);
-            if path.exists() {
-                std::fs::remove_dir_all(&path).map_err(|e| Error::io(format_args!("cannot remove {p}"), e))?;
-            }
-        }
-        let _ = git.output(&["worktree", "prune"], None);
+        Worktree::clean_stale(git, dir)?;
         git.capture(&["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--force", &p, commit])?;
         let wt = Worktree { path: std::fs::canonicalize(&path).unwrap_or(path) };
         let top = git.in_dir(&wt.path).capture(&["rev-parse", "--show-toplevel"])?;
@@ -132,6 +126,30 @@ impl Worktree {
             )));
         }
         Ok(wt)
+    }
+
+    /// Remove the private worktree — and git's record of it — that a killed run left
+    /// behind, so `git worktree list` shows only the user's own worktrees. Costs no git
+    /// process when there is nothing to clean.
+    pub fn clean_stale(git: &Git, dir: &StateDir) -> Result<()> {
+        let path = dir.worktree();
+        if !path.exists() && !registered(dir) {
+            return Ok(());
+        }
+        let p = path.to_string_lossy().to_string();
+        // `-f -f`: a run killed inside `git worktree add` leaves the entry locked.
+        let _ = git.output(&["worktree", "remove", "--force", "--force", &p], None);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(format_args!("cannot remove {p}"), e))?;
+        }
+        // A locked entry whose directory is gone survives both `remove` and `prune`, and
+        // then makes every later `worktree add` there fail: drop git's record of it.
+        for admin in admin_dirs(dir) {
+            std::fs::remove_dir_all(&admin)
+                .map_err(|e| Error::io(format_args!("cannot remove {}", admin.display()), e))?;
+        }
+        let _ = git.output(&["worktree", "prune"], None);
+        Ok(())
     }
 
     /// Run a shell command there; returns (exit code, combined output).
@@ -170,6 +188,26 @@ impl Worktree {
     }
 }
 
+/// Does git still list a worktree at `<state>/worktree`?
+fn registered(dir: &StateDir) -> bool {
+    !admin_dirs(dir).is_empty()
+}
+
+/// git's records (`<common>/worktrees/<name>/`) of worktrees at `<state>/worktree`.
+fn admin_dirs(dir: &StateDir) -> Vec<PathBuf> {
+    let Some(common) = dir.root().parent() else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(common.join("worktrees")) else { return Vec::new() };
+    let ours = [dir.worktree(), std::fs::canonicalize(dir.root()).unwrap_or_default().join("worktree")];
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|admin| {
+            std::fs::read_to_string(admin.join("gitdir"))
+                .is_ok_and(|g| ours.iter().any(|o| Path::new(g.trim()).starts_with(o)))
+        })
+        .collect()
+}
+
 /// How a push of main ended.
 #[derive(Debug, PartialEq)]
 pub enum Push {
@@ -185,7 +223,7 @@ pub enum Push {
 pub fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<Push> {
     let refspec = format!("{commit}:refs/heads/{}", cfg.integrator.main);
     let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
-    let out = g.output(&["push", "--porcelain", &cfg.integrator.remote, &refspec], None)?;
+    let out = g.output(&["push", "--porcelain", "--end-of-options", &cfg.integrator.remote, &refspec], None)?;
     if out.ok() {
         return Ok(Push::Pushed);
     }
@@ -201,5 +239,5 @@ pub fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &s
     let lease = format!("--force-with-lease=refs/heads/{branch}:{sha}");
     let refspec = format!(":refs/heads/{branch}");
     let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
-    Ok(g.output(&["push", "--porcelain", &lease, &cfg.integrator.remote, &refspec], None)?.ok())
+    Ok(g.output(&["push", "--porcelain", &lease, "--end-of-options", &cfg.integrator.remote, &refspec], None)?.ok())
 }

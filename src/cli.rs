@@ -356,6 +356,8 @@ fn id_or_default(v: Option<String>) -> String {
 }
 
 fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
+    // An invalid configuration fails the emit before anything is written (exit 2).
+    let cfg = repo.config()?;
     let source = events::default_actor();
     if let Some(file) = a.json {
         let mut input = Vec::new();
@@ -373,7 +375,7 @@ fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
         }
         println!("recorded {} / duplicate {} / rejected {}", report.recorded, report.duplicate, report.rejected);
         if report.recorded > 0 {
-            trigger(repo)?;
+            trigger(repo, &cfg)?;
         }
         return Ok(if report.rejected > 0 { 2 } else { 0 });
     }
@@ -390,10 +392,7 @@ fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
                    "orchestrator_session_id": id_or_default(orchestrator), "ready_at": at.unwrap_or(now)}),
         ),
         EmitEvent::BranchPushed { branch, sha, remote, pusher, at } => {
-            let remote = match remote {
-                Some(r) => r,
-                None => repo.config()?.integrator.remote,
-            };
+            let remote = remote.unwrap_or_else(|| cfg.integrator.remote.clone());
             (
                 events::BRANCH_PUSHED,
                 json!({"branch": branch, "sha": sha, "remote": remote, "pusher": id_or_default(pusher), "pushed_at": at.unwrap_or(now)}),
@@ -405,7 +404,7 @@ fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
     match events::record_canonical(&repo.state, kind, payload, &src)? {
         Recorded::Recorded => {
             println!("recorded {kind}");
-            trigger(repo)?;
+            trigger(repo, &cfg)?;
         }
         Recorded::Duplicate => println!("duplicate {kind} (already recorded)"),
     }
@@ -413,10 +412,9 @@ fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
 }
 
 /// Event-driven handoff after a new event; a failure to start the run never fails the emit.
-fn trigger(repo: &Repo) -> Result<()> {
-    let cfg = repo.config()?;
+fn trigger(repo: &Repo, cfg: &crate::config::Config) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot locate the integrator binary", e))?;
-    if let Err(e) = handoff::maybe_trigger(repo, &cfg, &handoff::integrator_beside(&exe)) {
+    if let Err(e) = handoff::maybe_trigger(repo, cfg, &handoff::integrator_beside(&exe)) {
         eprintln!("integrator: warning: could not start the event-triggered run: {}", e.render("integrator"));
     }
     Ok(())

@@ -156,6 +156,9 @@ pub fn check_branch(s: &str) -> std::result::Result<String, String> {
     if name.is_empty() {
         return bad("empty");
     }
+    if name.len() > MAX_BRANCH {
+        return bad(&format!("{} bytes long (at most {MAX_BRANCH})", name.len()));
+    }
     if name.starts_with('-') {
         return bad("starts with `-`");
     }
@@ -193,8 +196,18 @@ pub fn check_sha(s: &str, field: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// The longest one-line text field (ids, remote, next action), in bytes.
+pub const MAX_TEXT: usize = 4096;
+/// The longest branch name, in bytes (longer ones cannot be files on common filesystems).
+pub const MAX_BRANCH: usize = 1024;
+/// At most this many entries, each at most `MAX_LIST_ENTRY` bytes, in a list field.
+pub const MAX_LIST: usize = 256;
+pub const MAX_LIST_ENTRY: usize = 8192;
+/// The longest bulk-ingest line, in bytes: a longer one is rejected before it is parsed.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Shorten and escape user input for an error message.
-fn printable(s: &str) -> String {
+pub fn printable(s: &str) -> String {
     let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
     if s.chars().count() > 80 {
         out.push('…');
@@ -255,6 +268,12 @@ fn check_value(name: &str, field: Field, value: &Value) -> std::result::Result<V
         if items.is_empty() {
             return Err(format!("{name} must have at least one entry"));
         }
+        if items.len() > MAX_LIST {
+            return Err(format!("{name} has {} entries (at most {MAX_LIST})", items.len()));
+        }
+        if items.iter().any(|i| i.as_str().is_some_and(|s| s.len() > MAX_LIST_ENTRY)) {
+            return Err(format!("{name} entries must be at most {MAX_LIST_ENTRY} bytes"));
+        }
         if items.iter().any(|i| i.as_str().is_none_or(|s| s.trim().is_empty())) {
             return Err(format!("{name} entries must be non-empty strings"));
         }
@@ -268,10 +287,18 @@ fn check_value(name: &str, field: Field, value: &Value) -> std::result::Result<V
         Slug => check_slug(s).map(|_| s.to_string())?,
         Branch => check_branch(s)?,
         Sha => check_sha(s, name)?,
-        Time => clock::parse(s).map(clock::format).map_err(|e| format!("{name}: {e}"))?,
+        Time => clock::parse(s).map(clock::format).map_err(|_| {
+            format!(
+                "{name}: `{}` is not an RFC 3339 timestamp with an offset (e.g. 2026-01-31T12:00:00Z)",
+                printable(s)
+            )
+        })?,
         _ => {
-            if s.contains(['\n', '\r', '\0']) {
-                return Err(format!("{name} must be a single line"));
+            if s.len() > MAX_TEXT {
+                return Err(format!("{name} is {} bytes long (at most {MAX_TEXT})", s.len()));
+            }
+            if s.contains(|c: char| c.is_control()) {
+                return Err(format!("{name} `{}` must be a single line without control characters", printable(s)));
             }
             s.to_string()
         }
@@ -441,10 +468,13 @@ struct IngestLine {
 
 /// Parse one bulk-ingest line into a validated event.
 pub fn parse_ingest_line(line: &[u8], default_source: &str) -> std::result::Result<NewEvent, Vec<String>> {
+    if line.len() > MAX_LINE {
+        return Err(vec![format!("{} bytes long (at most {MAX_LINE} per event)", line.len())]);
+    }
     let parsed: IngestLine = serde_json::from_slice(line).map_err(|e| vec![format!("not an event object: {e}")])?;
     let source = parsed.source.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| default_source.to_string());
-    if source.contains(['\n', '\r', '\0']) {
-        return Err(vec!["source must be a single line".into()]);
+    if source.len() > MAX_TEXT || source.contains(|c: char| c.is_control()) {
+        return Err(vec![format!("source must be one line of at most {MAX_TEXT} bytes without control characters")]);
     }
     NewEvent::canonical(&parsed.kind, &parsed.payload, &source)
 }

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::events;
 use crate::queue::Item;
 use crate::state::{self, StateDir};
 
@@ -28,7 +29,7 @@ impl Cause {
     /// `conflict_evidence`: the conflicted paths or the failing check (never empty).
     pub fn evidence(&self) -> Vec<String> {
         match self {
-            Cause::Conflict { paths, .. } => paths.clone(),
+            Cause::Conflict { paths, .. } => capped(paths.clone()),
             Cause::GitFailure { message } => vec![first_line(message).to_string()],
             Cause::VerifyFailed { command, code, .. } => vec![format!("`{command}` exited {code}")],
             Cause::PushRejected { .. } => vec!["push rejected".into()],
@@ -47,9 +48,37 @@ impl Cause {
         if lines.is_empty() {
             vec![self.reason()]
         } else {
-            lines
+            capped(lines)
         }
     }
+}
+
+/// Keep a list within what a `deployment.failed` event accepts (SPEC §4 validation), so a
+/// conflict over thousands of paths still records its event instead of failing the run.
+fn capped(mut list: Vec<String>) -> Vec<String> {
+    for s in &mut list {
+        *s = clip(s, events::MAX_LIST_ENTRY);
+    }
+    if list.len() > events::MAX_LIST {
+        let more = list.len() - (events::MAX_LIST - 1);
+        list.truncate(events::MAX_LIST - 1);
+        list.push(format!("… and {more} more"));
+    }
+    list
+}
+
+/// At most `max` bytes of `s` on one line (control characters become spaces).
+fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if out.len() > max {
+        let mut cut = max - '…'.len_utf8();
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
 }
 
 fn first_line(s: &str) -> &str {
@@ -88,6 +117,7 @@ impl Note {
             ),
             Cause::PushRejected { .. } => format!("{remote_main} kept moving; re-queue with `integrator queue retry {}`", item.slug),
         };
+        let next_action = clip(&next_action, events::MAX_TEXT);
         let mut body = format!("# {} — integration blocked\n\n", item.slug);
         body.push_str(&format!("- branch: `{}`\n- sha: `{}`\n", item.branch, item.sha));
         body.push_str(&format!("- onto: `{remote_main}` at `{}`\n", main_sha.unwrap_or("unknown")));

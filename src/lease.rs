@@ -125,11 +125,17 @@ pub enum Acquire {
     Busy(String),
 }
 
+/// The contention line. The holder takes the lock before it writes its metadata, so for a
+/// moment `lease.json` is missing or still names the previous (released) holder: wait
+/// briefly for the live holder's metadata rather than name the wrong process.
 fn busy_line(dir: &StateDir) -> String {
-    match read_meta(dir) {
-        Some(m) => format!("lease busy: held by {} pid {} since {}", m.owner, m.pid, m.acquired_at),
-        None => "lease busy: held by an unknown process".to_string(),
+    for _ in 0..25 {
+        if let Some(m) = read_meta(dir).filter(|m| m.released_at.is_none() && !m.token.is_empty()) {
+            return format!("lease busy: held by {} pid {} since {}", m.owner, m.pid, m.acquired_at);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    "lease busy: held by a process that has not written its metadata yet".to_string()
 }
 
 impl Lease {

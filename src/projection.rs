@@ -66,9 +66,25 @@ fn completed_key(slug: &str, sha: &str) -> String {
     format!("{slug}:{sha}")
 }
 
+/// Is a candidate's identity safe to hand to git? The recorder validates every event, but
+/// the log is a plain file: a hand-written line must never put an option (`--…`) or a
+/// revision expression where the run expects a branch name or a full object name.
+fn sane_candidate(p: &serde_json::Map<String, serde_json::Value>, with_slug: bool) -> bool {
+    let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    (!with_slug || events::check_slug(s("slug")).is_ok())
+        && events::check_branch(s("branch")).is_ok_and(|b| b == s("branch"))
+        && crate::git::is_full_sha(s("sha"))
+}
+
 impl Projection {
-    fn apply(&mut self, e: &Envelope) {
+    /// Fold one event; false when it is not fit to fold (counted as skipped).
+    fn apply(&mut self, e: &Envelope) -> bool {
         let p = &e.payload;
+        match e.kind.as_str() {
+            events::DEPLOYMENT_STARTED if !sane_candidate(p, true) => return false,
+            events::BRANCH_PUSHED if !sane_candidate(p, false) => return false,
+            _ => {}
+        }
         let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let mut notify = |slug: String, state: &str, seen: bool| {
             let n = self.notifications.entry(slug.clone()).or_insert_with(|| Notification {
@@ -113,6 +129,7 @@ impl Projection {
             "integration.parity.accepted" => self.parity_accepted = true,
             _ => {}
         }
+        true
     }
 
     pub fn is_completed(&self, slug: &str, sha: &str) -> bool {
@@ -125,10 +142,7 @@ impl Projection {
         let mut health = self.health;
         let end = state::scan_lines(&dir.events(), self.offset, &mut health, |_, line| {
             match serde_json::from_slice::<Envelope>(line) {
-                Ok(e) => {
-                    self.apply(&e);
-                    true
-                }
+                Ok(e) => self.apply(&e),
                 Err(_) => false,
             }
         })?;

@@ -121,8 +121,28 @@ pub struct Queue {
 
 impl Queue {
     /// Read `queue.json` (empty when missing; a precise error when damaged).
+    ///
+    /// A damaged queue is never silently reset: an empty queue would forget blocked and
+    /// dropped items. The error says how to rebuild it from the event log and git, which
+    /// recognise every candidate already on main, so nothing is merged twice.
     pub fn load(dir: &StateDir) -> Result<Queue> {
-        Ok(state::read_json(&dir.queue())?.unwrap_or(Queue { version: 1, items: Vec::new() }))
+        let path = dir.queue();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Queue { version: 1, items: Vec::new() }),
+            Err(e) => return Err(Error::io(format_args!("cannot read {}", path.display()), e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            let p = path.display();
+            Error::failed_hint(
+                format!("the queue {p} is damaged ({e}); refusing to guess which candidates are done"),
+                format!(
+                    "move it aside with `mv {p} {p}.damaged`; the next `integrator run` rebuilds the queue from \
+                     the event log and git (candidates already on main are recognised and not merged again; \
+                     repeat any `integrator queue drop`)"
+                ),
+            )
+        })
     }
 
     pub fn save(&self, dir: &StateDir) -> Result<()> {

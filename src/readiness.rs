@@ -118,11 +118,12 @@ pub fn ancestors_of<'a>(git: &Git, tip: &str, shas: impl Iterator<Item = &'a str
 }
 
 pub fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
-    let out = git.output(&["merge-base", "--is-ancestor", ancestor, of], None)?;
+    let args = ["merge-base", "--is-ancestor", "--end-of-options", ancestor, of];
+    let out = git.output(&args, None)?;
     match out.code {
         0 => Ok(true),
         1 => Ok(false),
-        _ => Err(git::command_failed(&["merge-base", "--is-ancestor", ancestor, of], &out)),
+        _ => Err(git::command_failed(&args, &out)),
     }
 }
 

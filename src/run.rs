@@ -262,6 +262,7 @@ impl<'a> Runner<'a> {
     fn execute(&mut self) -> Result<()> {
         self.checkpoint("fetch", None, None)?;
         self.fetch()?;
+        Worktree::clean_stale(&self.git, &self.dir)?;
         self.recover()?;
         loop {
             let seen = self.proj.readiness_events;

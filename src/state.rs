@@ -100,7 +100,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::failed_hint(
                 format!("{} is damaged: {e}", path.display()),
-                "run `integrator doctor` for the recovery step",
+                "the next `integrator run` rewrites it; move it aside to keep a copy",
             )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -47,6 +47,9 @@ pub struct StatusReport {
     pub candidates: Vec<CandidateView>,
     pub queue: QueueView,
     pub last_run: Option<Checkpoint>,
+    /// Why `checkpoint.json` could not be read (the next run rewrites it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run_damaged: Option<String>,
     pub notifications: Unseen,
     pub log: LogHealth,
 }
@@ -100,12 +103,19 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
     let candidates =
         readiness::evaluate(&proj, &cfg, &facts).into_iter().filter(|c| all || c.state != State::Integrated).collect();
     let q = Queue::load(&repo.state)?;
+    // The checkpoint only describes the last run: a damaged one is reported, not fatal.
+    let (last_run, last_run_damaged) = match state::read_json(&repo.state.checkpoint()) {
+        Ok(cp) => (cp, None),
+        Err(Error::Failed { message, hint }) => (None, Some(format!("{message}; {}", hint.unwrap_or_default()))),
+        Err(e) => return Err(e),
+    };
     Ok(StatusReport {
         mode: mode_view(repo, &proj)?,
         lease: lease::inspect(&repo.state)?,
         candidates,
         queue: QueueView { counts: q.counts(), items: item_views(&q, false) },
-        last_run: state::read_json(&repo.state.checkpoint())?,
+        last_run,
+        last_run_damaged,
         notifications: Unseen {
             unseen: proj.notifications.values().filter(|n| n.state == "failed" && !n.seen).count() as u64,
         },
@@ -144,6 +154,10 @@ pub fn render_status(s: &StatusReport) -> String {
         }
     }
     match &s.last_run {
+        None if s.last_run_damaged.is_some() => {
+            let why = s.last_run_damaged.as_deref().unwrap_or_default();
+            out.push_str(&format!("last run: unknown — {}\n", why.replace('\n', " ")));
+        }
         Some(cp) => out.push_str(&format!(
             "last run: {} {} (mode {}) phase {}{}\n",
             cp.run_id,

@@ -5,6 +5,7 @@
 
 use super::{gitconfig, Context, Refusal};
 use crate::error::{Error, Result};
+use crate::events::printable;
 use crate::repo::Location;
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -47,15 +48,16 @@ pub fn parse_updates(input: &[u8]) -> std::result::Result<Vec<Update>, String> {
         let fields: Vec<&str> = line.split(' ').collect();
         let [local_ref, local_sha, remote_ref, remote_sha] = fields[..] else {
             return Err(format!(
-                "stdin line {}: expected `<local ref> <local sha> <remote ref> <remote sha>`, got `{line}`",
-                n + 1
+                "stdin line {}: expected `<local ref> <local sha> <remote ref> <remote sha>`, got `{}`",
+                n + 1,
+                printable(line)
             ));
         };
         if local_ref.is_empty() || !remote_ref.starts_with("refs/") {
-            return Err(format!("stdin line {}: bad ref names in `{line}`", n + 1));
+            return Err(format!("stdin line {}: bad ref names in `{}`", n + 1, printable(line)));
         }
         if !is_object_name(local_sha) || !is_object_name(remote_sha) {
-            return Err(format!("stdin line {}: bad object names in `{line}`", n + 1));
+            return Err(format!("stdin line {}: bad object names in `{}`", n + 1, printable(line)));
         }
         out.push(Update {
             local_ref: local_ref.to_string(),
@@ -130,8 +132,9 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     for u in &updates {
         match u.remote_branch() {
             Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
-                crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher)
-                    .map_err(|e| fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push"))))?;
+                crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher).map_err(|e| {
+                    fail_closed(format!("cannot record the push of {}: {}", printable(b), e.render("pre-push")))
+                })?;
             }
             _ => {}
         }
