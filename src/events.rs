@@ -535,6 +535,104 @@ mod tests {
         assert_eq!(e.key, format!("{DEPLOYMENT_STARTED}:s:feat/x:{}", "a".repeat(40)));
     }
 
+    use proptest::prelude::*;
+
+    const FIELDS: &[&str] = &[
+        "slug",
+        "branch",
+        "sha",
+        "remote",
+        "pusher",
+        "pushed_at",
+        "review_round",
+        "reviewer_session_id",
+        "approved_at",
+        "worker_session_id",
+        "orchestrator_session_id",
+        "ready_at",
+        "merge_commit",
+        "integrated_at",
+        "conflict_evidence",
+        "diagnostics",
+        "next_action",
+        "blocked_at",
+        "follow_up",
+        "_x",
+        "x",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            "[a-z0-9._-]{1,12}",
+            "[0-9a-fA-F]{40}",
+            "(refs/heads/)?[a-zA-Z0-9/._@{}~^:?*\\\\ \\[-]{0,16}",
+            "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](Z|[+-][01][0-9]:[0-5][0-9])?",
+            ".{0,12}",
+        ];
+        let leaf = prop_oneof![
+            text.prop_map(Value::String),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| proptest::collection::vec(inner, 0..4).prop_map(Value::Array))
+    }
+
+    fn payload() -> impl Strategy<Value = Map<String, Value>> {
+        proptest::collection::vec((proptest::sample::select(FIELDS), value()), 0..10)
+            .prop_map(|kv| kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    fn kind() -> impl Strategy<Value = String> {
+        let mut known: Vec<String> = SPECS.iter().map(|s| s.kind.to_string()).collect();
+        known.extend(SPECS.iter().filter_map(|s| s.short.map(str::to_string)));
+        prop_oneof![proptest::sample::select(known), ".{0,20}"]
+    }
+
+    proptest! {
+        /// Validation never panics; it either accepts a normalised payload (validating it
+        /// again is a no-op, the key is built from it) or lists at least one violation.
+        #[test]
+        fn validation_accepts_a_normal_form_or_lists_violations(kind in kind(), payload in payload()) {
+            match NewEvent::canonical(&kind, &payload, "src") {
+                Ok(e) => {
+                    let again = NewEvent::canonical(&e.kind, &e.payload, "src").unwrap();
+                    prop_assert_eq!(&again.payload, &e.payload);
+                    prop_assert_eq!(&again.key, &e.key);
+                    prop_assert!(e.payload.keys().all(|k| !k.starts_with('_')));
+                    let prefix = format!("{}:", e.kind);
+                    prop_assert!(e.key.starts_with(&prefix));
+                }
+                Err(v) => prop_assert!(!v.is_empty()),
+            }
+        }
+
+        /// A bulk-ingest line of arbitrary bytes never panics the parser.
+        #[test]
+        fn ingest_lines_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Err(v) = parse_ingest_line(&bytes, "src") {
+                prop_assert!(!v.is_empty());
+            }
+        }
+
+        /// Whatever `check_branch` accepts, `git check-ref-format --branch` accepts too.
+        #[test]
+        fn accepted_branches_are_valid_for_git(name in "[a-zA-Z0-9./@{}~^:?*\\[ _-]{1,16}") {
+            if let Ok(b) = check_branch(&name) {
+                let ok = std::process::Command::new("git")
+                    .args(["check-ref-format", "--branch", &b])
+                    .env("LC_ALL", "C")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(true);
+                prop_assert!(ok, "git refuses the branch {:?} that check_branch accepted", b);
+            }
+        }
+    }
+
     #[test]
     fn branch_rules() {
         for bad in [

@@ -216,6 +216,89 @@ mod tests {
         assert_eq!(it.transitions.len(), 5);
     }
 
+    use proptest::prelude::*;
+
+    /// SPEC §6, written out independently of `may_become`.
+    const TABLE: &[(Status, Status)] = &[
+        (Status::Queued, Status::InProgress),
+        (Status::Queued, Status::Integrated),
+        (Status::Queued, Status::Superseded),
+        (Status::InProgress, Status::Integrated),
+        (Status::InProgress, Status::Blocked),
+        (Status::InProgress, Status::Superseded),
+        (Status::InProgress, Status::Queued),
+        (Status::Blocked, Status::Queued),
+        (Status::Blocked, Status::Superseded),
+    ];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Enqueue(usize, u8),
+        Move(usize, Status),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..4usize, 0..3u8).prop_map(|(k, h)| Op::Enqueue(k, h)),
+            (0..6usize, proptest::sample::select(Status::ALL.to_vec())).prop_map(|(k, s)| Op::Move(k, s)),
+        ]
+    }
+
+    fn check_invariants(q: &Queue) {
+        let mut keys = std::collections::HashSet::new();
+        for it in &q.items {
+            assert!(keys.insert(it.key()), "dedup on (slug, branch, sha): {}", it.key());
+            let first = &it.transitions[0];
+            assert_eq!((first.from, first.to), (None, Status::Queued), "history starts at queued");
+            for w in it.transitions.windows(2) {
+                assert_eq!(w[1].from, Some(w[0].to), "history is a chain");
+                assert!(TABLE.contains(&(w[0].to, w[1].to)), "{:?} -> {:?} is not in the table", w[0].to, w[1].to);
+            }
+            let last = it.transitions.last().unwrap();
+            assert_eq!((last.to, &last.reason, &last.at), (it.status, &it.status_reason, &it.status_at));
+        }
+        for st in Status::ALL {
+            let idx = q.fifo(st);
+            assert_eq!(idx.len(), q.items.iter().filter(|i| i.status == st).count());
+            assert!(idx.windows(2).all(|w| q.items[w[0]].fifo_key() <= q.items[w[1]].fifo_key()));
+        }
+    }
+
+    proptest! {
+        /// Any sequence of operations keeps the invariants: only table transitions, a
+        /// history consistent with the status, dedup; a refused transition changes nothing.
+        #[test]
+        fn any_operation_sequence_keeps_the_queue_invariants(ops in proptest::collection::vec(op(), 0..60)) {
+            let mut q = Queue::default();
+            for op in ops {
+                match op {
+                    Op::Enqueue(k, hour) => {
+                        let before = q.clone();
+                        let at = format!("2026-01-01T0{hour}:00:00+0{hour}:00");
+                        let (slug, sha) = (format!("s{k}"), format!("{k:040x}"));
+                        let i = q.enqueue(&slug, "b", &sha, &at, "ready");
+                        prop_assert!(q.items[i].same(&slug, "b", &sha));
+                        if before.items.len() == q.items.len() {
+                            prop_assert_eq!(&before, &q, "a duplicate enqueue changes nothing");
+                        }
+                    }
+                    Op::Move(k, to) => {
+                        let Some(it) = q.items.get_mut(k) else { continue };
+                        let before = it.clone();
+                        let allowed = TABLE.contains(&(it.status, to));
+                        prop_assert_eq!(it.transition(to, "op").is_ok(), allowed);
+                        if !allowed {
+                            prop_assert_eq!(&before, &*it);
+                        }
+                    }
+                }
+                check_invariants(&q);
+            }
+            let text = serde_json::to_string(&q).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Queue>(&text).unwrap(), q, "queue.json round-trips");
+        }
+    }
+
     #[test]
     fn fifo_uses_real_timestamps() {
         let mut q = Queue::default();
