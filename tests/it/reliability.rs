@@ -192,9 +192,26 @@ fn concurrent_runs_hold_the_lease_one_at_a_time_and_land_each_candidate_once() {
     assert!(lease.get("stale_takeover").is_none(), "no holder died: {lease:#}");
 }
 
-/// Run the integrator in its own process group, wait for `point`, then SIGKILL the group
-/// (the run and whatever it started: git, verify, bookkeeping).
-fn kill_9_when(sb: &Sandbox, what: &str, point: impl Fn(&Sandbox) -> bool) {
+/// What a `kill -9` takes down.
+#[derive(Clone, Copy, PartialEq)]
+enum Victim {
+    /// The run alone: git processes it started finish or fail on their own, as when cron
+    /// or an operator kills it. (Killing the whole group could also kill the local
+    /// `origin.git`'s receive-pack mid-update, a remote-side crash: see
+    /// `a_stale_ref_lock_on_the_remote_fails_the_run_and_keeps_the_candidate`.)
+    Run,
+    /// The run's process group: the run and the verify / bookkeeping command it started.
+    Group,
+}
+
+fn sigkill(child: &std::process::Child, victim: Victim) {
+    let pid = child.id() as i32;
+    // SAFETY: signalling a process (group) this test created.
+    unsafe { libc::kill(if victim == Victim::Group { -pid } else { pid }, libc::SIGKILL) };
+}
+
+/// Run the integrator in its own process group, wait for `point`, then SIGKILL it.
+fn kill_9_when(sb: &Sandbox, what: &str, victim: Victim, point: impl Fn(&Sandbox) -> bool) {
     let mut child = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).process_group(0).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !point(sb) {
@@ -204,8 +221,7 @@ fn kill_9_when(sb: &Sandbox, what: &str, point: impl Fn(&Sandbox) -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
-    // SAFETY: signalling a process group we created.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    sigkill(&child, victim);
     let status = child.wait().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL), "{what}");
 }
@@ -220,7 +236,8 @@ fn kill_then_recover(what: &str, keys: &str, setup: impl Fn(&Sandbox), point: im
     cutover_config(&sb, keys);
     let cands = ready_candidates(&sb, "k", 3);
     setup(&sb);
-    kill_9_when(&sb, what, point);
+    // With a slow command configured the kill lands while it runs: take it down too.
+    kill_9_when(&sb, what, if keys.is_empty() { Victim::Run } else { Victim::Group }, point);
     // Slow commands take the fast path from now on.
     std::fs::write(sb.root.join("fast"), "").unwrap();
     let _ = std::fs::remove_file(sb.origin.join("hooks/post-receive"));
@@ -303,8 +320,7 @@ fn kill_9_at_a_sweep_of_moments_never_merges_twice() {
     for delay_ms in [5, 20, 40, 70, 100, 150, 220, 300, 400, 550, 700, 900, 1200] {
         let mut child = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).process_group(0).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        // SAFETY: signalling a process group we created.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        sigkill(&child, Victim::Run);
         child.wait().unwrap();
         for c in &cands {
             assert!(sb.integrated_count(&c.sha) <= 1, "{} merged twice after a kill at {delay_ms} ms", c.slug);
@@ -319,7 +335,7 @@ fn a_private_worktree_left_by_a_killed_verify_is_removed_by_the_next_run() {
     let sb = Sandbox::new();
     cutover_config(&sb, "verify = \"touch ../../../../verifying; sleep 30\"\n");
     let cands = ready_candidates(&sb, "v", 1);
-    kill_9_when(&sb, "verify", |sb| sb.root.join("verifying").exists());
+    kill_9_when(&sb, "verify", Victim::Group, |sb| sb.root.join("verifying").exists());
     assert!(sb.git(&sb.work, &["worktree", "list"]).contains("teleclaude/worktree"));
     // The next run has no verify and so never needs the worktree itself.
     sb.config(CUTOVER);
@@ -908,6 +924,26 @@ fn a_missing_but_locked_private_worktree_does_not_wedge_the_next_run() {
     sb.git(&sb.work, &["worktree", "add", "-q", "--lock", "--detach", wt.to_str().unwrap(), "HEAD"]);
     std::fs::remove_dir_all(&wt).unwrap();
     assert!(sb.git(&sb.work, &["worktree", "list"]).contains("locked"));
+    sb.ok(&["run"]);
+    assert_converged(&sb, &cands);
+}
+
+#[test]
+fn a_stale_ref_lock_on_the_remote_fails_the_run_and_keeps_the_candidate() {
+    // What a remote that crashed mid-update leaves: git's lock on refs/heads/main.
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let cands = ready_candidates(&sb, "r", 1);
+    let lock = sb.origin.join("refs/heads/main.lock");
+    std::fs::write(&lock, "").unwrap();
+    let main = sb.origin_ref("main").unwrap();
+    let (code, _, err) = sb.run(&["run"]);
+    assert_eq!(code, 1, "the run itself failed: {err}");
+    assert!(err.contains("integrator: error: pushing origin/main failed") && err.contains("main.lock"), "{err}");
+    assert!(err.contains("hint: the candidate stays in progress; the next `integrator run` re-examines it"), "{err}");
+    assert_eq!(sb.origin_ref("main").unwrap(), main);
+    assert_eq!(queue_all(&sb)[0]["status"], "in_progress");
+    std::fs::remove_file(&lock).unwrap();
     sb.ok(&["run"]);
     assert_converged(&sb, &cands);
 }
