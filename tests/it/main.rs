@@ -8,4 +8,5 @@ mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_prepush;
 mod readiness;
+mod schemas;
 mod shadow;
