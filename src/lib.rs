@@ -3,7 +3,9 @@
 
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod git;
 pub mod repo;
+pub mod shim_marker;
 pub mod state;
