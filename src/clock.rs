@@ -20,16 +20,12 @@ pub fn now() -> Timestamp {
 pub fn parse(s: &str) -> Result<Timestamp, String> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map(|t| t.to_offset(UtcOffset::UTC))
-        .map_err(|_| {
-            format!("`{s}` is not an RFC 3339 timestamp with an offset (e.g. 2026-01-31T12:00:00Z)")
-        })
+        .map_err(|_| format!("`{s}` is not an RFC 3339 timestamp with an offset (e.g. 2026-01-31T12:00:00Z)"))
 }
 
 /// Format as RFC 3339 in UTC (`Z`), keeping sub-second precision when there is any.
 pub fn format(t: Timestamp) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 pub fn now_string() -> String {
@@ -42,8 +38,7 @@ pub fn random_hex(n: usize) -> String {
     let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
     if filled.is_err() {
         // Never expected on Unix; fall back to time and pid so ids stay unique.
-        let seed = OffsetDateTime::now_utc().unix_timestamp_nanos() as u128
-            ^ ((std::process::id() as u128) << 64);
+        let seed = OffsetDateTime::now_utc().unix_timestamp_nanos() as u128 ^ ((std::process::id() as u128) << 64);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (seed >> ((i % 16) * 8)) as u8 ^ i as u8;
         }
@@ -58,14 +53,7 @@ pub fn uuid() -> String {
     b[12] = '4';
     b[16] = ['8', '9', 'a', 'b'][(b[16].to_digit(16).unwrap_or(0) & 3) as usize];
     let s: String = b.into_iter().collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &s[0..8],
-        &s[8..12],
-        &s[12..16],
-        &s[16..20],
-        &s[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &s[0..8], &s[8..12], &s[12..16], &s[16..20], &s[20..32])
 }
 
 #[cfg(test)]

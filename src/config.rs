@@ -98,8 +98,7 @@ pub struct Config {
 }
 
 /// The destructive commands refused for agents by default (SPEC §12).
-pub const DEFAULT_AGENT_BLOCKED: &[&str] =
-    &["stash", "restore", "clean", "checkout", "reset", "revert"];
+pub const DEFAULT_AGENT_BLOCKED: &[&str] = &["stash", "restore", "clean", "checkout", "reset", "revert"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -131,10 +130,7 @@ impl Default for Config {
                 allow_canonical_main_push: true,
                 agent_env: "TELECLAUDE_SESSION_ID".into(),
                 allow_no_verify: false,
-                agent_blocked: DEFAULT_AGENT_BLOCKED
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                agent_blocked: DEFAULT_AGENT_BLOCKED.iter().map(|s| s.to_string()).collect(),
                 agent_allowed_aliases: Vec::new(),
             },
         }
@@ -226,12 +222,7 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(Error::usage(format!(
-                    "cannot read configuration {}: {e}",
-                    path.display()
-                )))
-            }
+            Err(e) => return Err(Error::usage(format!("cannot read configuration {}: {e}", path.display()))),
         };
         self.apply_text(&text).map_err(|m| {
             Error::usage_hint(
@@ -299,25 +290,23 @@ impl Config {
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = get("TELECLAUDE_INTEGRATOR_MODE").filter(|v| !v.is_empty()) {
             self.integrator.mode = Mode::parse(&v).ok_or_else(|| {
-                Error::usage(format!(
-                    "TELECLAUDE_INTEGRATOR_MODE=`{v}` is not one of off, shadow, cutover"
-                ))
+                Error::usage(format!("TELECLAUDE_INTEGRATOR_MODE=`{v}` is not one of off, shadow, cutover"))
             })?;
         }
         if let Some(v) = get("TELECLAUDE_INTEGRATOR_CUTOVER_ENABLED").filter(|v| !v.is_empty()) {
             self.cutover.enabled = match v.as_str() {
                 "1" | "true" => true,
                 "0" | "false" => false,
-                _ => return Err(Error::usage(format!(
-                    "TELECLAUDE_INTEGRATOR_CUTOVER_ENABLED=`{v}` is not one of 1, 0, true, false"
-                ))),
+                _ => {
+                    return Err(Error::usage(format!(
+                        "TELECLAUDE_INTEGRATOR_CUTOVER_ENABLED=`{v}` is not one of 1, 0, true, false"
+                    )))
+                }
             };
         }
         if let Some(v) = get("TELECLAUDE_INTEGRATOR_PARITY_EVIDENCE").filter(|v| !v.is_empty()) {
             if v != "accepted" {
-                return Err(Error::usage(format!(
-                    "TELECLAUDE_INTEGRATOR_PARITY_EVIDENCE=`{v}` is not `accepted`"
-                )));
+                return Err(Error::usage(format!("TELECLAUDE_INTEGRATOR_PARITY_EVIDENCE=`{v}` is not `accepted`")));
             }
             self.cutover.parity_evidence = ParityEvidence::Accepted;
         }
@@ -326,41 +315,25 @@ impl Config {
 
     fn check(&self) -> std::result::Result<(), String> {
         let i = &self.integrator;
-        let names = [
-            ("integrator.main", &i.main),
-            ("integrator.remote", &i.remote),
-        ];
+        let names = [("integrator.main", &i.main), ("integrator.remote", &i.remote)];
         for (key, v) in names {
             if v.is_empty()
                 || v.starts_with('-')
                 || v.contains("..")
-                || v.chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
+                || v.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))
             {
                 return Err(format!("key `{key}`: `{v}` is not a valid name"));
             }
         }
         if i.lease_ttl_secs < 4 {
-            return Err(format!(
-                "key `integrator.lease_ttl_secs`: {} is too short (at least 4)",
-                i.lease_ttl_secs
-            ));
+            return Err(format!("key `integrator.lease_ttl_secs`: {} is too short (at least 4)", i.lease_ttl_secs));
         }
         let t = self.cutover.parity_threshold;
         if !(0.0..=1.0).contains(&t) {
-            return Err(format!(
-                "key `cutover.parity_threshold`: {t} is not between 0 and 1"
-            ));
+            return Err(format!("key `cutover.parity_threshold`: {t} is not between 0 and 1"));
         }
-        if self
-            .guard
-            .protected
-            .iter()
-            .any(|p| p.is_empty() || p.starts_with("refs/"))
-        {
-            return Err(
-                "key `guard.protected`: names are branch names without `refs/heads/`".into(),
-            );
+        if self.guard.protected.iter().any(|p| p.is_empty() || p.starts_with("refs/")) {
+            return Err("key `guard.protected`: names are branch names without `refs/heads/`".into());
         }
         if self.guard.agent_env.is_empty() {
             return Err("key `guard.agent_env`: must name an environment variable".into());
@@ -379,15 +352,11 @@ mod tests {
         c.apply_text("[integrator]\nmode = \"shadow\"\n").unwrap();
         assert_eq!(c.integrator.mode, Mode::Shadow);
         assert_eq!(c.integrator.main, "main");
-        let err = c
-            .apply_text("[integrator]\nmoed = \"shadow\"\n")
-            .unwrap_err();
+        let err = c.apply_text("[integrator]\nmoed = \"shadow\"\n").unwrap_err();
         assert!(err.contains("moed"), "{err}");
         let err = c.apply_text("[integrator]\nmode = \"fast\"\n").unwrap_err();
         assert!(err.contains("fast") || err.contains("variant"), "{err}");
-        let err = c
-            .apply_text("[cutover]\nparity_threshold = 2.0\n")
-            .unwrap_err();
+        let err = c.apply_text("[cutover]\nparity_threshold = 2.0\n").unwrap_err();
         assert!(err.contains("cutover.parity_threshold"), "{err}");
     }
 

@@ -15,24 +15,15 @@ pub mod exit {
 #[derive(Debug)]
 pub enum Error {
     /// Bad flags, bad input or bad configuration: exit 2, nothing written.
-    Usage {
-        message: String,
-        hint: Option<String>,
-    },
+    Usage { message: String, hint: Option<String> },
     /// Several validation failures found at once (every one is printed).
-    Invalid {
-        what: String,
-        violations: Vec<String>,
-    },
+    Invalid { what: String, violations: Vec<String> },
     /// The lease is held by another live process: exit 75.
     LeaseBusy(String),
     /// A guard refused the command: exit 1. The message is printed as is.
     Refused(String),
     /// The operation itself failed (git failure not tied to a candidate, lost lease, I/O).
-    Failed {
-        message: String,
-        hint: Option<String>,
-    },
+    Failed { message: String, hint: Option<String> },
     /// A nested shim chain went too deep: exit 126.
     ShimRecursion(String),
 }
@@ -41,28 +32,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
-        Error::Usage {
-            message: message.into(),
-            hint: None,
-        }
+        Error::Usage { message: message.into(), hint: None }
     }
     pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Usage {
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
+        Error::Usage { message: message.into(), hint: Some(hint.into()) }
     }
     pub fn failed(message: impl Into<String>) -> Self {
-        Error::Failed {
-            message: message.into(),
-            hint: None,
-        }
+        Error::Failed { message: message.into(), hint: None }
     }
     pub fn failed_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Failed {
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
+        Error::Failed { message: message.into(), hint: Some(hint.into()) }
     }
     pub fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
         Error::failed(format!("{context}: {err}"))

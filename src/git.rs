@@ -24,6 +24,7 @@ pub struct Git {
     exe: PathBuf,
     dir: PathBuf,
     env: Vec<(OsString, OsString)>,
+    removed: Vec<OsString>,
 }
 
 /// The result of a captured git command that may legitimately fail.
@@ -43,14 +44,9 @@ impl Output {
 impl Git {
     /// A gateway running `git` (as found on PATH) in `dir`.
     pub fn new(dir: &Path) -> Result<Git> {
-        let exe = which::which("git").map_err(|_| {
-            Error::failed_hint("git was not found on PATH", "install git 2.38 or newer")
-        })?;
-        Ok(Git {
-            exe,
-            dir: dir.to_path_buf(),
-            env: Vec::new(),
-        })
+        let exe = which::which("git")
+            .map_err(|_| Error::failed_hint("git was not found on PATH", "install git 2.38 or newer"))?;
+        Ok(Git { exe, dir: dir.to_path_buf(), env: Vec::new(), removed: Vec::new() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -59,28 +55,33 @@ impl Git {
 
     /// The same gateway in another directory.
     pub fn in_dir(&self, dir: &Path) -> Git {
-        Git {
-            exe: self.exe.clone(),
-            dir: dir.to_path_buf(),
-            env: self.env.clone(),
-        }
+        Git { dir: dir.to_path_buf(), ..self.clone() }
+    }
+
+    /// The same gateway with `key` removed from the environment of every command.
+    pub fn without_env(&self, key: impl AsRef<OsStr>) -> Git {
+        let mut g = self.clone();
+        g.removed.push(key.as_ref().to_os_string());
+        g
     }
 
     /// The same gateway with one more environment variable for every command.
     pub fn with_env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Git {
         let mut g = self.clone();
-        g.env
-            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        g.env.push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
         g
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.exe);
-        c.args(args)
-            .current_dir(&self.dir)
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0");
+        c.args(args).current_dir(&self.dir).env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");
         for k in REPO_ENV {
+            c.env_remove(k);
+        }
+        for k in &self.removed {
+            c.env_remove(k);
+        }
+        for k in &self.removed {
             c.env_remove(k);
         }
         for (k, v) in &self.env {
@@ -92,16 +93,10 @@ impl Git {
     /// Run git and return its output whatever the exit code.
     pub fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let mut c = self.command(args);
-        c.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = c
-            .spawn()
-            .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
+        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("stdin is piped");
             let input = input.to_vec();
@@ -147,47 +142,31 @@ impl Git {
 
     /// Run git with inherited stdio and return its exit code.
     pub fn pass_through(&self, args: &[&str]) -> Result<i32> {
-        let status = self
-            .command(args)
-            .status()
-            .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
+        let status =
+            self.command(args).status().map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
         Ok(status.code().unwrap_or(128))
     }
 }
 
 /// The error for a failed git command: argv and git's own words.
 pub fn command_failed(args: &[&str], out: &Output) -> Error {
-    Error::failed(format!(
-        "`git {}` failed (exit {}): {}",
-        args.join(" "),
-        out.code,
-        out.stderr.trim()
-    ))
+    Error::failed(format!("`git {}` failed (exit {}): {}", args.join(" "), out.code, out.stderr.trim()))
 }
 
 /// Is `s` a full object name (40-hex SHA-1 or 64-hex SHA-256), lower-case?
 pub fn is_full_sha(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64)
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Parse `git for-each-ref --format='%(objectname) %(refname)'` output.
 pub fn parse_ref_list(out: &str) -> Vec<(String, String)> {
-    out.lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(sha, name)| (name.to_string(), sha.to_string()))
-        .collect()
+    out.lines().filter_map(|l| l.split_once(' ')).map(|(sha, name)| (name.to_string(), sha.to_string())).collect()
 }
 
 /// Parse `git cat-file --batch-check='%(objectname) %(objecttype)'` output:
 /// the names (as given) whose object is a commit.
 pub fn parse_batch_check(input: &[&str], out: &str) -> Vec<bool> {
-    input
-        .iter()
-        .zip(out.lines())
-        .map(|(_, line)| line.ends_with(" commit"))
-        .collect()
+    input.iter().zip(out.lines()).map(|(_, line)| line.ends_with(" commit")).collect()
 }
 
 /// What `git merge-tree --write-tree --name-only` said.
@@ -220,11 +199,7 @@ pub fn parse_merge_tree(out: &str) -> Option<MergeTree> {
             conflicts.push(l.to_string());
         }
     }
-    Some(MergeTree {
-        tree,
-        conflicts,
-        messages,
-    })
+    Some(MergeTree { tree, conflicts, messages })
 }
 
 #[cfg(test)]

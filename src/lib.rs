@@ -1,11 +1,20 @@
 //! teleclaude-integrator: records delivery events, projects READY candidates, queues them
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
+pub mod apply;
 pub mod clock;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod events;
 pub mod git;
+pub mod lease;
+pub mod mode;
+pub mod projection;
+pub mod queue;
+pub mod readiness;
 pub mod repo;
 pub mod shim_marker;
 pub mod state;
+pub mod followup;
+pub mod run;

@@ -23,9 +23,7 @@ impl Location {
 
     /// The main working tree: the parent of a common dir named `.git` (None when bare).
     pub fn main_worktree(&self) -> Option<PathBuf> {
-        (self.common_dir.file_name()? == ".git")
-            .then(|| self.common_dir.parent().map(Path::to_path_buf))
-            .flatten()
+        (self.common_dir.file_name()? == ".git").then(|| self.common_dir.parent().map(Path::to_path_buf)).flatten()
     }
 
     /// Is this the main checkout (not a linked worktree)?
@@ -34,10 +32,7 @@ impl Location {
     }
 
     pub fn config_sources(&self) -> Sources {
-        Sources {
-            policy: self.main_worktree().map(|w| w.join("teleclaude.toml")),
-            local: self.state().config(),
-        }
+        Sources { policy: self.main_worktree().map(|w| w.join("teleclaude.toml")), local: self.state().config() }
     }
 }
 
@@ -53,15 +48,7 @@ impl Repo {
     /// Open the repository containing `cwd`, asking git where its dirs are.
     pub fn open(cwd: &Path) -> Result<Repo> {
         let git = Git::new(cwd)?;
-        let out = git.output(
-            &[
-                "rev-parse",
-                "--path-format=absolute",
-                "--git-common-dir",
-                "--git-dir",
-            ],
-            None,
-        )?;
+        let out = git.output(&["rev-parse", "--path-format=absolute", "--git-common-dir", "--git-dir"], None)?;
         if !out.ok() {
             return Err(Error::usage_hint(
                 format!("{} is not inside a git repository", cwd.display()),
@@ -71,21 +58,11 @@ impl Repo {
         let mut lines = out.stdout.lines();
         let common_dir = canonical(lines.next().unwrap_or_default());
         let git_dir = canonical(lines.next().unwrap_or_default());
-        let loc = Location {
-            git_dir,
-            common_dir,
-        };
+        let loc = Location { git_dir, common_dir };
         // Run git from the main working tree when there is one, else from the common dir.
-        let home = loc
-            .main_worktree()
-            .filter(|p| p.is_dir())
-            .unwrap_or_else(|| loc.common_dir.clone());
+        let home = loc.main_worktree().filter(|p| p.is_dir()).unwrap_or_else(|| loc.common_dir.clone());
         let state = loc.state();
-        Ok(Repo {
-            git: git.in_dir(&home),
-            loc,
-            state,
-        })
+        Ok(Repo { git: git.in_dir(&home), loc, state })
     }
 
     pub fn config(&self) -> Result<Config> {
@@ -118,8 +95,7 @@ pub fn discover_native(cwd: &Path, git_dir_env: Option<&Path>) -> Option<Locatio
                     found = Some(d.join(target));
                     break;
                 }
-                if d.join("HEAD").is_file() && d.join("objects").is_dir() && d.join("refs").is_dir()
-                {
+                if d.join("HEAD").is_file() && d.join("objects").is_dir() && d.join("refs").is_dir() {
                     found = Some(d.to_path_buf());
                     break;
                 }
@@ -133,8 +109,5 @@ pub fn discover_native(cwd: &Path, git_dir_env: Option<&Path>) -> Option<Locatio
         Ok(text) => canonical(git_dir.join(text.trim()).to_str()?),
         Err(_) => git_dir.clone(),
     };
-    Some(Location {
-        git_dir,
-        common_dir,
-    })
+    Some(Location { git_dir, common_dir })
 }

@@ -15,9 +15,7 @@ pub struct StateDir {
 impl StateDir {
     /// The state dir of a git common dir (`<common-dir>/teleclaude`).
     pub fn for_common_dir(common_dir: &Path) -> Self {
-        StateDir {
-            root: common_dir.join("teleclaude"),
-        }
+        StateDir { root: common_dir.join("teleclaude") }
     }
     pub fn root(&self) -> &Path {
         &self.root
@@ -76,13 +74,9 @@ impl StateDir {
 /// Replace `path` atomically: temp file in the same dir, fsync, rename, fsync the dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
     let ctx = || format!("cannot write {}", path.display());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(ctx(), e))?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::io(ctx(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(ctx(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(ctx(), e))?;
     tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
@@ -117,8 +111,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
 /// Open (creating) a lock file without truncating it.
 pub fn open_lock_file(path: &Path) -> Result<File> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
+        fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
     }
     OpenOptions::new()
         .read(true)
@@ -133,9 +126,7 @@ pub fn open_lock_file(path: &Path) -> Result<File> {
 pub fn with_state_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let file = open_lock_file(&dir.state_lock())?;
     let mut lock = fd_lock::RwLock::new(file);
-    let _guard = lock
-        .write()
-        .map_err(|e| Error::io("cannot lock the state", e))?;
+    let _guard = lock.write().map_err(|e| Error::io("cannot lock the state", e))?;
     f()
 }
 
@@ -148,8 +139,7 @@ pub struct LockedLog {
 /// Open `path` for appending; call [`LockedLog::with`] to hold its lock.
 pub fn open_log(path: &Path) -> Result<LockedLog> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
+        fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
     }
     let file = OpenOptions::new()
         .read(true)
@@ -157,10 +147,7 @@ pub fn open_log(path: &Path) -> Result<LockedLog> {
         .create(true)
         .open(path)
         .map_err(|e| Error::io(format_args!("cannot open {}", path.display()), e))?;
-    Ok(LockedLog {
-        lock: fd_lock::RwLock::new(file),
-        path: path.to_path_buf(),
-    })
+    Ok(LockedLog { lock: fd_lock::RwLock::new(file), path: path.to_path_buf() })
 }
 
 /// The log while its lock is held.
@@ -173,14 +160,8 @@ impl LockedLog {
     /// Hold the exclusive lock for the duration of `f`.
     pub fn with<T>(&mut self, f: impl FnOnce(&mut LogWriter<'_>) -> Result<T>) -> Result<T> {
         let path = self.path.clone();
-        let mut guard = self
-            .lock
-            .write()
-            .map_err(|e| Error::io(format_args!("cannot lock {}", path.display()), e))?;
-        let mut w = LogWriter {
-            file: &mut guard,
-            path: &path,
-        };
+        let mut guard = self.lock.write().map_err(|e| Error::io(format_args!("cannot lock {}", path.display()), e))?;
+        let mut w = LogWriter { file: &mut guard, path: &path };
         f(&mut w)
     }
 }
@@ -219,9 +200,7 @@ impl LogWriter<'_> {
         self.file
             .write_all(&buf)
             .map_err(|e| Error::io(format_args!("cannot append to {}", self.path.display()), e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(format_args!("cannot sync {}", self.path.display()), e))
+        self.file.sync_data().map_err(|e| Error::io(format_args!("cannot sync {}", self.path.display()), e))
     }
 }
 
@@ -258,9 +237,7 @@ pub fn scan_lines(
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let from = if from > len { 0 } else { from };
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    reader
-        .seek(SeekFrom::Start(from))
-        .map_err(|e| Error::io(format_args!("cannot read {}", path.display()), e))?;
+    reader.seek(SeekFrom::Start(from)).map_err(|e| Error::io(format_args!("cannot read {}", path.display()), e))?;
     let mut offset = from;
     let mut line = Vec::with_capacity(512);
     health.torn = 0;
@@ -292,18 +269,13 @@ pub fn scan_lines(
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(Vec<T>, LogHealth)> {
     let mut out = Vec::new();
     let mut health = LogHealth::default();
-    scan_lines(
-        path,
-        0,
-        &mut health,
-        |_, line| match serde_json::from_slice(line) {
-            Ok(v) => {
-                out.push(v);
-                true
-            }
-            Err(_) => false,
-        },
-    )?;
+    scan_lines(path, 0, &mut health, |_, line| match serde_json::from_slice(line) {
+        Ok(v) => {
+            out.push(v);
+            true
+        }
+        Err(_) => false,
+    })?;
     Ok((out, health))
 }
 
@@ -318,28 +290,11 @@ mod tests {
         fs::write(&p, "{\"a\":1}\n{\"b\":").unwrap();
         let (v, h): (Vec<serde_json::Value>, _) = read_jsonl(&p).unwrap();
         assert_eq!(v.len(), 1);
-        assert_eq!(
-            h,
-            LogHealth {
-                lines: 1,
-                skipped: 0,
-                torn: 1
-            }
-        );
+        assert_eq!(h, LogHealth { lines: 1, skipped: 0, torn: 1 });
         append_lines(&p, &["{\"c\":3}".to_string()]).unwrap();
-        assert_eq!(
-            fs::read_to_string(&p).unwrap(),
-            "{\"a\":1}\n{\"b\":\n{\"c\":3}\n"
-        );
+        assert_eq!(fs::read_to_string(&p).unwrap(), "{\"a\":1}\n{\"b\":\n{\"c\":3}\n");
         let (v, h): (Vec<serde_json::Value>, _) = read_jsonl(&p).unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(
-            h,
-            LogHealth {
-                lines: 3,
-                skipped: 1,
-                torn: 0
-            }
-        );
+        assert_eq!(h, LogHealth { lines: 3, skipped: 1, torn: 0 });
     }
 }

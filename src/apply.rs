@@ -1,0 +1,205 @@
+//! Applying one candidate (SPEC §8.1): merge the checked sha onto `<remote>/<main>` with
+//! `git merge-tree --write-tree` + `git commit-tree` — no checkout — and, only when a
+//! `verify` or `bookkeeping` command must run, in a private worktree under the state dir.
+
+use crate::config::{Config, MergeStyle};
+use crate::error::{Error, Result};
+use crate::git::{self, Git};
+use crate::state::StateDir;
+use std::path::{Path, PathBuf};
+
+/// The result of merging a candidate onto a main tip.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Merge {
+    /// A merge commit (not yet on any ref) and its tree.
+    Clean { commit: String, tree: String },
+    /// Conflicted paths and git's messages.
+    Conflict { paths: Vec<String>, messages: Vec<String> },
+    /// Any other failure, with git's message — never taken for "already merged".
+    Failed { message: String },
+}
+
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "teleclaude-integrator"),
+    ("GIT_AUTHOR_EMAIL", "integrator@teleclaude.invalid"),
+    ("GIT_COMMITTER_NAME", "teleclaude-integrator"),
+    ("GIT_COMMITTER_EMAIL", "integrator@teleclaude.invalid"),
+];
+
+/// The gateway the integrator merges with: the repository's own identity when it has one,
+/// else `teleclaude-integrator`; the agent marker removed so the destructive-command
+/// policy of the git shim never applies to the integrator itself.
+pub fn integrator_git(git: &Git, cfg: &Config) -> Git {
+    let mut g = git.without_env(&cfg.guard.agent_env);
+    let has_identity = g.output(&["config", "user.email"], None).map(|o| o.ok()).unwrap_or(false);
+    if !has_identity {
+        for (k, v) in IDENTITY {
+            g = g.with_env(k, v);
+        }
+    }
+    g
+}
+
+pub fn message(slug: &str, branch: &str, sha: &str) -> String {
+    format!("Integrate {slug} ({branch}@{})\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n", &sha[..7])
+}
+
+/// Merge `sha` onto `main_tip` without touching any working tree.
+pub fn merge(git: &Git, style: MergeStyle, main_tip: &str, slug: &str, branch: &str, sha: &str) -> Result<Merge> {
+    let args =
+        ["-c", "core.quotePath=false", "merge-tree", "--write-tree", "--name-only", "--end-of-options", main_tip, sha];
+    let out = git.output(&args, None)?;
+    let parsed = git::parse_merge_tree(&out.stdout);
+    let (tree, conflicts, messages) = match (out.code, parsed) {
+        (0, Some(m)) => (m.tree, m.conflicts, m.messages),
+        (1, Some(m)) if !m.conflicts.is_empty() => {
+            return Ok(Merge::Conflict { paths: m.conflicts, messages: m.messages });
+        }
+        _ => {
+            let msg = format!("{}{}", out.stderr.trim(), out.stdout.trim());
+            return Ok(Merge::Failed { message: format!("git merge-tree failed (exit {}): {msg}", out.code) });
+        }
+    };
+    debug_assert!(conflicts.is_empty());
+    let _ = messages;
+    let msg = message(slug, branch, sha);
+    let mut args = vec!["commit-tree", tree.as_str(), "-p", main_tip];
+    if style == MergeStyle::Merge {
+        args.extend(["-p", sha]);
+    }
+    args.extend(["-m", msg.as_str()]);
+    let out = git.output(&args, None)?;
+    if !out.ok() {
+        return Ok(Merge::Failed { message: format!("git commit-tree failed: {}", out.stderr.trim()) });
+    }
+    Ok(Merge::Clean { commit: out.stdout.trim().to_string(), tree })
+}
+
+/// The first commit of `tip`'s first-parent history that contains `sha` (by ancestry or,
+/// for a squash, by its `Integrated-Sha` trailer): the `merge_commit` of an integration.
+pub fn merge_commit_for(git: &Git, tip: &str, sha: &str) -> Result<String> {
+    let out = git.output(&["merge-base", "--is-ancestor", sha, tip], None)?;
+    if out.code == 0 {
+        let list = git.capture(&["rev-list", "--first-parent", "--ancestry-path", &format!("{sha}..{tip}")])?;
+        let Some(oldest) = list.lines().last() else { return Ok(sha.to_string()) };
+        let parent = git.capture(&["rev-parse", "--verify", "--quiet", &format!("{oldest}^1")]).unwrap_or_default();
+        return Ok(if parent.trim() == sha { sha.to_string() } else { oldest.to_string() });
+    }
+    let grep = format!("--grep=^Integrated-Sha: {sha}$");
+    let list = git.capture(&["log", "--first-parent", "--format=%H", &grep, tip, "--"])?;
+    list.lines().last().map(str::to_string).ok_or_else(|| Error::failed(format!("{sha} is not on {tip}")))
+}
+
+/// The tail of a command's output kept as evidence.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    let mut t = all[start..].join("\n");
+    if t.len() > 4000 {
+        let cut = t.len() - 4000;
+        let cut = (cut..t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(cut);
+        t = t[cut..].to_string();
+    }
+    t
+}
+
+/// The private worktree under the state dir where `verify` and `bookkeeping` run.
+pub struct Worktree {
+    pub path: PathBuf,
+}
+
+impl Worktree {
+    /// Check out `commit` (detached) in `<state>/worktree`, created anew each time, and make
+    /// sure git resolves that directory to itself — never to the user's checkout.
+    pub fn prepare(git: &Git, dir: &StateDir, commit: &str) -> Result<Worktree> {
+        let path = dir.worktree();
+        let p = path.to_string_lossy().to_string();
+        if path.exists() {
+            let _ = git.output(&["worktree", "remove", "--force", &p], None);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(format_args!("cannot remove {p}"), e))?;
+            }
+        }
+        let _ = git.output(&["worktree", "prune"], None);
+        git.capture(&["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--force", &p, commit])?;
+        let wt = Worktree { path: std::fs::canonicalize(&path).unwrap_or(path) };
+        let top = git.in_dir(&wt.path).capture(&["rev-parse", "--show-toplevel"])?;
+        if Path::new(top.trim()) != wt.path {
+            return Err(Error::failed(format!(
+                "the private worktree {} resolves to {}; refusing to run there",
+                wt.path.display(),
+                top.trim()
+            )));
+        }
+        Ok(wt)
+    }
+
+    /// Run a shell command there; returns (exit code, combined output).
+    pub fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
+        let out = duct::cmd("sh", ["-c", command])
+            .dir(&self.path)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("TELECLAUDE_INTEGRATOR_TOKEN")
+            .env_remove(agent_env)
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
+        Ok((out.status.code().unwrap_or(128), String::from_utf8_lossy(&out.stdout).into_owned()))
+    }
+
+    /// Commit whatever the bookkeeping command changed on top of `parent`.
+    pub fn commit_changes(&self, git: &Git, parent: &str, slug: &str, sha: &str) -> Result<String> {
+        let g = git.in_dir(&self.path);
+        g.capture(&["add", "-A"])?;
+        let tree = g.capture(&["write-tree"])?.trim().to_string();
+        let parent_tree = g.capture(&["rev-parse", &format!("{parent}^{{tree}}")])?.trim().to_string();
+        if tree == parent_tree {
+            return Ok(parent.to_string());
+        }
+        let msg = format!("Bookkeeping for {slug}\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n");
+        Ok(g.capture(&["commit-tree", &tree, "-p", parent, "-m", &msg])?.trim().to_string())
+    }
+
+    pub fn remove(self, git: &Git) {
+        let _ = git.output(&["worktree", "remove", "--force", &self.path.to_string_lossy()], None);
+    }
+}
+
+/// How a push of main ended.
+#[derive(Debug, PartialEq)]
+pub enum Push {
+    Pushed,
+    /// The remote refused because main moved (non-fast-forward / fetch first / stale).
+    Rejected(String),
+    /// Anything else (network, hook, permissions): the run fails, nothing is lost.
+    Failed(String),
+}
+
+/// Push exactly `commit` to `refs/heads/<main>` — never forced — with the lease token in
+/// the environment so the guards let it through.
+pub fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<Push> {
+    let refspec = format!("{commit}:refs/heads/{}", cfg.integrator.main);
+    let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
+    let out = g.output(&["push", "--porcelain", &cfg.integrator.remote, &refspec], None)?;
+    if out.ok() {
+        return Ok(Push::Pushed);
+    }
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    let rejected =
+        ["[rejected]", "non-fast-forward", "fetch first", "stale info"].iter().any(|needle| all.contains(needle));
+    let text = tail(all.trim(), 20);
+    Ok(if rejected { Push::Rejected(text) } else { Push::Failed(text) })
+}
+
+/// Delete `<remote>/<branch>` only while it still points at the integrated sha.
+pub fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &str) -> Result<bool> {
+    let lease = format!("--force-with-lease=refs/heads/{branch}:{sha}");
+    let refspec = format!(":refs/heads/{branch}");
+    let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
+    Ok(g.output(&["push", "--porcelain", &lease, &cfg.integrator.remote, &refspec], None)?.ok())
+}

@@ -1,0 +1,520 @@
+//! Events (SPEC §4): the envelope, the canonical types, native validation that lists
+//! every violation at once, idempotency keys, and recording with dedup under the log lock.
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::state::{self, StateDir};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::Path;
+
+pub const REVIEW_APPROVED: &str = "domain.software-development.review.approved";
+pub const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
+pub const DEPLOYMENT_STARTED: &str = "domain.software-development.deployment.started";
+pub const DEPLOYMENT_COMPLETED: &str = "domain.software-development.deployment.completed";
+pub const DEPLOYMENT_FAILED: &str = "domain.software-development.deployment.failed";
+
+/// One line of `events.jsonl`. Field order is the wire order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    pub v: u32,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: String,
+    pub source: String,
+    pub key: String,
+    pub level: String,
+    pub payload: Map<String, Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Slug,
+    Branch,
+    Sha,
+    Text,
+    Time,
+    Round,
+    List,
+}
+
+/// The shape of one canonical type.
+#[derive(Debug)]
+pub struct Spec {
+    kind: &'static str,
+    short: Option<&'static str>,
+    fields: &'static [(&'static str, Field, bool)],
+    key: &'static [&'static str],
+    level: &'static str,
+}
+
+use Field::*;
+
+const SPECS: &[Spec] = &[
+    Spec {
+        kind: REVIEW_APPROVED,
+        short: Some("review-approved"),
+        fields: &[
+            ("slug", Slug, true),
+            ("review_round", Round, true),
+            ("reviewer_session_id", Text, true),
+            ("approved_at", Time, true),
+        ],
+        key: &["slug", "review_round"],
+        level: "workflow",
+    },
+    Spec {
+        kind: BRANCH_PUSHED,
+        short: Some("branch-pushed"),
+        fields: &[
+            ("branch", Branch, true),
+            ("sha", Sha, true),
+            ("remote", Text, true),
+            ("pushed_at", Time, true),
+            ("pusher", Text, true),
+        ],
+        key: &["branch", "sha", "remote"],
+        level: "workflow",
+    },
+    Spec {
+        kind: DEPLOYMENT_STARTED,
+        short: Some("deployment-started"),
+        fields: &[
+            ("slug", Slug, true),
+            ("branch", Branch, true),
+            ("sha", Sha, true),
+            ("worker_session_id", Text, true),
+            ("orchestrator_session_id", Text, true),
+            ("ready_at", Time, true),
+        ],
+        key: &["slug", "branch", "sha"],
+        level: "workflow",
+    },
+    Spec {
+        kind: DEPLOYMENT_COMPLETED,
+        short: None,
+        fields: &[
+            ("slug", Slug, true),
+            ("branch", Branch, true),
+            ("sha", Sha, true),
+            ("merge_commit", Sha, true),
+            ("integrated_at", Time, true),
+        ],
+        key: &["slug", "merge_commit"],
+        level: "workflow",
+    },
+    Spec {
+        kind: DEPLOYMENT_FAILED,
+        short: None,
+        fields: &[
+            ("slug", Slug, true),
+            ("branch", Branch, true),
+            ("sha", Sha, true),
+            ("conflict_evidence", List, true),
+            ("diagnostics", List, true),
+            ("next_action", Text, true),
+            ("blocked_at", Time, true),
+            ("follow_up", Text, false),
+        ],
+        key: &["slug", "branch", "sha", "blocked_at"],
+        level: "business",
+    },
+];
+
+fn spec_for(kind: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.kind == kind || s.short == Some(kind))
+}
+
+/// The full canonical name of a type given as full name or short form.
+pub fn canonical_type(kind: &str) -> Option<&'static str> {
+    spec_for(kind).map(|s| s.kind)
+}
+
+/// Check a slug: `^[a-z0-9][a-z0-9._-]{0,127}$`, no `..`.
+pub fn check_slug(s: &str) -> std::result::Result<(), String> {
+    let b = s.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+        && !s.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("slug `{}` must match ^[a-z0-9][a-z0-9._-]{{0,127}}$ without `..`", printable(s)))
+    }
+}
+
+/// Check and normalise a branch name the way `git check-ref-format --branch` does,
+/// never starting with `-`; a leading `refs/heads/` is stripped.
+pub fn check_branch(s: &str) -> std::result::Result<String, String> {
+    let name = s.strip_prefix("refs/heads/").unwrap_or(s);
+    let bad = |why: &str| Err(format!("branch `{}` is not a valid branch name: {why}", printable(s)));
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.starts_with('-') {
+        return bad("starts with `-`");
+    }
+    if name == "HEAD" || name == "@" {
+        return bad("reserved name");
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || *c == ' ' || "~^:?*[\\".contains(*c)) {
+        return bad(&format!("contains {c:?}"));
+    }
+    if name.contains("..") {
+        return bad("contains `..`");
+    }
+    if name.contains("@{") {
+        return bad("contains `@{`");
+    }
+    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+        return bad("empty path component");
+    }
+    if name.ends_with('.') {
+        return bad("ends with `.`");
+    }
+    if name.split('/').any(|c| c.starts_with('.') || c.ends_with(".lock")) {
+        return bad("a component starts with `.` or ends with `.lock`");
+    }
+    Ok(name.to_string())
+}
+
+/// Check and lower-case a full object name.
+pub fn check_sha(s: &str, field: &str) -> std::result::Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if crate::git::is_full_sha(&lower) {
+        Ok(lower)
+    } else {
+        Err(format!("{field} `{}` is not a full 40- or 64-hex object name", printable(s)))
+    }
+}
+
+/// Shorten and escape user input for an error message.
+fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+/// Validate a payload for `kind` (full or short name). Returns the normalised payload
+/// (lower-case shas, UTC timestamps, branches without `refs/heads/`, `_` keys dropped)
+/// or every violation.
+pub fn validate(
+    kind: &str,
+    payload: &Map<String, Value>,
+) -> std::result::Result<(&'static Spec, Map<String, Value>), Vec<String>> {
+    let Some(spec) = spec_for(kind) else {
+        return Err(vec![format!("type `{}` is not a canonical event type", printable(kind))]);
+    };
+    let mut errors = Vec::new();
+    let mut out = Map::new();
+    for name in payload.keys() {
+        if name.starts_with('_') {
+            continue;
+        }
+        if !spec.fields.iter().any(|(f, _, _)| f == name) {
+            errors.push(format!("unknown payload field `{}`", printable(name)));
+        }
+    }
+    for &(name, field, required) in spec.fields {
+        let Some(value) = payload.get(name).filter(|v| !v.is_null()) else {
+            if required {
+                errors.push(format!("{name} is required"));
+            }
+            continue;
+        };
+        match check_value(name, field, value) {
+            Ok(v) => {
+                out.insert(name.to_string(), v);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok((spec, out))
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_value(name: &str, field: Field, value: &Value) -> std::result::Result<Value, String> {
+    if field == Round {
+        return match value.as_u64() {
+            Some(n) if n >= 1 => Ok(Value::from(n)),
+            _ => Err(format!("{name} must be an integer ≥ 1, got {value}")),
+        };
+    }
+    if field == List {
+        let items = value.as_array().ok_or_else(|| format!("{name} must be a list of strings"))?;
+        if items.is_empty() {
+            return Err(format!("{name} must have at least one entry"));
+        }
+        if items.iter().any(|i| i.as_str().is_none_or(|s| s.trim().is_empty())) {
+            return Err(format!("{name} entries must be non-empty strings"));
+        }
+        return Ok(value.clone());
+    }
+    let s = value.as_str().ok_or_else(|| format!("{name} must be a string, got {value}"))?;
+    if s.trim().is_empty() {
+        return Err(format!("{name} must not be empty"));
+    }
+    let v = match field {
+        Slug => check_slug(s).map(|_| s.to_string())?,
+        Branch => check_branch(s)?,
+        Sha => check_sha(s, name)?,
+        Time => clock::parse(s).map(clock::format).map_err(|e| format!("{name}: {e}"))?,
+        _ => {
+            if s.contains(['\n', '\r', '\0']) {
+                return Err(format!("{name} must be a single line"));
+            }
+            s.to_string()
+        }
+    };
+    Ok(Value::String(v))
+}
+
+fn key_part(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An event ready to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub kind: String,
+    pub source: String,
+    pub key: String,
+    pub level: String,
+    pub payload: Map<String, Value>,
+}
+
+impl NewEvent {
+    /// A canonical event: validated, normalised and keyed.
+    pub fn canonical(
+        kind: &str,
+        payload: &Map<String, Value>,
+        source: &str,
+    ) -> std::result::Result<NewEvent, Vec<String>> {
+        let (spec, payload) = validate(kind, payload)?;
+        let mut key = spec.kind.to_string();
+        for f in spec.key {
+            key.push(':');
+            key.push_str(&key_part(&payload[*f]));
+        }
+        Ok(NewEvent {
+            kind: spec.kind.to_string(),
+            source: source.to_string(),
+            key,
+            level: spec.level.to_string(),
+            payload,
+        })
+    }
+
+    /// A lifecycle event written by the integrator itself (`integration.*`).
+    pub fn lifecycle(kind: &str, key: String, payload: Map<String, Value>) -> NewEvent {
+        NewEvent { kind: kind.to_string(), source: "integrator".into(), key, level: "operational".into(), payload }
+    }
+
+    fn envelope(self, at: &str) -> Envelope {
+        Envelope {
+            v: 1,
+            id: clock::uuid(),
+            kind: self.kind,
+            at: at.to_string(),
+            source: self.source,
+            key: self.key,
+            level: self.level,
+            payload: self.payload,
+        }
+    }
+}
+
+/// What happened to one event handed to [`record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Recorded,
+    Duplicate,
+}
+
+#[derive(Deserialize)]
+struct KeyOnly<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+}
+
+/// Every idempotency key already in the log.
+fn existing_keys(path: &Path) -> Result<HashSet<String>> {
+    let mut keys = HashSet::new();
+    let mut health = state::LogHealth::default();
+    state::scan_lines(path, 0, &mut health, |_, line| match serde_json::from_slice::<KeyOnly>(line) {
+        Ok(k) => {
+            keys.insert(k.key.into_owned());
+            true
+        }
+        Err(_) => false,
+    })?;
+    Ok(keys)
+}
+
+/// Record events, skipping any whose key is already in the log (the first record wins).
+/// The whole batch is appended in one write under the log's exclusive lock.
+pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
+    dir.ensure()?;
+    let path = dir.events();
+    let mut log = state::open_log(&path)?;
+    log.with(|w| {
+        let mut keys = existing_keys(&path)?;
+        let at = clock::now_string();
+        let mut lines = Vec::new();
+        let mut results = Vec::with_capacity(events.len());
+        for e in events {
+            if keys.contains(&e.key) {
+                results.push(Recorded::Duplicate);
+                continue;
+            }
+            keys.insert(e.key.clone());
+            let env = e.envelope(&at);
+            lines.push(serde_json::to_string(&env).map_err(|e| Error::failed(format!("cannot encode event: {e}")))?);
+            results.push(Recorded::Recorded);
+        }
+        w.append(&lines)?;
+        Ok(results)
+    })
+}
+
+/// Record one validated canonical event; `Err(Invalid)` lists every violation.
+pub fn record_canonical(dir: &StateDir, kind: &str, payload: Map<String, Value>, source: &str) -> Result<Recorded> {
+    let ev = NewEvent::canonical(kind, &payload, source).map_err(|violations| Error::Invalid {
+        what: format!("{} event", canonical_type(kind).unwrap_or(kind)),
+        violations,
+    })?;
+    Ok(record(dir, vec![ev])?[0])
+}
+
+/// Record `branch.pushed` (used by the `pre-push` hook).
+pub fn record_branch_pushed(dir: &StateDir, branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<Recorded> {
+    let mut p = Map::new();
+    p.insert("branch".into(), branch.into());
+    p.insert("sha".into(), sha.into());
+    p.insert("remote".into(), remote.into());
+    p.insert("pushed_at".into(), clock::now_string().into());
+    p.insert("pusher".into(), pusher.into());
+    record_canonical(dir, BRANCH_PUSHED, p, "pre-push")
+}
+
+/// The default id for `--reviewer`, `--worker`, `--pusher`…: `$TELECLAUDE_SESSION_ID`, else `$USER`.
+pub fn default_actor() -> String {
+    ["TELECLAUDE_SESSION_ID", "USER"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default()
+}
+
+/// Counts reported by bulk ingest.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct IngestReport {
+    pub recorded: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    #[serde(skip)]
+    pub errors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestLine {
+    #[serde(rename = "type")]
+    kind: String,
+    payload: Map<String, Value>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// Parse one bulk-ingest line into a validated event.
+pub fn parse_ingest_line(line: &[u8], default_source: &str) -> std::result::Result<NewEvent, Vec<String>> {
+    let parsed: IngestLine = serde_json::from_slice(line).map_err(|e| vec![format!("not an event object: {e}")])?;
+    let source = parsed.source.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| default_source.to_string());
+    if source.contains(['\n', '\r', '\0']) {
+        return Err(vec!["source must be a single line".into()]);
+    }
+    NewEvent::canonical(&parsed.kind, &parsed.payload, &source)
+}
+
+/// Bulk ingest: validate every line, record the good ones in one batch, report the rest.
+pub fn ingest(dir: &StateDir, input: &[u8], default_source: &str) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    let mut good = Vec::new();
+    for (n, line) in input.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        match parse_ingest_line(line, default_source) {
+            Ok(e) => good.push(e),
+            Err(v) => {
+                report.rejected += 1;
+                report.errors.push(format!("line {}: {}", n + 1, v.join("; ")));
+            }
+        }
+    }
+    for r in record(dir, good)? {
+        match r {
+            Recorded::Recorded => report.recorded += 1,
+            Recorded::Duplicate => report.duplicate += 1,
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn every_violation_is_listed() {
+        let p = obj(
+            json!({"slug": "Bad", "branch": "-x", "sha": "zz", "worker_session_id": "", "orchestrator_session_id": "o", "ready_at": "2026-01-01T00:00:00", "extra": 1, "_note": "dropped"}),
+        );
+        let errs = validate("deployment-started", &p).unwrap_err();
+        assert_eq!(errs.len(), 6, "{errs:?}");
+    }
+
+    #[test]
+    fn normalises_and_keys() {
+        let sha = "A".repeat(40);
+        let p = obj(
+            json!({"slug": "s", "branch": "refs/heads/feat/x", "sha": sha, "worker_session_id": "w", "orchestrator_session_id": "o", "ready_at": "2026-01-01T02:00:00+02:00", "_x": 1}),
+        );
+        let e = NewEvent::canonical("deployment-started", &p, "me").unwrap();
+        assert_eq!(e.payload["branch"], "feat/x");
+        assert_eq!(e.payload["ready_at"], "2026-01-01T00:00:00Z");
+        assert!(!e.payload.contains_key("_x"));
+        assert_eq!(e.key, format!("{DEPLOYMENT_STARTED}:s:feat/x:{}", "a".repeat(40)));
+    }
+
+    #[test]
+    fn branch_rules() {
+        for bad in [
+            "-x", "a..b", "a b", "a/", "/a", "a//b", "a.lock", ".a", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b",
+            "a@{1}", "HEAD", "a.", "a\tb",
+        ] {
+            assert!(check_branch(bad).is_err(), "{bad}");
+        }
+        for good in ["a", "feat/x-1", "a.b", "UPPER", "a@b"] {
+            assert!(check_branch(good).is_ok(), "{good}");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Blocked candidates (SPEC §8.4): why, the evidence, one concrete next action, and the
+//! follow-up note `followups/<slug>-integration-blocked-<sha7>.md`.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::queue::Item;
+use crate::state::{self, StateDir};
+
+/// Why a candidate was blocked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cause {
+    Conflict { paths: Vec<String>, messages: Vec<String> },
+    GitFailure { message: String },
+    VerifyFailed { command: String, code: i32, output_tail: String },
+    PushRejected { messages: Vec<String> },
+}
+
+impl Cause {
+    pub fn reason(&self) -> String {
+        match self {
+            Cause::Conflict { paths, .. } => format!("merge conflict in {}", paths.join(", ")),
+            Cause::GitFailure { message } => format!("merge failed: {}", first_line(message)),
+            Cause::VerifyFailed { command, code, .. } => format!("check `{command}` failed (exit {code})"),
+            Cause::PushRejected { .. } => "push rejected".into(),
+        }
+    }
+
+    /// `conflict_evidence`: the conflicted paths or the failing check (never empty).
+    pub fn evidence(&self) -> Vec<String> {
+        match self {
+            Cause::Conflict { paths, .. } => paths.clone(),
+            Cause::GitFailure { message } => vec![first_line(message).to_string()],
+            Cause::VerifyFailed { command, code, .. } => vec![format!("`{command}` exited {code}")],
+            Cause::PushRejected { .. } => vec!["push rejected".into()],
+        }
+    }
+
+    /// `diagnostics`: git's (or the check's) own words (never empty).
+    pub fn diagnostics(&self) -> Vec<String> {
+        let lines: Vec<String> = match self {
+            Cause::Conflict { messages, .. } => messages.clone(),
+            Cause::GitFailure { message } => message.lines().map(str::to_string).collect(),
+            Cause::VerifyFailed { output_tail, .. } => output_tail.lines().map(str::to_string).collect(),
+            Cause::PushRejected { messages } => messages.iter().flat_map(|m| m.lines().map(str::to_string)).collect(),
+        };
+        let lines: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+        if lines.is_empty() {
+            vec![self.reason()]
+        } else {
+            lines
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s)
+}
+
+/// The follow-up note of one blocked candidate.
+pub struct Note {
+    pub stem: String,
+    pub next_action: String,
+    body: String,
+}
+
+impl Note {
+    pub fn stem(slug: &str, sha: &str) -> String {
+        format!("{slug}-integration-blocked-{}", &sha[..7])
+    }
+
+    pub fn new(cfg: &Config, item: &Item, main_sha: Option<&str>, cause: &Cause, blocked_at: &str) -> Note {
+        let remote_main = format!("{}/{}", cfg.integrator.remote, cfg.integrator.main);
+        let record = format!("integrator emit deployment-started --slug {} --branch {} --sha <new-sha>", item.slug, item.branch);
+        let next_action = match cause {
+            Cause::Conflict { paths, .. } => format!(
+                "rebase {} onto {remote_main}, resolve {}, push, and record deployment-started for the new sha ({record})",
+                item.branch,
+                paths.join(", ")
+            ),
+            Cause::VerifyFailed { command, .. } => format!(
+                "make `{command}` pass on {} merged with {remote_main}, push, and record deployment-started for the new sha ({record})",
+                item.branch
+            ),
+            Cause::GitFailure { .. } => format!(
+                "fix the git failure below on {} (rebase onto {remote_main} if needed), push, and record deployment-started for the new sha ({record})",
+                item.branch
+            ),
+            Cause::PushRejected { .. } => format!("{remote_main} kept moving; re-queue with `integrator queue retry {}`", item.slug),
+        };
+        let mut body = format!("# {} — integration blocked\n\n", item.slug);
+        body.push_str(&format!("- branch: `{}`\n- sha: `{}`\n", item.branch, item.sha));
+        body.push_str(&format!("- onto: `{remote_main}` at `{}`\n", main_sha.unwrap_or("unknown")));
+        body.push_str(&format!("- blocked at: {blocked_at}\n- reason: {}\n\n", cause.reason()));
+        body.push_str("## Evidence\n\n");
+        for e in cause.evidence() {
+            body.push_str(&format!("- `{e}`\n"));
+        }
+        body.push_str("\n## Diagnostics\n\n```\n");
+        for d in cause.diagnostics() {
+            body.push_str(&d);
+            body.push('\n');
+        }
+        body.push_str("```\n\n## Next action\n\n");
+        body.push_str(&next_action);
+        body.push('\n');
+        Note { stem: Note::stem(&item.slug, &item.sha), next_action, body }
+    }
+
+    /// Write (or refresh) the note atomically.
+    pub fn write(&self, dir: &StateDir) -> Result<()> {
+        state::write_atomic(&dir.followups().join(format!("{}.md", self.stem)), self.body.as_bytes())
+    }
+}

@@ -1,0 +1,282 @@
+//! The lease (SPEC §7): one per repository, key `integration/main`. Mutual exclusion is an
+//! flock on `lease.lock` held for the whole run and released by the kernel if the holder
+//! dies; `lease.json` carries the holder's metadata and token, renewed every ttl/4.
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::state::{self, StateDir};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const KEY: &str = "integration/main";
+
+/// `lease.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LeaseMeta {
+    pub key: String,
+    pub owner: String,
+    pub token: String,
+    pub pid: u32,
+    pub host: String,
+    pub acquired_at: String,
+    pub renewed_at: String,
+    pub expires_at: String,
+    pub ttl_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<String>,
+    /// The holder whose metadata was found without a held lock when this lease was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_takeover: Option<StaleHolder>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StaleHolder {
+    pub owner: String,
+    pub pid: u32,
+    pub host: String,
+    pub acquired_at: String,
+}
+
+/// What `status`, `doctor` and `integrator lease` report.
+#[derive(Clone, Debug, Serialize)]
+pub struct LeaseStatus {
+    /// A live process holds the lock.
+    pub held: bool,
+    /// Metadata says held but no process holds the lock (a holder died).
+    pub stale: bool,
+    /// The lock is held but the metadata has expired (the holder stopped renewing).
+    pub hung: bool,
+    pub holder: Option<LeaseMeta>,
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for buf.len() bytes; gethostname NUL-terminates on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn read_meta(dir: &StateDir) -> Option<LeaseMeta> {
+    state::read_json(&dir.lease_json()).ok().flatten()
+}
+
+/// Is the lock on `lease.lock` held by some process right now?
+fn lock_is_held(dir: &StateDir) -> Result<bool> {
+    let file = state::open_lock_file(&dir.lease_lock())?;
+    let lock = fd_lock::RwLock::new(file);
+    let held = match lock.try_read() {
+        Ok(_guard) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        Err(e) => return Err(Error::io("cannot probe the lease lock", e)),
+    };
+    Ok(held)
+}
+
+fn expired(meta: &LeaseMeta) -> bool {
+    clock::parse(&meta.expires_at).map(|t| t < clock::now()).unwrap_or(true)
+}
+
+pub fn inspect(dir: &StateDir) -> Result<LeaseStatus> {
+    let meta = read_meta(dir);
+    let held = dir.root().exists() && lock_is_held(dir)?;
+    let open_meta = meta.as_ref().is_some_and(|m| m.released_at.is_none() && !m.token.is_empty());
+    Ok(LeaseStatus { held, stale: !held && open_meta, hung: held && meta.as_ref().is_some_and(expired), holder: meta })
+}
+
+/// True iff `token` is the token of a lease whose lock is held right now and unexpired:
+/// what authorises the integrator's own push past the guards.
+pub fn token_is_live(dir: &StateDir, token: &str) -> bool {
+    if token.is_empty() {
+        return false;
+    }
+    let Some(meta) = read_meta(dir) else {
+        return false;
+    };
+    meta.token == token && meta.released_at.is_none() && !expired(&meta) && lock_is_held(dir).unwrap_or(false)
+}
+
+/// A held lease. Dropping it without [`Lease::release`] still frees the lock (the file closes).
+pub struct Lease {
+    dir: StateDir,
+    // The flock lives as long as this open file; the guard was forgotten on purpose.
+    _lock: fd_lock::RwLock<File>,
+    meta: LeaseMeta,
+    renewer: Option<Renewer>,
+    lost: Arc<AtomicBool>,
+}
+
+struct Renewer {
+    stop: mpsc::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+/// Why taking the lease did not succeed.
+pub enum Acquire {
+    Taken(Lease),
+    Busy(String),
+}
+
+fn busy_line(dir: &StateDir) -> String {
+    match read_meta(dir) {
+        Some(m) => format!("lease busy: held by {} pid {} since {}", m.owner, m.pid, m.acquired_at),
+        None => "lease busy: held by an unknown process".to_string(),
+    }
+}
+
+impl Lease {
+    /// Try to take the lease once, without blocking.
+    pub fn try_acquire(dir: &StateDir, owner: &str, ttl_secs: u64) -> Result<Acquire> {
+        dir.ensure()?;
+        let file = state::open_lock_file(&dir.lease_lock())?;
+        let mut lock = fd_lock::RwLock::new(file);
+        match lock.try_write() {
+            Ok(guard) => std::mem::forget(guard),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Acquire::Busy(busy_line(dir))),
+            Err(e) => return Err(Error::io("cannot take the lease lock", e)),
+        }
+        let previous = read_meta(dir);
+        let now = clock::now();
+        let stale_takeover = previous.filter(|m| m.released_at.is_none() && !m.token.is_empty()).map(|m| StaleHolder {
+            owner: m.owner,
+            pid: m.pid,
+            host: m.host,
+            acquired_at: m.acquired_at,
+        });
+        let meta = LeaseMeta {
+            key: KEY.into(),
+            owner: owner.into(),
+            token: clock::random_hex(16),
+            pid: std::process::id(),
+            host: hostname(),
+            acquired_at: clock::format(now),
+            renewed_at: clock::format(now),
+            expires_at: clock::format(now + Duration::from_secs(ttl_secs)),
+            ttl_secs,
+            released_at: None,
+            stale_takeover,
+        };
+        state::write_json(&dir.lease_json(), &meta)?;
+        Ok(Acquire::Taken(Lease {
+            dir: dir.clone(),
+            _lock: lock,
+            meta,
+            renewer: None,
+            lost: Arc::new(AtomicBool::new(false)),
+        }))
+    }
+
+    /// Take the lease, waiting up to `wait` for a busy one.
+    pub fn acquire_waiting(dir: &StateDir, owner: &str, ttl_secs: u64, wait: Duration) -> Result<Acquire> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Lease::try_acquire(dir, owner, ttl_secs)? {
+                Acquire::Busy(line) if Instant::now() < deadline => {
+                    let _ = line;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.meta.token
+    }
+
+    pub fn meta(&self) -> &LeaseMeta {
+        &self.meta
+    }
+
+    /// Renew `lease.json` every ttl/4 from a background thread, so long git or verify
+    /// commands never let it expire. Renewal stops (and the lease counts as lost) if
+    /// another process replaced the metadata.
+    pub fn start_renewing(&mut self) {
+        let (tx, rx) = mpsc::channel::<()>();
+        let dir = self.dir.clone();
+        let token = self.meta.token.clone();
+        let ttl = self.meta.ttl_secs;
+        let lost = self.lost.clone();
+        let every = Duration::from_millis((ttl * 1000 / 4).max(250));
+        let handle = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                if renew(&dir, &token, ttl).is_err() {
+                    lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+        self.renewer = Some(Renewer { stop: tx, handle });
+    }
+
+    /// Renew now (between steps) and fail if the lease was lost.
+    pub fn check(&self) -> Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(Error::failed("the lease was lost (its metadata was replaced by another process)"));
+        }
+        renew(&self.dir, &self.meta.token, self.meta.ttl_secs)
+    }
+
+    /// Keep the metadata with `released_at` set and the token cleared, then unlock.
+    pub fn release(mut self) -> Result<()> {
+        if let Some(r) = self.renewer.take() {
+            let _ = r.stop.send(());
+            let _ = r.handle.join();
+        }
+        let mut meta = read_meta(&self.dir).filter(|m| m.token == self.meta.token).unwrap_or_else(|| self.meta.clone());
+        meta.released_at = Some(clock::now_string());
+        meta.token.clear();
+        state::write_json(&self.dir.lease_json(), &meta)
+    }
+}
+
+fn renew(dir: &StateDir, token: &str, ttl: u64) -> Result<()> {
+    let Some(mut meta) = read_meta(dir).filter(|m| m.token == token) else {
+        return Err(Error::failed("the lease was lost (its metadata was replaced by another process)"));
+    };
+    let now = clock::now();
+    meta.renewed_at = clock::format(now);
+    meta.expires_at = clock::format(now + Duration::from_secs(ttl));
+    state::write_json(&dir.lease_json(), &meta)
+}
+
+/// `integrator lease break --force`: signal a live holder on this host.
+pub fn break_lease(dir: &StateDir, force: bool) -> Result<String> {
+    let st = inspect(dir)?;
+    let Some(meta) = st.holder.filter(|_| st.held) else {
+        return Ok("lease is free: nothing to break".into());
+    };
+    if !force {
+        return Err(Error::usage_hint(
+            format!("the lease is held by {} pid {} on {} (hung: {})", meta.owner, meta.pid, meta.host, st.hung),
+            "integrator lease break --force",
+        ));
+    }
+    if meta.host != hostname() {
+        return Err(Error::failed(format!(
+            "the lease holder runs on host {}; it can only be signalled there",
+            meta.host
+        )));
+    }
+    let pid = meta.pid as libc::pid_t;
+    // SAFETY: kill with a pid and signal number has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    for _ in 0..50 {
+        if !lock_is_held(dir)? {
+            return Ok(format!("lease broken: pid {pid} stopped on SIGTERM"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(200));
+    Ok(format!("lease broken: pid {pid} killed"))
+}

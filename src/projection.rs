@@ -1,0 +1,180 @@
+//! The projection: a fold of the event log into what readiness, notifications and parity
+//! need. Incremental: a snapshot (`projection.json`) stores the fold with the log offset
+//! it covers, so a reader only parses the lines appended since.
+
+use crate::clock;
+use crate::error::Result;
+use crate::events::{self, Envelope};
+use crate::state::{self, LogHealth, StateDir};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bumped whenever the snapshot's shape or meaning changes; an old snapshot is rebuilt.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// A `deployment.started`: this branch at this sha is declared ready to merge.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Started {
+    pub slug: String,
+    pub branch: String,
+    pub sha: String,
+    pub ready_at: String,
+}
+
+impl Started {
+    /// The supersession order of SPEC §5: `(ready_at, branch, sha)` with real timestamps.
+    pub fn order_key(&self) -> (i128, &str, &str) {
+        (timestamp_nanos(&self.ready_at), &self.branch, &self.sha)
+    }
+}
+
+pub fn timestamp_nanos(s: &str) -> i128 {
+    clock::parse(s).map(|t| t.unix_timestamp_nanos()).unwrap_or(i128::MIN)
+}
+
+/// Notification lifecycle per slug (SPEC §9).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Notification {
+    pub slug: String,
+    pub state: String,
+    pub seen: bool,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Projection {
+    pub version: u32,
+    /// Bytes of `events.jsonl` folded in.
+    pub offset: u64,
+    pub health: LogHealth,
+    /// slug → highest approved review round.
+    pub approvals: BTreeMap<String, u64>,
+    /// (remote, branch, sha) seen in `branch.pushed`.
+    pub pushes: BTreeSet<(String, String, String)>,
+    /// Every `deployment.started`, in log order.
+    pub started: Vec<Started>,
+    /// (slug, sha) → merge commit, from `deployment.completed`.
+    pub completed: BTreeMap<String, String>,
+    pub notifications: BTreeMap<String, Notification>,
+    pub parity_accepted: bool,
+    /// How many events that can make a candidate READY were folded in (review.approved,
+    /// branch.pushed, deployment.started): a run re-evaluates when this moves.
+    pub readiness_events: u64,
+}
+
+fn completed_key(slug: &str, sha: &str) -> String {
+    format!("{slug}:{sha}")
+}
+
+impl Projection {
+    fn apply(&mut self, e: &Envelope) {
+        let p = &e.payload;
+        let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let mut notify = |slug: String, state: &str, seen: bool| {
+            let n = self.notifications.entry(slug.clone()).or_insert_with(|| Notification {
+                slug,
+                state: String::new(),
+                seen: false,
+                updated_at: String::new(),
+            });
+            n.state = state.to_string();
+            n.seen = seen;
+            n.updated_at = e.at.clone();
+        };
+        if matches!(e.kind.as_str(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
+            self.readiness_events += 1;
+        }
+        match e.kind.as_str() {
+            events::REVIEW_APPROVED => {
+                let round = p.get("review_round").and_then(|v| v.as_u64()).unwrap_or(1);
+                let slug = s("slug");
+                let r = self.approvals.entry(slug.clone()).or_insert(0);
+                *r = (*r).max(round);
+                notify(slug, "approved", false);
+            }
+            events::BRANCH_PUSHED => {
+                self.pushes.insert((s("remote"), s("branch"), s("sha")));
+            }
+            events::DEPLOYMENT_STARTED => {
+                let st = Started { slug: s("slug"), branch: s("branch"), sha: s("sha"), ready_at: s("ready_at") };
+                notify(st.slug.clone(), "in_progress", false);
+                self.started.push(st);
+            }
+            events::DEPLOYMENT_COMPLETED => {
+                self.completed.insert(completed_key(&s("slug"), &s("sha")), s("merge_commit"));
+                notify(s("slug"), "resolved", false);
+            }
+            events::DEPLOYMENT_FAILED => notify(s("slug"), "failed", false),
+            "integration.notification.seen" => {
+                if let Some(n) = self.notifications.get_mut(&s("slug")) {
+                    n.seen = true;
+                }
+            }
+            "integration.parity.accepted" => self.parity_accepted = true,
+            _ => {}
+        }
+    }
+
+    pub fn is_completed(&self, slug: &str, sha: &str) -> bool {
+        self.completed.contains_key(&completed_key(slug, sha))
+    }
+
+    /// Fold the log lines after `self.offset`.
+    pub fn catch_up(&mut self, dir: &StateDir) -> Result<bool> {
+        let before = self.offset;
+        let mut health = self.health;
+        let end = state::scan_lines(&dir.events(), self.offset, &mut health, |_, line| {
+            match serde_json::from_slice::<Envelope>(line) {
+                Ok(e) => {
+                    self.apply(&e);
+                    true
+                }
+                Err(_) => false,
+            }
+        })?;
+        self.offset = end;
+        self.health = health;
+        Ok(end != before)
+    }
+
+    /// Load the snapshot (or start empty when it is missing, damaged, from another
+    /// version, or covers more than the log holds) and fold the rest of the log.
+    pub fn load(dir: &StateDir) -> Result<Projection> {
+        let log_len = std::fs::metadata(dir.events()).map(|m| m.len()).unwrap_or(0);
+        let mut p = state::read_json::<Projection>(&dir.projection())
+            .ok()
+            .flatten()
+            .filter(|p| p.version == SNAPSHOT_VERSION && p.offset <= log_len)
+            .unwrap_or_default();
+        if p.offset == 0 {
+            p = Projection { version: SNAPSHOT_VERSION, ..Projection::default() };
+        }
+        p.catch_up(dir)?;
+        Ok(p)
+    }
+
+    /// Write the snapshot so the next reader starts from here.
+    pub fn save(&self, dir: &StateDir) -> Result<()> {
+        let bytes = serde_json::to_vec(self)
+            .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
+        state::write_atomic(&dir.projection(), &bytes)
+    }
+
+    /// Per slug, the winning candidate and the others it supersedes.
+    pub fn winners(&self) -> BTreeMap<&str, &Started> {
+        let mut w: BTreeMap<&str, &Started> = BTreeMap::new();
+        for st in &self.started {
+            let e = w.entry(st.slug.as_str()).or_insert(st);
+            if st.order_key() > e.order_key() {
+                *e = st;
+            }
+        }
+        w
+    }
+
+    /// Distinct candidates `(slug, branch, sha)` in log order.
+    pub fn candidates(&self) -> Vec<&Started> {
+        let mut seen = BTreeSet::new();
+        self.started.iter().filter(|s| seen.insert((&s.slug, &s.branch, &s.sha))).collect()
+    }
+}

@@ -1,0 +1,188 @@
+//! Readiness (SPEC §5): which candidates are READY, NOT_READY (with every reason, in order
+//! and wording), SUPERSEDED or INTEGRATED. Git facts come from the remote-tracking refs
+//! as of the last fetch, gathered in a few batched git processes — never one per event.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::git::{self, Git};
+use crate::projection::{Projection, Started};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum State {
+    #[serde(rename = "READY")]
+    Ready,
+    #[serde(rename = "NOT_READY")]
+    NotReady,
+    #[serde(rename = "SUPERSEDED")]
+    Superseded,
+    #[serde(rename = "INTEGRATED")]
+    Integrated,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CandidateView {
+    pub slug: String,
+    pub branch: String,
+    pub sha: String,
+    pub ready_at: String,
+    pub state: State,
+    pub reasons: Vec<String>,
+    pub superseded_by: Option<String>,
+}
+
+/// What git says about the remote, gathered once per evaluation.
+#[derive(Debug, Default)]
+pub struct GitFacts {
+    /// `<remote>/<main>` tip, if the remote has the branch.
+    pub main_tip: Option<String>,
+    /// branch → tip on the remote-tracking refs.
+    pub branch_tips: HashMap<String, String>,
+    /// Candidate shas present in the object store as commits.
+    pub present: HashSet<String>,
+    /// Candidate shas that are ancestors of (or equal to) `<remote>/<main>`.
+    pub on_main: HashSet<String>,
+    /// Shas named by an `Integrated-Sha:` trailer on main's first-parent history.
+    pub trailers: HashSet<String>,
+    /// (branch, sha) pairs where sha is reachable from the branch tip.
+    pub reachable: HashSet<(String, String)>,
+}
+
+impl GitFacts {
+    /// Is `sha` already on main — as an ancestor, or squashed with our trailer?
+    pub fn is_on_main(&self, sha: &str) -> bool {
+        self.on_main.contains(sha) || self.trailers.contains(sha)
+    }
+
+    /// Gather the facts for `candidates` in a handful of git processes.
+    pub fn gather(git: &Git, cfg: &Config, candidates: &[&Started]) -> Result<GitFacts> {
+        let remote = &cfg.integrator.remote;
+        let prefix = format!("refs/remotes/{remote}/");
+        let refs = git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options", &prefix])?;
+        let mut facts = GitFacts::default();
+        for (name, sha) in git::parse_ref_list(&refs) {
+            if let Some(branch) = name.strip_prefix(&prefix) {
+                facts.branch_tips.insert(branch.to_string(), sha);
+            }
+        }
+        facts.main_tip = facts.branch_tips.get(&cfg.integrator.main).cloned();
+        let shas: Vec<&str> = {
+            let mut seen = HashSet::new();
+            candidates.iter().map(|c| c.sha.as_str()).filter(|s| seen.insert(*s)).collect()
+        };
+        if shas.is_empty() {
+            return Ok(facts);
+        }
+        let input = shas.join("\n") + "\n";
+        let out = git.capture_stdin(&["cat-file", "--batch-check=%(objectname) %(objecttype)"], input.as_bytes())?;
+        for (sha, is_commit) in shas.iter().zip(git::parse_batch_check(&shas, &out)) {
+            if is_commit {
+                facts.present.insert(sha.to_string());
+            }
+        }
+        if let Some(tip) = facts.main_tip.clone() {
+            facts.on_main = ancestors_of(git, &tip, facts.present.iter().map(String::as_str))?;
+            facts.trailers = integrated_trailers(git, &tip)?;
+        }
+        for c in candidates {
+            if !facts.present.contains(&c.sha) {
+                continue;
+            }
+            let Some(tip) = facts.branch_tips.get(&c.branch) else { continue };
+            let reachable = tip == &c.sha || is_ancestor(git, &c.sha, tip)?;
+            if reachable {
+                facts.reachable.insert((c.branch.clone(), c.sha.clone()));
+            }
+        }
+        Ok(facts)
+    }
+}
+
+/// Which of `shas` (all present) are ancestors of `tip`: one `rev-list` lists every commit
+/// reachable from the shas but not from the tip; a sha absent from that list is on it.
+pub fn ancestors_of<'a>(git: &Git, tip: &str, shas: impl Iterator<Item = &'a str>) -> Result<HashSet<String>> {
+    let shas: Vec<&str> = shas.collect();
+    if shas.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut input = format!("^{tip}\n");
+    for s in &shas {
+        input.push_str(s);
+        input.push('\n');
+    }
+    let out = git.capture_stdin(&["rev-list", "--stdin"], input.as_bytes())?;
+    let not_on: HashSet<&str> = out.lines().collect();
+    Ok(shas.into_iter().filter(|s| !not_on.contains(s)).map(str::to_string).collect())
+}
+
+pub fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
+    let out = git.output(&["merge-base", "--is-ancestor", ancestor, of], None)?;
+    match out.code {
+        0 => Ok(true),
+        1 => Ok(false),
+        _ => Err(git::command_failed(&["merge-base", "--is-ancestor", ancestor, of], &out)),
+    }
+}
+
+/// Shas named by `Integrated-Sha:` trailers on the first-parent history of `tip`
+/// (how a squash-merged candidate is recognised as already merged).
+pub fn integrated_trailers(git: &Git, tip: &str) -> Result<HashSet<String>> {
+    let out = git.capture(&[
+        "log",
+        "--first-parent",
+        "--format=%(trailers:key=Integrated-Sha,valueonly,separator=%x0a)",
+        tip,
+        "--",
+    ])?;
+    Ok(out.lines().map(str::trim).filter(|l| git::is_full_sha(l)).map(str::to_string).collect())
+}
+
+/// Evaluate every candidate of the projection against the git facts.
+pub fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<CandidateView> {
+    let remote = &cfg.integrator.remote;
+    let main = &cfg.integrator.main;
+    let winners = p.winners();
+    let mut out = Vec::new();
+    for c in p.candidates() {
+        let winner = winners[c.slug.as_str()];
+        let mut view = CandidateView {
+            slug: c.slug.clone(),
+            branch: c.branch.clone(),
+            sha: c.sha.clone(),
+            ready_at: c.ready_at.clone(),
+            state: State::Ready,
+            reasons: Vec::new(),
+            superseded_by: None,
+        };
+        if !std::ptr::eq(winner, c) && (winner.branch != c.branch || winner.sha != c.sha) {
+            view.state = State::Superseded;
+            view.superseded_by = Some(format!("{}@{}", winner.branch, winner.sha));
+            view.reasons.push(format!("superseded by {}@{}", winner.branch, &winner.sha[..winner.sha.len().min(7)]));
+        } else if facts.is_on_main(&c.sha) {
+            view.state = State::Integrated;
+            view.reasons.push(format!("already on {remote}/{main}"));
+        } else {
+            if !p.approvals.contains_key(&c.slug) {
+                view.reasons.push("missing review_approved for slug".into());
+            }
+            if !p.pushes.contains(&(remote.clone(), c.branch.clone(), c.sha.clone())) {
+                view.reasons.push(format!("missing branch_pushed for {remote}/{}@{}", c.branch, c.sha));
+            }
+            if !facts.reachable.contains(&(c.branch.clone(), c.sha.clone())) {
+                view.reasons.push(format!("sha {} is not reachable from {remote}/{}", c.sha, c.branch));
+            }
+            if !view.reasons.is_empty() {
+                view.state = State::NotReady;
+            }
+        }
+        out.push(view);
+    }
+    out
+}
+
+/// Candidate views keyed by (slug, branch, sha).
+pub fn by_key(views: &[CandidateView]) -> BTreeMap<(String, String, String), &CandidateView> {
+    views.iter().map(|v| ((v.slug.clone(), v.branch.clone(), v.sha.clone()), v)).collect()
+}
