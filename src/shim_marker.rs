@@ -21,24 +21,14 @@ pub fn is_shim(path: &Path) -> bool {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     let first = needle[0];
-    haystack
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| b == first)
-        .any(|(i, _)| haystack[i..].starts_with(needle))
+    haystack.iter().enumerate().filter(|&(_, &b)| b == first).any(|(i, _)| haystack[i..].starts_with(needle))
 }
 
 /// Every executable regular file named `name` on the PATH value `path_var`, in lookup
 /// order. An empty PATH entry means the current directory, as for the shell.
 pub fn on_path(name: &str, path_var: &OsStr) -> Vec<PathBuf> {
     std::env::split_paths(path_var)
-        .map(|dir| {
-            if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            }
-        })
+        .map(|dir| if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir })
         .map(|dir| dir.join(name))
         .filter(|p| is_executable(p))
         .collect()

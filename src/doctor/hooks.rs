@@ -28,10 +28,7 @@ pub fn parse_hook_block(text: &str) -> Option<HookBlock> {
     let mut shim_dir = None;
     for line in lines {
         if line == HOOK_END {
-            return Some(HookBlock {
-                target: target?,
-                shim_dir,
-            });
+            return Some(HookBlock { target: target?, shim_dir });
         }
         if let Some(v) = line.strip_prefix("hook=") {
             target = sh_unquote(v).map(PathBuf::from);
@@ -73,11 +70,7 @@ pub fn parse_worktrees(out: &str) -> Vec<WorktreeEntry> {
     let mut entries: Vec<WorktreeEntry> = Vec::new();
     for line in out.lines() {
         if let Some(p) = line.strip_prefix("worktree ") {
-            entries.push(WorktreeEntry {
-                path: PathBuf::from(p),
-                bare: false,
-                prunable: false,
-            });
+            entries.push(WorktreeEntry { path: PathBuf::from(p), bare: false, prunable: false });
         } else if let Some(e) = entries.last_mut() {
             if line == "bare" {
                 e.bare = true;
@@ -97,12 +90,7 @@ fn hooks_dirs(repo: &Repo) -> Result<Vec<(PathBuf, Vec<PathBuf>)>> {
         if wt.prunable || !wt.path.is_dir() {
             continue;
         }
-        let out = repo.git.in_dir(&wt.path).capture(&[
-            "rev-parse",
-            "--path-format=absolute",
-            "--git-path",
-            "hooks",
-        ])?;
+        let out = repo.git.in_dir(&wt.path).capture(&["rev-parse", "--path-format=absolute", "--git-path", "hooks"])?;
         let dir = PathBuf::from(out.trim_end_matches('\n'));
         match dirs.iter_mut().find(|(d, _)| *d == dir) {
             Some((_, users)) => users.push(wt.path),
@@ -117,22 +105,14 @@ pub(crate) fn check(repo: &Repo, env: &Env) -> Result<(Vec<Finding>, Installed)>
     let dirs = hooks_dirs(repo)?;
     let blocks: Vec<Option<HookBlock>> = dirs
         .iter()
-        .map(|(dir, _)| {
-            std::fs::read_to_string(dir.join("pre-push"))
-                .ok()
-                .and_then(|t| parse_hook_block(&t))
-        })
+        .map(|(dir, _)| std::fs::read_to_string(dir.join("pre-push")).ok().and_then(|t| parse_hook_block(&t)))
         .collect();
     let installed = blocks
         .iter()
         .flatten()
         .next()
         .and_then(|b| {
-            Some(Installed {
-                bin_dir: b.target.parent()?.to_path_buf(),
-                shim_dir: b.shim_dir.clone()?,
-                recorded: true,
-            })
+            Some(Installed { bin_dir: b.target.parent()?.to_path_buf(), shim_dir: b.shim_dir.clone()?, recorded: true })
         })
         .unwrap_or_else(|| Installed::defaults(env));
     let root = repo.git.dir().to_path_buf();
@@ -144,26 +124,12 @@ pub(crate) fn check(repo: &Repo, env: &Env) -> Result<(Vec<Finding>, Installed)>
     Ok((findings, installed))
 }
 
-fn check_dir(
-    dir: &Path,
-    users: &[PathBuf],
-    block: Option<&HookBlock>,
-    root: &Path,
-    installed: &Installed,
-) -> Finding {
+fn check_dir(dir: &Path, users: &[PathBuf], block: Option<&HookBlock>, root: &Path, installed: &Installed) -> Finding {
     let hook = dir.join("pre-push");
-    let used_by = users
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let used_by = users.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
     let install = install_command(root, installed);
     if !hook.exists() {
-        return Finding::fail(
-            "hook",
-            format!("no pre-push hook in {} (used by {used_by})", dir.display()),
-            install,
-        );
+        return Finding::fail("hook", format!("no pre-push hook in {} (used by {used_by})", dir.display()), install);
     }
     let Some(block) = block else {
         return Finding::fail(
@@ -178,10 +144,7 @@ fn check_dir(
     if !is_executable(&hook) {
         return Finding::fail(
             "hook",
-            format!(
-                "{} is not executable: git skips it and pushes go unguarded",
-                hook.display()
-            ),
+            format!("{} is not executable: git skips it and pushes go unguarded", hook.display()),
             format!("chmod +x {}", sh_quote(&hook)),
         );
     }
@@ -196,14 +159,7 @@ fn check_dir(
             install,
         );
     }
-    Finding::pass(
-        "hook",
-        format!(
-            "{} runs {} (used by {used_by})",
-            hook.display(),
-            block.target.display()
-        ),
-    )
+    Finding::pass("hook", format!("{} runs {} (used by {used_by})", hook.display(), block.target.display()))
 }
 
 #[cfg(test)]
@@ -218,10 +174,7 @@ mod tests {
         let wts = parse_worktrees(WORKTREES);
         let paths: Vec<_> = wts.iter().map(|w| w.path.to_str().unwrap()).collect();
         assert_eq!(paths, ["/tmp/r/clone", "/tmp/r/wt", "/tmp/r/gone"]);
-        assert_eq!(
-            wts.iter().map(|w| w.prunable).collect::<Vec<_>>(),
-            [false, false, true]
-        );
+        assert_eq!(wts.iter().map(|w| w.prunable).collect::<Vec<_>>(), [false, false, true]);
         let bare = parse_worktrees("worktree /srv/r.git\nbare\n\n");
         assert!(bare[0].bare);
     }
@@ -240,9 +193,6 @@ mod tests {
         );
         assert_eq!(parse_hook_block("#!/bin/sh\necho foreign\n"), None);
         // A block cut short is not a block.
-        assert_eq!(
-            parse_hook_block(&format!("{HOOK_BEGIN}\nhook='/x'\n")),
-            None
-        );
+        assert_eq!(parse_hook_block(&format!("{HOOK_BEGIN}\nhook='/x'\n")), None);
     }
 }

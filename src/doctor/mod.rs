@@ -27,20 +27,10 @@ pub struct Finding {
 
 impl Finding {
     fn pass(check: &str, message: impl Into<String>) -> Finding {
-        Finding {
-            check: check.into(),
-            ok: true,
-            message: message.into(),
-            fix: None,
-        }
+        Finding { check: check.into(), ok: true, message: message.into(), fix: None }
     }
     fn fail(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
-        Finding {
-            check: check.into(),
-            ok: false,
-            message: message.into(),
-            fix: Some(fix.into()),
-        }
+        Finding { check: check.into(), ok: false, message: message.into(), fix: Some(fix.into()) }
     }
 }
 
@@ -61,10 +51,7 @@ pub struct Env {
 
 impl Env {
     pub fn current() -> Env {
-        Env {
-            path: std::env::var_os("PATH"),
-            home: std::env::var_os("HOME").map(PathBuf::from),
-        }
+        Env { path: std::env::var_os("PATH"), home: std::env::var_os("HOME").map(PathBuf::from) }
     }
 }
 
@@ -80,11 +67,7 @@ pub(crate) struct Installed {
 impl Installed {
     fn defaults(env: &Env) -> Installed {
         let base = env.home.clone().unwrap_or_default().join(".teleclaude");
-        Installed {
-            bin_dir: base.join("bin"),
-            shim_dir: base.join("shims"),
-            recorded: false,
-        }
+        Installed { bin_dir: base.join("bin"), shim_dir: base.join("shims"), recorded: false }
     }
 }
 
@@ -149,10 +132,9 @@ fn check_config(repo: &Repo) -> Finding {
         Err(err) => {
             // Name the file to edit: the first one that is wrong on its own.
             let files = sources.policy.iter().chain(std::iter::once(&sources.local));
-            let bad = files.into_iter().find(|p| {
-                std::fs::read_to_string(p)
-                    .is_ok_and(|text| Config::default().apply_text(&text).is_err())
-            });
+            let bad = files
+                .into_iter()
+                .find(|p| std::fs::read_to_string(p).is_ok_and(|text| Config::default().apply_text(&text).is_err()));
             let fix = match bad {
                 Some(file) => format!("${{EDITOR:-vi}} {}", sh_quote(file)),
                 None => "unset TELECLAUDE_INTEGRATOR_MODE TELECLAUDE_INTEGRATOR_CUTOVER_ENABLED \
@@ -165,7 +147,7 @@ fn check_config(repo: &Repo) -> Finding {
 }
 
 /// An error's sentence without the program prefix, hint appended.
-fn error_text(err: &Error) -> String {
+pub(crate) fn error_text(err: &Error) -> String {
     match err {
         Error::Usage { message, hint } | Error::Failed { message, hint } => match hint {
             Some(h) => format!("{message} ({h})"),
@@ -201,9 +183,7 @@ fn install_command(repo_root: &Path, installed: &Installed) -> String {
 /// Quote a path for a POSIX shell only when it needs it.
 fn sh_quote(p: &Path) -> String {
     let s = p.to_string_lossy();
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
     if plain {
         s.into_owned()
     } else {
@@ -225,10 +205,7 @@ mod tests {
     fn human_lines() {
         let report = Report {
             ok: false,
-            findings: vec![
-                Finding::pass("config", "valid"),
-                Finding::fail("hook", "missing", "./install.sh /r"),
-            ],
+            findings: vec![Finding::pass("config", "valid"), Finding::fail("hook", "missing", "./install.sh /r")],
         };
         assert_eq!(
             render(&report),

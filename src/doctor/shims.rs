@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 const USUAL_BIN_DIRS: &[&str] = &["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin", "/bin"];
 
 pub(crate) fn check(path_var: &OsStr, installed: &Installed, root: &Path) -> Vec<Finding> {
-    ["git", "gh"]
-        .iter()
-        .map(|name| check_one(name, path_var, installed, root))
-        .collect()
+    ["git", "gh"].iter().map(|name| check_one(name, path_var, installed, root)).collect()
 }
 
 fn check_one(name: &str, path_var: &OsStr, installed: &Installed, root: &Path) -> Finding {
@@ -22,11 +19,7 @@ fn check_one(name: &str, path_var: &OsStr, installed: &Installed, root: &Path) -
     let shim_dir = &installed.shim_dir;
     let put_first = format!("export PATH=\"{}:$PATH\"", shim_dir.display());
     let Some(first) = hits.first() else {
-        let fix = if is_shim(&shim_dir.join(name)) {
-            put_first
-        } else {
-            install_command(root, installed)
-        };
+        let fix = if is_shim(&shim_dir.join(name)) { put_first } else { install_command(root, installed) };
         return Finding::fail(&check, format!("no {name} on PATH at all"), fix);
     };
     if !is_shim(first) {
@@ -38,10 +31,7 @@ fn check_one(name: &str, path_var: &OsStr, installed: &Installed, root: &Path) -
         };
         return Finding::fail(
             &check,
-            format!(
-                "the first {name} on PATH is {}, not the teleclaude shim: {name} runs unguarded",
-                first.display()
-            ),
+            format!("the first {name} on PATH is {}, not the teleclaude shim: {name} runs unguarded", first.display()),
             fix,
         );
     }
@@ -74,10 +64,8 @@ fn check_one(name: &str, path_var: &OsStr, installed: &Installed, root: &Path) -
 
 /// Append the directory of a real program to PATH (after the shims), or say to install it.
 fn real_program_fix(name: &str) -> String {
-    let real: Option<PathBuf> = USUAL_BIN_DIRS
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| is_executable(p) && !is_shim(p));
+    let real: Option<PathBuf> =
+        USUAL_BIN_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| is_executable(p) && !is_shim(p));
     match real.as_deref().and_then(Path::parent) {
         Some(dir) => format!("export PATH=\"$PATH:{}\"", sh_quote(dir)),
         None => format!("install {name} and add its directory to the end of PATH"),

@@ -1,7 +1,8 @@
 //! The state checks: the state dir is writable and on a local filesystem (flock and
 //! rename are only trustworthy there), and the JSONL logs read cleanly.
 
-use super::{sh_quote, Finding};
+use super::{error_text, sh_quote, Finding};
+use crate::lease;
 use crate::repo::Repo;
 use crate::state::{scan_lines, LogHealth};
 use std::path::Path;
@@ -9,12 +10,8 @@ use std::path::Path;
 pub(crate) fn check(repo: &Repo) -> Vec<Finding> {
     let root = repo.state.root();
     // Before the first write the state dir may not exist: test the dir it will be made in.
-    let dir = if root.is_dir() {
-        root
-    } else {
-        repo.loc.common_dir.as_path()
-    };
-    let mut findings = vec![writable(root, dir), local_fs(dir)];
+    let dir = if root.is_dir() { root } else { repo.loc.common_dir.as_path() };
+    let mut findings = vec![writable(root, dir), local_fs(dir), lease_health(repo)];
     for name in ["events.jsonl", "outcomes.jsonl", "guardrails.jsonl"] {
         let path = repo.state.file(name);
         if name == "events.jsonl" || path.exists() {
@@ -26,11 +23,7 @@ pub(crate) fn check(repo: &Repo) -> Vec<Finding> {
 
 fn writable(root: &Path, dir: &Path) -> Finding {
     let probe = tempfile::Builder::new().prefix(".doctor-").tempfile_in(dir);
-    let made = if dir == root {
-        ""
-    } else {
-        " (it does not exist yet and is created on first use)"
-    };
+    let made = if dir == root { "" } else { " (it does not exist yet and is created on first use)" };
     match probe.and_then(|f| f.close()) {
         Ok(()) => Finding::pass("state-dir", format!("{} is writable{made}", root.display())),
         Err(e) => {
@@ -44,11 +37,7 @@ fn writable(root: &Path, dir: &Path) -> Finding {
             } else {
                 format!("sudo chown -R \"$(id -un)\" {}", sh_quote(dir))
             };
-            Finding::fail(
-                "state-dir",
-                format!("cannot create a file in {}: {e}", dir.display()),
-                fix,
-            )
+            Finding::fail("state-dir", format!("cannot create a file in {}: {e}", dir.display()), fix)
         }
     }
 }
@@ -107,9 +96,7 @@ fn remote_fs_kind(dir: &Path) -> std::io::Result<Option<&'static str>> {
 #[cfg(target_os = "macos")]
 fn remote_fs_kind(dir: &Path) -> std::io::Result<Option<&'static str>> {
     use std::os::unix::ffi::OsStrExt;
-    const REMOTE: &[&str] = &[
-        "nfs", "smbfs", "afpfs", "webdav", "macfuse", "osxfuse", "cifs",
-    ];
+    const REMOTE: &[&str] = &["nfs", "smbfs", "afpfs", "webdav", "macfuse", "osxfuse", "cifs"];
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-buffer.
@@ -128,11 +115,47 @@ fn remote_fs_kind(_dir: &Path) -> std::io::Result<Option<&'static str>> {
     Ok(None)
 }
 
+fn lease_health(repo: &Repo) -> Finding {
+    let status = match lease::inspect(&repo.state) {
+        Ok(s) => s,
+        Err(e) => {
+            return Finding::fail("lease", error_text(&e), format!("ls -l {}", sh_quote(&repo.state.lease_lock())))
+        }
+    };
+    let Some(h) = status.holder.as_ref() else {
+        return Finding::pass("lease", "free (never taken)");
+    };
+    let who = format!("{} pid {} on {}", h.owner, h.pid, h.host);
+    if status.hung {
+        let fix = if h.host == lease::hostname() {
+            "integrator lease break --force".to_string()
+        } else {
+            format!("on host {}: integrator lease break --force", h.host)
+        };
+        return Finding::fail(
+            "lease",
+            format!(
+                "hung: held by {who} since {}, but it stopped renewing (expired at {})",
+                h.acquired_at, h.expires_at
+            ),
+            fix,
+        );
+    }
+    let message = if status.held {
+        format!("held by {who} since {}, renewed at {}", h.acquired_at, h.renewed_at)
+    } else if status.stale {
+        format!("note: stale: {who} died holding it (metadata from {}); the next run takes it over", h.acquired_at)
+    } else {
+        match &h.released_at {
+            Some(at) => format!("free (last held by {who}, released at {at})"),
+            None => format!("free (last held by {who})"),
+        }
+    };
+    Finding::pass("lease", message)
+}
+
 fn log_health(path: &Path) -> Finding {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut health = LogHealth::default();
     let mut first_bad = None;
     let scanned = scan_lines(path, 0, &mut health, |offset, line| {
@@ -161,9 +184,8 @@ fn log_health(path: &Path) -> Finding {
         ));
     }
     if health.torn > 0 {
-        message.push_str(
-            "; note: the last line is torn (an interrupted write): ignored, and closed by the next append",
-        );
+        message
+            .push_str("; note: the last line is torn (an interrupted write): ignored, and closed by the next append");
     }
     Finding::pass("log", message)
 }

@@ -42,13 +42,7 @@ impl Sandbox {
             "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
         )
         .unwrap();
-        let sb = Sandbox {
-            _tmp: tmp,
-            origin: root.join("origin.git"),
-            clone: root.join("clone"),
-            home,
-            root,
-        };
+        let sb = Sandbox { _tmp: tmp, origin: root.join("origin.git"), clone: root.join("clone"), home, root };
         sb.git(&sb.root, &["init", "-q", "--bare", "origin.git"]);
         sb.git(&sb.root, &["clone", "-q", "origin.git", "clone"]);
         fs::write(sb.clone.join("README"), "hello\n").unwrap();
@@ -81,20 +75,14 @@ impl Sandbox {
     /// Run git and return its stdout; panics with git's stderr when it fails.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git_output(dir, args);
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// The sha a ref points at in the bare origin, if it exists.
     pub fn origin_ref(&self, name: &str) -> Option<String> {
         let out = self.git_output(&self.origin, &["rev-parse", "--verify", "-q", name]);
-        out.status
-            .success()
-            .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
+        out.status.success().then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
     }
 }
 
@@ -135,22 +123,11 @@ impl Sandbox {
         let stage = self.root.join("stage");
         if !stage.exists() {
             fs::create_dir_all(&stage).unwrap();
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_integrator"), stage.join("integrator"))
-                .unwrap();
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_pre-push"), stage.join("pre-push"))
-                .unwrap();
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_integrator"), stage.join("integrator")).unwrap();
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_pre-push"), stage.join("pre-push")).unwrap();
             let marker = teleclaude_integrator::shim_marker::SHIM_MARKER;
-            write_exec(
-                &stage.join("git"),
-                &format!(
-                    "#!/bin/sh\n# {marker}\nexec {} \"$@\"\n",
-                    real_git().display()
-                ),
-            );
-            write_exec(
-                &stage.join("gh"),
-                &format!("#!/bin/sh\n# {marker}\nexit 0\n"),
-            );
+            write_exec(&stage.join("git"), &format!("#!/bin/sh\n# {marker}\nexec {} \"$@\"\n", real_git().display()));
+            write_exec(&stage.join("gh"), &format!("#!/bin/sh\n# {marker}\nexit 0\n"));
         }
         stage
     }
@@ -177,12 +154,6 @@ impl Sandbox {
 
     /// The hooks dir git uses for the clone.
     pub fn hooks_dir(&self) -> PathBuf {
-        PathBuf::from(
-            self.git(
-                &self.clone,
-                &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
-            )
-            .trim(),
-        )
+        PathBuf::from(self.git(&self.clone, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"]).trim())
     }
 }
