@@ -70,7 +70,8 @@ impl Note {
 
     pub fn new(cfg: &Config, item: &Item, main_sha: Option<&str>, cause: &Cause, blocked_at: &str) -> Note {
         let remote_main = format!("{}/{}", cfg.integrator.remote, cfg.integrator.main);
-        let record = format!("integrator emit deployment-started --slug {} --branch {} --sha <new-sha>", item.slug, item.branch);
+        let record =
+            format!("integrator emit deployment-started --slug {} --branch {} --sha <new-sha>", item.slug, item.branch);
         let next_action = match cause {
             Cause::Conflict { paths, .. } => format!(
                 "rebase {} onto {remote_main}, resolve {}, push, and record deployment-started for the new sha ({record})",

@@ -121,7 +121,7 @@ struct Renewer {
 
 /// Why taking the lease did not succeed.
 pub enum Acquire {
-    Taken(Lease),
+    Taken(Box<Lease>),
     Busy(String),
 }
 
@@ -165,13 +165,13 @@ impl Lease {
             stale_takeover,
         };
         state::write_json(&dir.lease_json(), &meta)?;
-        Ok(Acquire::Taken(Lease {
+        Ok(Acquire::Taken(Box::new(Lease {
             dir: dir.clone(),
             _lock: lock,
             meta,
             renewer: None,
             lost: Arc::new(AtomicBool::new(false)),
-        }))
+        })))
     }
 
     /// Take the lease, waiting up to `wait` for a busy one.

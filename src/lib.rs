@@ -2,19 +2,24 @@
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
 pub mod apply;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod followup;
 pub mod git;
+pub mod handoff;
 pub mod lease;
 pub mod mode;
+pub mod parity;
 pub mod projection;
 pub mod queue;
 pub mod readiness;
 pub mod repo;
+pub mod run;
 pub mod shim_marker;
 pub mod state;
-pub mod followup;
-pub mod run;
+pub mod status;

@@ -116,15 +116,17 @@ fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Le
             let _waiting = match slot.try_write() {
                 Ok(g) => g,
                 Err(_) => match Lease::try_acquire(dir, &owner, ttl)? {
-                    Acquire::Taken(l) => return Ok(l),
-                    Acquire::Busy(line) => return Err(Error::LeaseBusy(format!("{line} (another run is already waiting)"))),
+                    Acquire::Taken(l) => return Ok(*l),
+                    Acquire::Busy(line) => {
+                        return Err(Error::LeaseBusy(format!("{line} (another run is already waiting)")))
+                    }
                 },
             };
             Lease::acquire_waiting(dir, &owner, ttl, wait)?
         }
     };
     match acquired {
-        Acquire::Taken(l) => Ok(l),
+        Acquire::Taken(l) => Ok(*l),
         Acquire::Busy(line) => Err(Error::LeaseBusy(line)),
     }
 }
@@ -148,7 +150,15 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    fn new(git: Git, cfg: Config, dir: StateDir, mode: Resolved, lease: &'a Lease, opts: Options, proj: Projection) -> Self {
+    fn new(
+        git: Git,
+        cfg: Config,
+        dir: StateDir,
+        mode: Resolved,
+        lease: &'a Lease,
+        opts: Options,
+        proj: Projection,
+    ) -> Self {
         Runner {
             git,
             cfg,
@@ -173,7 +183,12 @@ impl<'a> Runner<'a> {
     }
 
     fn report(&self) -> RunReport {
-        RunReport { mode: self.mode.clone(), run_id: Some(self.run_id.clone()), processed: self.processed.clone(), counts: self.counters.clone() }
+        RunReport {
+            mode: self.mode.clone(),
+            run_id: Some(self.run_id.clone()),
+            processed: self.processed.clone(),
+            counts: self.counters.clone(),
+        }
     }
 
     fn count(&mut self, what: &str) {
@@ -205,7 +220,11 @@ impl<'a> Runner<'a> {
         if !self.announced {
             self.announced = true;
             let p = json!({"run_id": self.run_id, "mode": self.mode.effective.as_str(), "reason": self.mode.reason});
-            evs.push(NewEvent::lifecycle("integration.started", format!("integration.started:{}", self.run_id), obj(p)));
+            evs.push(NewEvent::lifecycle(
+                "integration.started",
+                format!("integration.started:{}", self.run_id),
+                obj(p),
+            ));
         }
         if !kind.is_empty() {
             payload.insert("run_id".into(), self.run_id.clone().into());
@@ -293,7 +312,9 @@ impl<'a> Runner<'a> {
     fn update(&self, item: &Item, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
         state::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
-            let idx = q.find(&item.slug, &item.branch, &item.sha).ok_or_else(|| Error::failed(format!("queue item {} vanished", item.key())))?;
+            let idx = q
+                .find(&item.slug, &item.branch, &item.sha)
+                .ok_or_else(|| Error::failed(format!("queue item {} vanished", item.key())))?;
             f(&mut q.items[idx])?;
             let changed = q.items[idx].clone();
             q.save(&self.dir)?;
@@ -394,7 +415,13 @@ impl<'a> Runner<'a> {
 
     fn done(&mut self, item: &Item, outcome: &str, reasons: Vec<String>) {
         self.count(outcome);
-        self.processed.push(Processed { slug: item.slug.clone(), branch: item.branch.clone(), sha: item.sha.clone(), outcome: outcome.into(), reasons });
+        self.processed.push(Processed {
+            slug: item.slug.clone(),
+            branch: item.branch.clone(),
+            sha: item.sha.clone(),
+            outcome: outcome.into(),
+            reasons,
+        });
     }
 
     /// Append a decision record and remember it on the queue item.
@@ -415,7 +442,13 @@ impl<'a> Runner<'a> {
         };
         let line = serde_json::to_string(&rec).map_err(|e| Error::failed(format!("cannot encode outcome: {e}")))?;
         state::append_lines(&self.dir.outcomes(), &[line])?;
-        let last = LastOutcome { mode: mode.into(), outcome: outcome.into(), main_sha: self.main_tip.clone(), at: rec.at, reasons };
+        let last = LastOutcome {
+            mode: mode.into(),
+            outcome: outcome.into(),
+            main_sha: self.main_tip.clone(),
+            at: rec.at,
+            reasons,
+        };
         self.update(item, |i| {
             i.last_outcome = Some(last);
             Ok(())
@@ -424,7 +457,8 @@ impl<'a> Runner<'a> {
     }
 
     fn out_of_budget(&self) -> bool {
-        self.opts.max_items.is_some_and(|n| self.processed.len() >= n) || self.opts.time_budget.is_some_and(|b| self.started.elapsed() >= b)
+        self.opts.max_items.is_some_and(|n| self.processed.len() >= n)
+            || self.opts.time_budget.is_some_and(|b| self.started.elapsed() >= b)
     }
 
     /// Process queued READY items one at a time, re-checking readiness before each.
@@ -439,7 +473,9 @@ impl<'a> Runner<'a> {
             let ready = readiness::by_key(&views);
             let q = Queue::load(&self.dir)?;
             let next = q.fifo(Status::Queued).into_iter().map(|i| q.items[i].clone()).find(|it| {
-                let is_ready = ready.get(&(it.slug.clone(), it.branch.clone(), it.sha.clone())).is_some_and(|v| v.state == State::Ready);
+                let is_ready = ready
+                    .get(&(it.slug.clone(), it.branch.clone(), it.sha.clone()))
+                    .is_some_and(|v| v.state == State::Ready);
                 is_ready && !evaluated.contains(&it.key())
             });
             let Some(item) = next else { return Ok(false) };
@@ -461,9 +497,13 @@ impl<'a> Runner<'a> {
     /// Shadow: record what would happen, only when main or the candidate changed.
     fn shadow(&mut self, item: Item, facts: &GitFacts) -> Result<()> {
         let Some(tip) = facts.main_tip.clone() else {
-            return Err(Error::failed(format!("{}/{} does not exist", self.cfg.integrator.remote, self.cfg.integrator.main)));
+            return Err(Error::failed(format!(
+                "{}/{} does not exist",
+                self.cfg.integrator.remote, self.cfg.integrator.main
+            )));
         };
-        if item.last_outcome.as_ref().is_some_and(|o| o.mode == "shadow" && o.main_sha.as_deref() == Some(tip.as_str())) {
+        if item.last_outcome.as_ref().is_some_and(|o| o.mode == "shadow" && o.main_sha.as_deref() == Some(tip.as_str()))
+        {
             return Ok(());
         }
         let merged = apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)?;
@@ -472,7 +512,9 @@ impl<'a> Runner<'a> {
                 None => ("would_integrate", vec![format!("merges cleanly onto {}", &tip[..7])], Some(tree)),
                 Some(fail) => ("would_block", vec![fail], Some(tree)),
             },
-            Merge::Conflict { paths, .. } => ("would_block", paths.iter().map(|p| format!("conflict in {p}")).collect(), None),
+            Merge::Conflict { paths, .. } => {
+                ("would_block", paths.iter().map(|p| format!("conflict in {p}")).collect(), None)
+            }
             Merge::Failed { message } => ("would_block", vec![message], None),
         };
         self.outcome(&item, outcome, reasons.clone(), tree)?;
@@ -487,7 +529,8 @@ impl<'a> Runner<'a> {
         let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
         let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env)?;
         wt.remove(&self.git);
-        Ok((code != 0).then(|| format!("verify `{}` failed (exit {code}): {}", self.cfg.integrator.verify, apply::tail(&out, 5))))
+        Ok((code != 0)
+            .then(|| format!("verify `{}` failed (exit {code}): {}", self.cfg.integrator.verify, apply::tail(&out, 5))))
     }
 
     /// Cutover: merge, verify, bookkeeping, push — retrying on a moved main — then announce.
@@ -501,20 +544,32 @@ impl<'a> Runner<'a> {
         loop {
             self.lease.check()?;
             if facts.is_on_main(&item.sha) {
-                return self.mark_integrated(&item, &facts, &format!("already on {}/{}", self.cfg.integrator.remote, self.cfg.integrator.main));
+                return self.mark_integrated(
+                    &item,
+                    &facts,
+                    &format!("already on {}/{}", self.cfg.integrator.remote, self.cfg.integrator.main),
+                );
             }
             let Some(tip) = facts.main_tip.clone() else {
-                return Err(Error::failed(format!("{}/{} does not exist", self.cfg.integrator.remote, self.cfg.integrator.main)));
+                return Err(Error::failed(format!(
+                    "{}/{} does not exist",
+                    self.cfg.integrator.remote, self.cfg.integrator.main
+                )));
             };
-            let commit = match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
-                Merge::Clean { commit, .. } => commit,
-                Merge::Conflict { paths, messages } => {
-                    self.lifecycle("integration.merge.conflicted", Some(&item), obj(json!({"paths": paths})))?;
-                    return self.block(&item, followup::Cause::Conflict { paths, messages });
-                }
-                Merge::Failed { message } => return self.block(&item, followup::Cause::GitFailure { message }),
-            };
-            self.lifecycle("integration.merge.succeeded", Some(&item), obj(json!({"commit": commit, "main_sha": tip})))?;
+            let commit =
+                match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
+                    Merge::Clean { commit, .. } => commit,
+                    Merge::Conflict { paths, messages } => {
+                        self.lifecycle("integration.merge.conflicted", Some(&item), obj(json!({"paths": paths})))?;
+                        return self.block(&item, followup::Cause::Conflict { paths, messages });
+                    }
+                    Merge::Failed { message } => return self.block(&item, followup::Cause::GitFailure { message }),
+                };
+            self.lifecycle(
+                "integration.merge.succeeded",
+                Some(&item),
+                obj(json!({"commit": commit, "main_sha": tip})),
+            )?;
             let commit = match self.verify_and_bookkeep(&item, &commit)? {
                 Ok(c) => c,
                 Err(cause) => return self.block(&item, cause),
@@ -523,7 +578,11 @@ impl<'a> Runner<'a> {
             match apply::push_main(&self.git, &self.cfg, &commit, self.lease.token())? {
                 Push::Pushed => return self.delivered(&item, &commit),
                 Push::Rejected(why) => {
-                    self.lifecycle("integration.push.rejected", Some(&item), obj(json!({"commit": commit, "message": why})))?;
+                    self.lifecycle(
+                        "integration.push.rejected",
+                        Some(&item),
+                        obj(json!({"commit": commit, "message": why})),
+                    )?;
                     rejections.push(why);
                     if rejections.len() > self.cfg.integrator.max_push_retries as usize {
                         return self.block(&item, followup::Cause::PushRejected { messages: rejections });
@@ -545,7 +604,11 @@ impl<'a> Runner<'a> {
 
     /// Run `verify` and `bookkeeping` in the private worktree. Ok(Ok(commit to push)) or
     /// Ok(Err(cause to block with)).
-    fn verify_and_bookkeep(&mut self, item: &Item, commit: &str) -> Result<std::result::Result<String, followup::Cause>> {
+    fn verify_and_bookkeep(
+        &mut self,
+        item: &Item,
+        commit: &str,
+    ) -> Result<std::result::Result<String, followup::Cause>> {
         let cfg = self.cfg.integrator.clone();
         if cfg.verify.is_empty() && cfg.bookkeeping.is_empty() {
             return Ok(Ok(commit.to_string()));
@@ -557,7 +620,11 @@ impl<'a> Runner<'a> {
             if code != 0 {
                 wt.remove(&self.git);
                 let tail = apply::tail(&out, 40);
-                self.lifecycle("integration.verify.failed", Some(item), obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail})))?;
+                self.lifecycle(
+                    "integration.verify.failed",
+                    Some(item),
+                    obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail})),
+                )?;
                 return Ok(Err(followup::Cause::VerifyFailed { command: cfg.verify, code, output_tail: tail }));
             }
         }
@@ -566,7 +633,11 @@ impl<'a> Runner<'a> {
             let (code, out) = wt.run_shell(&cfg.bookkeeping, &self.cfg.guard.agent_env)?;
             if code != 0 {
                 wt.remove(&self.git);
-                return Ok(Err(followup::Cause::VerifyFailed { command: cfg.bookkeeping, code, output_tail: apply::tail(&out, 40) }));
+                return Ok(Err(followup::Cause::VerifyFailed {
+                    command: cfg.bookkeeping,
+                    code,
+                    output_tail: apply::tail(&out, 40),
+                }));
             }
             result = wt.commit_changes(&self.git, commit, &item.slug, &item.sha)?;
         }

@@ -167,7 +167,7 @@ impl LockedLog {
 }
 
 impl LogWriter<'_> {
-    pub fn len(&mut self) -> Result<u64> {
+    fn size(&mut self) -> Result<u64> {
         self.file
             .metadata()
             .map(|m| m.len())
@@ -180,7 +180,7 @@ impl LogWriter<'_> {
         if lines.is_empty() {
             return Ok(());
         }
-        let len = self.len()?;
+        let len = self.size()?;
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 1);
         if len > 0 {
             let mut last = [0u8; 1];

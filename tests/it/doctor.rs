@@ -1,14 +1,12 @@
 //! `integrator doctor` (SPEC §9): passes on a whole installation, and for each broken
 //! piece fails with a message and the exact fix.
 
-use crate::support::{show, system_path, write_exec, Sandbox};
+use crate::support::{show, write_exec, Sandbox};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use teleclaude_integrator::doctor::{doctor_with, render, Env};
-use teleclaude_integrator::repo::Repo;
 
 /// What one doctor run reported.
 struct Doctor {
@@ -43,36 +41,43 @@ impl Doctor {
     }
 }
 
-/// PATH with the given dirs first, then the system dirs (real git).
-fn path_with(first: &[PathBuf]) -> OsString {
+/// PATH with the given dirs first, then the sandbox's system dirs (real git).
+fn path_with(sb: &Sandbox, first: &[PathBuf]) -> OsString {
     let mut dirs: Vec<PathBuf> = first.to_vec();
-    dirs.extend(std::env::split_paths(&system_path()));
+    dirs.extend(std::env::split_paths(&sb.path));
     std::env::join_paths(dirs).unwrap()
 }
 
 /// The PATH install.sh tells the user to set: shims, bin, then the rest.
 fn installed_path(sb: &Sandbox) -> OsString {
-    path_with(&[sb.shim_dir(), sb.bin_dir()])
+    path_with(sb, &[sb.shim_dir(), sb.bin_dir()])
 }
 
-/// Run the doctor on the clone with `path` as PATH; git under the sandbox's config.
+/// Run `integrator doctor` (human, then `--json`) in `dir` with `path` as PATH; check the
+/// exit code agrees with the verdict.
 fn doctor(sb: &Sandbox, dir: &Path, path: OsString) -> Doctor {
-    let mut repo = Repo::open(dir).unwrap();
-    repo.git = repo
-        .git
-        .with_env("GIT_CONFIG_NOSYSTEM", "1")
-        .with_env("GIT_CONFIG_GLOBAL", sb.root.join("gitconfig"))
-        .with_env("HOME", &sb.home);
-    let env = Env { path: Some(path), home: Some(sb.home.clone()) };
-    let report = doctor_with(&repo, &env).unwrap();
-    Doctor { json: serde_json::to_value(&report).unwrap(), human: render(&report) }
+    let run = |json: bool| {
+        let mut c = sb.integrator_in(dir);
+        c.env("PATH", &path).arg("doctor");
+        if json {
+            c.arg("--json");
+        }
+        c.output().unwrap()
+    };
+    let human = run(false);
+    let out = run(true);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", show(&out)));
+    let want = if json["ok"] == true { 0 } else { 1 };
+    assert_eq!(out.status.code(), Some(want), "{}", show(&out));
+    assert_eq!(human.status.code(), Some(want), "{}", show(&human));
+    Doctor { json, human: String::from_utf8(human.stdout).unwrap() }
 }
 
 #[test]
 fn doctor_passes_after_install_with_the_shims_first_on_path() {
     let sb = Sandbox::new();
     sb.install();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     assert!(d.ok(), "{}", d.human);
     for check in ["hook", "git-shim", "gh-shim", "config", "state-dir", "state-fs", "lease", "log"] {
         assert!(!d.all(check).is_empty(), "no `{check}` finding:\n{}", d.human);
@@ -83,7 +88,7 @@ fn doctor_passes_after_install_with_the_shims_first_on_path() {
     assert!(d.message("config").contains("requested mode shadow"), "{}", d.human);
     // From a linked worktree the same shared hook is found.
     let wt = sb.root.join("wt");
-    sb.git(&sb.clone, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
+    sb.git(&sb.work, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
     let d = doctor(&sb, &wt, installed_path(&sb));
     assert!(d.ok(), "{}", d.human);
     assert!(d.message("hook").contains(&wt.display().to_string()), "{}", d.human);
@@ -94,11 +99,11 @@ fn doctor_names_the_install_command_when_the_hook_is_missing() {
     let sb = Sandbox::new();
     sb.install();
     fs::remove_file(sb.hooks_dir().join("pre-push")).unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("hook");
     assert!(d.message("hook").contains("no pre-push hook in"), "{}", d.human);
     let fix = d.fix("hook").unwrap();
-    assert_eq!(fix, format!("{} {}", crate::support::INSTALL_SH, sb.clone.display()));
+    assert_eq!(fix, format!("{} {}", crate::support::INSTALL_SH, sb.work.display()));
     assert!(d.human.contains(&format!("  fix: {fix}\n")), "{}", d.human);
     // Everything else is still fine.
     assert_eq!(d.one("git-shim")["ok"], true, "{}", d.human);
@@ -110,7 +115,7 @@ fn doctor_fails_when_the_hook_execs_a_missing_binary_or_is_not_executable() {
     sb.install();
     let hook = sb.hooks_dir().join("pre-push");
     fs::remove_file(sb.bin_dir().join("pre-push")).unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("hook");
     assert!(d.message("hook").contains("missing or not executable"), "{}", d.human);
     // The fix reinstalls into the dirs the hook recorded.
@@ -119,7 +124,7 @@ fn doctor_fails_when_the_hook_execs_a_missing_binary_or_is_not_executable() {
         format!(
             "{} {} --bin-dir {} --shim-dir {}",
             crate::support::INSTALL_SH,
-            sb.clone.display(),
+            sb.work.display(),
             sb.bin_dir().display(),
             sb.shim_dir().display()
         )
@@ -132,10 +137,10 @@ fn doctor_fails_when_the_hook_execs_a_missing_binary_or_is_not_executable() {
         .output()
         .unwrap();
     assert!(out.status.success(), "the fix itself failed:\n{}", show(&out));
-    assert!(doctor(&sb, &sb.clone, installed_path(&sb)).ok());
+    assert!(doctor(&sb, &sb.work, installed_path(&sb)).ok());
 
     fs::set_permissions(&hook, fs::Permissions::from_mode(0o644)).unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("hook");
     assert_eq!(d.fix("hook").unwrap(), format!("chmod +x {}", hook.display()));
 }
@@ -144,7 +149,7 @@ fn doctor_fails_when_the_hook_execs_a_missing_binary_or_is_not_executable() {
 fn doctor_flags_a_foreign_hook() {
     let sb = Sandbox::new();
     write_exec(&sb.hooks_dir().join("pre-push"), "#!/bin/sh\nexit 0\n");
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("hook");
     assert!(d.message("hook").contains("no marker block"), "{}", d.human);
 }
@@ -154,12 +159,12 @@ fn doctor_checks_every_worktree_hooks_dir() {
     let sb = Sandbox::new();
     sb.install();
     let wt = sb.root.join("wt");
-    sb.git(&sb.clone, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
+    sb.git(&sb.work, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
     // A per-worktree core.hooksPath gives the linked worktree a hooks dir of its own.
     let own = sb.root.join("wt-hooks");
-    sb.git(&sb.clone, &["config", "extensions.worktreeConfig", "true"]);
+    sb.git(&sb.work, &["config", "extensions.worktreeConfig", "true"]);
     sb.git(&wt, &["config", "--worktree", "core.hooksPath", own.to_str().unwrap()]);
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     let hooks = d.all("hook");
     assert_eq!(hooks.len(), 2, "{}", d.human);
     assert_eq!(hooks[0]["ok"], true, "{}", d.human);
@@ -173,10 +178,10 @@ fn doctor_checks_every_worktree_hooks_dir() {
 fn doctor_fails_when_the_shim_is_not_first_on_path() {
     let sb = Sandbox::new();
     sb.install();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&system_path()).collect();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&sb.path).collect();
     dirs.push(sb.shim_dir());
     dirs.push(sb.bin_dir());
-    let d = doctor(&sb, &sb.clone, std::env::join_paths(dirs).unwrap());
+    let d = doctor(&sb, &sb.work, std::env::join_paths(dirs).unwrap());
     d.assert_fails("git-shim");
     assert!(d.message("git-shim").contains("not the teleclaude shim"), "{}", d.human);
     assert_eq!(d.fix("git-shim").unwrap(), format!("export PATH=\"{}:$PATH\"", sb.shim_dir().display()));
@@ -194,10 +199,10 @@ fn doctor_fails_when_the_shim_resolves_to_itself() {
         write_exec(&copy.join(name), &fs::read_to_string(sb.shim_dir().join(name)).unwrap());
     }
     let path = std::env::join_paths([sb.shim_dir(), copy]).unwrap();
-    let d = doctor(&sb, &sb.clone, path);
+    let d = doctor(&sb, &sb.work, path);
     d.assert_fails("git-shim");
     assert!(d.message("git-shim").contains("resolves to itself"), "{}", d.human);
-    let real_dir = crate::support::real_git().parent().unwrap().to_path_buf();
+    let real_dir = sb.real_git().parent().unwrap().to_path_buf();
     let fix = d.fix("git-shim").unwrap();
     assert!(fix.starts_with("export PATH=\"$PATH:/"), "{fix}");
     let named = Path::new(fix.trim_start_matches("export PATH=\"$PATH:").trim_end_matches('"')).join("git");
@@ -211,9 +216,9 @@ fn doctor_fails_when_the_shim_resolves_to_itself() {
 fn doctor_names_the_file_and_key_of_a_bad_config() {
     let sb = Sandbox::new();
     sb.install();
-    let config = sb.clone.join(".git/teleclaude/config.toml");
+    let config = sb.work.join(".git/teleclaude/config.toml");
     fs::write(&config, "[integrator]\nmode = \"shadow\"\nbogus_key = 1\n").unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("config");
     let msg = d.message("config");
     assert!(msg.contains("bogus_key") && msg.contains(&config.display().to_string()), "{msg}");
@@ -221,19 +226,19 @@ fn doctor_names_the_file_and_key_of_a_bad_config() {
 
     // The committed policy file is named when it is the broken one.
     fs::write(&config, "[integrator]\nmode = \"shadow\"\n").unwrap();
-    fs::write(sb.clone.join("teleclaude.toml"), "[integrator]\nmode = \"sometimes\"\n").unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    fs::write(sb.work.join("teleclaude.toml"), "[integrator]\nmode = \"sometimes\"\n").unwrap();
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("config");
-    assert_eq!(d.fix("config").unwrap(), format!("${{EDITOR:-vi}} {}", sb.clone.join("teleclaude.toml").display()));
+    assert_eq!(d.fix("config").unwrap(), format!("${{EDITOR:-vi}} {}", sb.work.join("teleclaude.toml").display()));
 }
 
 #[test]
 fn doctor_warns_about_skipped_log_lines_without_failing() {
     let sb = Sandbox::new();
     sb.install();
-    let events = sb.clone.join(".git/teleclaude/events.jsonl");
+    let events = sb.work.join(".git/teleclaude/events.jsonl");
     fs::write(&events, "{\"v\":1}\nnot json at all\n{\"v\":1}\n{\"v\":").unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     assert!(d.ok(), "{}", d.human);
     let msg = d.message("log");
     assert!(msg.starts_with("events.jsonl: 3 lines; warning: 1 unreadable line skipped"), "{msg}");
@@ -245,7 +250,7 @@ fn doctor_warns_about_skipped_log_lines_without_failing() {
 fn doctor_reports_a_hung_lease_with_the_break_command() {
     let sb = Sandbox::new();
     sb.install();
-    let state = sb.clone.join(".git/teleclaude");
+    let state = sb.work.join(".git/teleclaude");
     let meta = |expires: &str| {
         serde_json::json!({
             "key": "integration/main", "owner": "cron", "token": "t0k3n", "pid": std::process::id(),
@@ -256,7 +261,7 @@ fn doctor_reports_a_hung_lease_with_the_break_command() {
     };
     // Metadata left by a holder that died: stale, taken over by the next run — a note.
     fs::write(state.join("lease.json"), meta("2024-01-01T00:02:00Z")).unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     assert!(d.ok(), "{}", d.human);
     assert!(d.message("lease").starts_with("note: stale"), "{}", d.human);
 
@@ -270,14 +275,14 @@ fn doctor_reports_a_hung_lease_with_the_break_command() {
         .unwrap();
     let mut lock = fd_lock::RwLock::new(file);
     let _held = lock.write().unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     d.assert_fails("lease");
     assert!(d.message("lease").starts_with("hung: held by cron pid "), "{}", d.human);
     assert_eq!(d.fix("lease").unwrap(), "integrator lease break --force");
 
     // Held and renewed: fine.
     fs::write(state.join("lease.json"), meta("2999-01-01T00:00:00Z")).unwrap();
-    let d = doctor(&sb, &sb.clone, installed_path(&sb));
+    let d = doctor(&sb, &sb.work, installed_path(&sb));
     assert!(d.ok(), "{}", d.human);
     assert!(d.message("lease").starts_with("held by cron pid "), "{}", d.human);
 }
@@ -291,10 +296,10 @@ fn doctor_json_matches_its_schema() {
     let schema = jsonschema::JSONSchema::compile(&schema).unwrap();
     let sb = Sandbox::new();
     // Before install: failures with fixes; after: passes with null fixes.
-    let before = doctor(&sb, &sb.clone, installed_path(&sb));
+    let before = doctor(&sb, &sb.work, installed_path(&sb));
     assert!(!before.ok());
     sb.install();
-    let after = doctor(&sb, &sb.clone, installed_path(&sb));
+    let after = doctor(&sb, &sb.work, installed_path(&sb));
     assert!(after.ok(), "{}", after.human);
     for d in [&before, &after] {
         assert!(schema.is_valid(&d.json), "{}", serde_json::to_string_pretty(&d.json).unwrap());

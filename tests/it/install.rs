@@ -34,7 +34,7 @@ fn stderr(out: &std::process::Output) -> String {
 
 /// Push `HEAD` of `dir` to `refs/heads/<branch>` on origin with the real git.
 fn push(sb: &Sandbox, dir: &Path, branch: &str) -> std::process::Output {
-    sb.git_output(dir, &["push", "origin", &format!("HEAD:refs/heads/{branch}")])
+    sb.git_out(dir, &["push", "origin", &format!("HEAD:refs/heads/{branch}")])
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn install_writes_hook_binaries_config_and_prints_the_lines() {
         assert_eq!(fs::read(dir.join(name)).unwrap(), fs::read(from).unwrap());
     }
     assert_eq!(fs::read(sb.shim_dir().join("git")).unwrap(), fs::read(sb.stage().join("git")).unwrap());
-    let config = fs::read_to_string(sb.clone.join(".git/teleclaude/config.toml")).unwrap();
+    let config = fs::read_to_string(sb.work.join(".git/teleclaude/config.toml")).unwrap();
     assert!(config.contains("[integrator]\n"), "{config}");
     assert!(config.contains("\nmode = \"shadow\"\n"), "{config}");
     let (shims, bin) = (sb.shim_dir(), sb.bin_dir());
@@ -69,7 +69,7 @@ fn install_writes_hook_binaries_config_and_prints_the_lines() {
         .find(|l| l.trim_start().starts_with("*/5 * * * * "))
         .unwrap_or_else(|| panic!("no crontab line in:\n{text}"));
     assert!(
-        cron.contains(&format!("cd '{}' && PATH={}:{}:", sb.clone.display(), shims.display(), bin.display())),
+        cron.contains(&format!("cd '{}' && PATH={}:{}:", sb.work.display(), shims.display(), bin.display())),
         "{cron}"
     );
     assert!(cron.ends_with(" integrator run --quiet"), "{cron}");
@@ -84,14 +84,14 @@ fn second_install_changes_nothing_and_says_already_installed() {
     let hooks = snapshot(&sb.hooks_dir());
     let bin = snapshot(&sb.bin_dir());
     let shims = snapshot(&sb.shim_dir());
-    let state = snapshot(&sb.clone.join(".git/teleclaude"));
+    let state = snapshot(&sb.work.join(".git/teleclaude"));
     let out = sb.install();
     assert!(stdout(&out).contains("already installed"), "{}", show(&out));
     assert!(!stdout(&out).contains("\nwrote "), "{}", show(&out));
     assert_eq!(snapshot(&sb.hooks_dir()), hooks);
     assert_eq!(snapshot(&sb.bin_dir()), bin);
     assert_eq!(snapshot(&sb.shim_dir()), shims);
-    assert_eq!(snapshot(&sb.clone.join(".git/teleclaude")), state);
+    assert_eq!(snapshot(&sb.work.join(".git/teleclaude")), state);
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn foreign_hook_is_kept_as_local_and_restored_by_uninstall() {
     sb.install();
     assert_eq!(fs::read_to_string(hooks.join("pre-push.local")).unwrap(), foreign);
 
-    let out = sb.install_sh(&sb.clone, &["--uninstall"]);
+    let out = sb.install_sh(&sb.work, &["--uninstall"]);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(snapshot(&hooks), before, "hooks dir not restored byte for byte");
     for p in [
@@ -120,7 +120,7 @@ fn foreign_hook_is_kept_as_local_and_restored_by_uninstall() {
         assert!(!p.exists(), "{} left behind", p.display());
     }
     // State and config are data: they stay.
-    assert!(sb.clone.join(".git/teleclaude/config.toml").is_file());
+    assert!(sb.work.join(".git/teleclaude/config.toml").is_file());
 }
 
 #[test]
@@ -129,14 +129,14 @@ fn uninstall_finds_custom_dirs_from_the_hook_and_purge_deletes_state() {
     sb.install();
     let hooks_before = fs::read_dir(sb.hooks_dir()).unwrap().count();
     // No --bin-dir/--shim-dir: uninstall reads them back from the hook block.
-    let out = sb.cmd("bash", &sb.clone).args([INSTALL_SH, "--uninstall", "--purge"]).output().unwrap();
+    let out = sb.cmd("bash", &sb.work).args([INSTALL_SH, "--uninstall", "--purge"]).output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
     assert!(!sb.hooks_dir().join("pre-push").exists());
     assert_eq!(fs::read_dir(sb.hooks_dir()).unwrap().count(), hooks_before - 1);
     assert!(!sb.bin_dir().join("pre-push").exists(), "{}", show(&out));
     assert!(!sb.shim_dir().join("git").exists(), "{}", show(&out));
-    assert!(!sb.clone.join(".git/teleclaude").exists());
-    let again = sb.install_sh(&sb.clone, &["--uninstall"]);
+    assert!(!sb.work.join(".git/teleclaude").exists());
+    let again = sb.install_sh(&sb.work, &["--uninstall"]);
     assert!(stdout(&again).contains("nothing to remove"), "{}", show(&again));
 }
 
@@ -147,30 +147,30 @@ fn hook_fails_closed_when_the_pre_push_binary_is_missing() {
     fs::remove_file(sb.bin_dir().join("pre-push")).unwrap();
     let hook = sb.hooks_dir().join("pre-push");
 
-    let direct = sb.cmd(&hook, &sb.clone).args(["origin", sb.origin.to_str().unwrap()]).output().unwrap();
+    let direct = sb.cmd(&hook, &sb.work).args(["origin", sb.origin.to_str().unwrap()]).output().unwrap();
     assert_eq!(direct.status.code(), Some(1), "{}", show(&direct));
     assert!(stderr(&direct).contains("missing or not executable"), "{}", show(&direct));
 
-    sb.git(&sb.clone, &["commit", "-q", "--allow-empty", "-m", "feature work"]);
-    let pushed = push(&sb, &sb.clone, "feature");
+    sb.git(&sb.work, &["commit", "-q", "--allow-empty", "-m", "feature work"]);
+    let pushed = push(&sb, &sb.work, "feature");
     assert!(!pushed.status.success(), "push went through:\n{}", show(&pushed));
     assert!(stderr(&pushed).contains("pre-push guard"), "{}", show(&pushed));
-    assert_eq!(sb.origin_ref("refs/heads/feature"), None);
+    assert_eq!(sb.origin_ref("feature"), None);
 
     // Not executable is as bad as missing.
     sb.install();
     let bin = sb.bin_dir().join("pre-push");
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o644)).unwrap();
-    let pushed = push(&sb, &sb.clone, "feature");
+    let pushed = push(&sb, &sb.work, "feature");
     assert!(!pushed.status.success(), "{}", show(&pushed));
-    assert_eq!(sb.origin_ref("refs/heads/feature"), None);
+    assert_eq!(sb.origin_ref("feature"), None);
 }
 
 #[test]
 fn linked_worktrees_share_the_guarded_hooks_dir() {
     let sb = Sandbox::new();
     let wt = sb.root.join("wt");
-    sb.git(&sb.clone, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
+    sb.git(&sb.work, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
     // REPO defaults to the repository of the current directory, a linked worktree here.
     let out = sb.install_sh(&wt, &[]);
     assert!(out.status.success(), "{}", show(&out));
@@ -179,7 +179,7 @@ fn linked_worktrees_share_the_guarded_hooks_dir() {
     let wt_hooks = sb.git(&wt, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"]);
     assert_eq!(Path::new(wt_hooks.trim()), hooks);
     // The cron line runs from the main working tree, which outlives linked worktrees.
-    assert!(stdout(&out).contains(&format!("cd '{}' &&", sb.clone.display())), "{}", show(&out));
+    assert!(stdout(&out).contains(&format!("cd '{}' &&", sb.work.display())), "{}", show(&out));
 
     // The push from the linked worktree runs the hook: with its binary gone it is refused.
     fs::remove_file(sb.bin_dir().join("pre-push")).unwrap();
@@ -187,7 +187,7 @@ fn linked_worktrees_share_the_guarded_hooks_dir() {
     let pushed = push(&sb, &wt, "feature");
     assert!(!pushed.status.success(), "{}", show(&pushed));
     assert!(stderr(&pushed).contains("pre-push guard"), "{}", show(&pushed));
-    assert_eq!(sb.origin_ref("refs/heads/feature"), None);
+    assert_eq!(sb.origin_ref("feature"), None);
 }
 
 #[test]
@@ -195,32 +195,32 @@ fn core_hooks_path_is_refused_unless_followed() {
     let sb = Sandbox::new();
     let custom = sb.root.join("shared-hooks");
     fs::create_dir_all(&custom).unwrap();
-    sb.git(&sb.clone, &["config", "core.hooksPath", custom.to_str().unwrap()]);
+    sb.git(&sb.work, &["config", "core.hooksPath", custom.to_str().unwrap()]);
 
-    let out = sb.install_sh(&sb.clone, &[]);
+    let out = sb.install_sh(&sb.work, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(stderr(&out).contains("core.hooksPath is set"), "{}", show(&out));
     assert!(stderr(&out).contains("--follow-hooks-path"), "{}", show(&out));
     assert!(!custom.join("pre-push").exists());
-    assert!(!sb.clone.join(".git/hooks/pre-push").exists());
+    assert!(!sb.work.join(".git/hooks/pre-push").exists());
     assert!(!sb.bin_dir().exists(), "refused, yet installed binaries");
 
-    let out = sb.install_sh(&sb.clone, &["--follow-hooks-path"]);
+    let out = sb.install_sh(&sb.work, &["--follow-hooks-path"]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(parse_hook_block(&fs::read_to_string(custom.join("pre-push")).unwrap()).is_some());
-    assert!(!sb.clone.join(".git/hooks/pre-push").exists());
+    assert!(!sb.work.join(".git/hooks/pre-push").exists());
 }
 
 #[test]
 fn default_config_is_written_once_and_never_overwritten() {
     let sb = Sandbox::new();
-    let config = sb.clone.join(".git/teleclaude/config.toml");
+    let config = sb.work.join(".git/teleclaude/config.toml");
     sb.install();
     let mine = "[integrator]\nmode = \"off\"\nremote = \"upstream\"\n";
     fs::write(&config, mine).unwrap();
     sb.install();
     assert_eq!(fs::read_to_string(&config).unwrap(), mine);
-    let out = sb.install_sh(&sb.clone, &["--uninstall"]);
+    let out = sb.install_sh(&sb.work, &["--uninstall"]);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(fs::read_to_string(&config).unwrap(), mine);
 }
@@ -234,14 +234,14 @@ fn bad_flags_are_usage_errors() {
         (&["--purge"][..], "--purge only goes with --uninstall"),
         (&["one", "two"][..], "unexpected argument 'two'"),
     ] {
-        let out = sb.cmd("bash", &sb.clone).arg(INSTALL_SH).args(args).output().unwrap();
+        let out = sb.cmd("bash", &sb.work).arg(INSTALL_SH).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", show(&out));
         assert!(stderr(&out).contains(says), "{args:?}\n{}", show(&out));
     }
     let not_a_repo = sb.install_sh(&sb.root, &[]);
     assert_eq!(not_a_repo.status.code(), Some(2), "{}", show(&not_a_repo));
     assert!(stderr(&not_a_repo).contains("is not inside a git repository"));
-    let help = sb.cmd("bash", &sb.clone).args([INSTALL_SH, "--help"]).output().unwrap();
+    let help = sb.cmd("bash", &sb.work).args([INSTALL_SH, "--help"]).output().unwrap();
     assert!(help.status.success() && stdout(&help).starts_with("usage: ./install.sh"));
 }
 
@@ -250,9 +250,9 @@ fn windows_is_refused() {
     let sb = Sandbox::new();
     let fake = sb.root.join("fake-bin");
     write_exec(&fake.join("uname"), "#!/bin/sh\necho MINGW64_NT-10.0\n");
-    let path = format!("{}:{}", fake.display(), crate::support::system_path().to_str().unwrap());
-    let out = sb.cmd("bash", &sb.clone).arg(INSTALL_SH).env("PATH", path).output().unwrap();
+    let path = format!("{}:{}", fake.display(), sb.path.to_str().unwrap());
+    let out = sb.cmd("bash", &sb.work).arg(INSTALL_SH).env("PATH", path).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(stderr(&out).contains("Windows"), "{}", show(&out));
-    assert!(!sb.clone.join(".git/hooks/pre-push").exists());
+    assert!(!sb.work.join(".git/hooks/pre-push").exists());
 }

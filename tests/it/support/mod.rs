@@ -1,159 +1,219 @@
-//! The test sandbox: a temp dir with a bare `origin.git` and a clone on `main`, driven by
-//! the real git CLI under a hermetic environment (nothing from the test process leaks in).
+//! The test fixture: a temp dir with a bare `origin.git` and a clone, driven by the real
+//! git CLI with a hermetic environment (no user or system config, fixed dates, UTC, C locale).
+
+#![allow(dead_code)]
 
 use std::ffi::OsString;
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod install;
+pub use install::*;
+
+pub const EPOCH: &str = "2026-01-01T00:00:00Z";
+
 pub struct Sandbox {
-    _tmp: tempfile::TempDir,
+    pub tmp: tempfile::TempDir,
     pub root: PathBuf,
-    pub home: PathBuf,
     pub origin: PathBuf,
-    pub clone: PathBuf,
+    pub work: PathBuf,
+    pub home: PathBuf,
+    pub path: OsString,
+    pub extra_env: Vec<(String, String)>,
 }
 
-/// The real git binary and the system dirs every command may use.
-pub fn real_git() -> PathBuf {
-    which::which("git").expect("git on the test machine's PATH")
-}
-
-pub fn system_path() -> OsString {
-    let git_dir = real_git().parent().unwrap().to_path_buf();
-    let mut dirs = vec![git_dir];
-    for d in ["/usr/local/bin", "/usr/bin", "/bin"] {
-        if !dirs.iter().any(|x| x == Path::new(d)) {
-            dirs.push(PathBuf::from(d));
-        }
-    }
-    std::env::join_paths(dirs).unwrap()
+pub fn bin(name: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(name)
 }
 
 impl Sandbox {
+    /// origin.git (bare) with one commit on `main`, and a clone of it in `work`.
     pub fn new() -> Sandbox {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(tmp.path()).unwrap();
+        let tmp = tempfile::Builder::new().prefix("tc-it-").tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
         let home = root.join("home");
-        fs::create_dir_all(&home).unwrap();
-        fs::write(
-            root.join("gitconfig"),
-            "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
         )
         .unwrap();
-        let sb = Sandbox { _tmp: tmp, origin: root.join("origin.git"), clone: root.join("clone"), home, root };
+        let path = std::env::join_paths(["/usr/local/bin", "/usr/bin", "/bin"]).unwrap();
+        let sb = Sandbox {
+            origin: root.join("origin.git"),
+            work: root.join("work"),
+            tmp,
+            root,
+            home,
+            path,
+            extra_env: Vec::new(),
+        };
         sb.git(&sb.root, &["init", "-q", "--bare", "origin.git"]);
-        sb.git(&sb.root, &["clone", "-q", "origin.git", "clone"]);
-        fs::write(sb.clone.join("README"), "hello\n").unwrap();
-        sb.git(&sb.clone, &["add", "README"]);
-        sb.git(&sb.clone, &["commit", "-q", "-m", "initial"]);
-        sb.git(&sb.clone, &["push", "-q", "origin", "main"]);
+        sb.git(&sb.root, &["clone", "-q", "origin.git", "work"]);
+        sb.write(&sb.work, "README.md", "hello\n");
+        sb.write(&sb.work, "shared.txt", "base\n");
+        sb.git(&sb.work, &["add", "."]);
+        sb.git(&sb.work, &["commit", "-q", "-m", "initial"]);
+        sb.git(&sb.work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+        sb.git(&sb.work, &["branch", "-q", "--set-upstream-to=origin/main"]);
         sb
     }
 
-    /// `program` in `dir` with the hermetic environment and PATH = the system dirs.
-    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.current_dir(dir)
-            .env_clear()
-            .env("PATH", system_path())
+    /// Apply the hermetic environment to a command.
+    pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.env_clear()
+            .env("PATH", &self.path)
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.root.join("gitconfig"))
-            .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
             .env("LC_ALL", "C")
-            .env("TZ", "UTC");
+            .env("TZ", "UTC")
+            .env("USER", "tester")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+        let mut c = Command::new(program);
+        self.env(&mut c).current_dir(dir);
         c
     }
 
-    pub fn git_output(&self, dir: &Path, args: &[&str]) -> Output {
-        self.cmd(real_git(), dir).args(args).output().unwrap()
+    pub fn git_out(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd("git", dir).args(args).output().expect("run git")
     }
 
-    /// Run git and return its stdout; panics with git's stderr when it fails.
+    /// Run git and assert it succeeded; returns trimmed stdout.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.git_output(dir, args);
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        let out = self.git_out(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// The sha a ref points at in the bare origin, if it exists.
-    pub fn origin_ref(&self, name: &str) -> Option<String> {
-        let out = self.git_output(&self.origin, &["rev-parse", "--verify", "-q", name]);
-        out.status.success().then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
-    }
-}
-
-/// Write an executable file.
-pub fn write_exec(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// Render an [`Output`] for assertion messages.
-pub fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// install.sh of this checkout.
-pub const INSTALL_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh");
-
-impl Sandbox {
-    /// Where the tests install the integrator and pre-push.
-    pub fn bin_dir(&self) -> PathBuf {
-        self.root.join("tc-bin")
-    }
-    /// Where the tests install the git and gh shims.
-    pub fn shim_dir(&self) -> PathBuf {
-        self.root.join("tc-shims")
-    }
-
-    /// The directory install.sh installs from (`TELECLAUDE_INSTALL_FROM`): the debug
-    /// `integrator` and `pre-push`, and stand-in `git`/`gh` shims that carry the shim
-    /// marker and exec the real git (the doctor checks what is on PATH, not what a shim does).
-    pub fn stage(&self) -> PathBuf {
-        let stage = self.root.join("stage");
-        if !stage.exists() {
-            fs::create_dir_all(&stage).unwrap();
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_integrator"), stage.join("integrator")).unwrap();
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_pre-push"), stage.join("pre-push")).unwrap();
-            let marker = teleclaude_integrator::shim_marker::SHIM_MARKER;
-            write_exec(&stage.join("git"), &format!("#!/bin/sh\n# {marker}\nexec {} \"$@\"\n", real_git().display()));
-            write_exec(&stage.join("gh"), &format!("#!/bin/sh\n# {marker}\nexit 0\n"));
+    pub fn write(&self, dir: &Path, file: &str, content: &str) {
+        let p = dir.join(file);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
         }
-        stage
+        std::fs::write(p, content).unwrap();
     }
 
-    /// `install.sh ARGS --bin-dir <bin_dir> --shim-dir <shim_dir>` run from `dir`.
-    pub fn install_sh(&self, dir: &Path, args: &[&str]) -> Output {
-        let mut c = self.cmd("bash", dir);
-        c.arg(INSTALL_SH)
-            .args(args)
-            .arg("--bin-dir")
-            .arg(self.bin_dir())
-            .arg("--shim-dir")
-            .arg(self.shim_dir())
-            .env("TELECLAUDE_INSTALL_FROM", self.stage());
-        c.output().unwrap()
+    /// Commit one file change on the current branch of `dir`; returns the new sha.
+    pub fn commit(&self, dir: &Path, file: &str, content: &str, msg: &str) -> String {
+        self.write(dir, file, content);
+        self.git(dir, &["add", file]);
+        self.git(dir, &["commit", "-q", "-m", msg]);
+        self.git(dir, &["rev-parse", "HEAD"])
     }
 
-    /// Install into the clone and insist it worked.
-    pub fn install(&self) -> Output {
-        let out = self.install_sh(&self.clone, &[]);
-        assert!(out.status.success(), "install.sh failed:\n{}", show(&out));
+    /// A branch from origin/main with one commit, pushed to origin. Returns its sha.
+    pub fn branch(&self, name: &str, file: &str, content: &str) -> String {
+        self.git(&self.work, &["fetch", "-q", "origin"]);
+        self.git(&self.work, &["checkout", "-q", "-B", name, "origin/main"]);
+        let sha = self.commit(&self.work, file, content, &format!("{name}: change {file}"));
+        self.git(&self.work, &["push", "-q", "origin", &format!("{name}:refs/heads/{name}")]);
+        self.git(&self.work, &["checkout", "-q", "main"]);
+        sha
+    }
+
+    /// Land a commit on origin/main by the old path (a direct push from a scratch clone).
+    pub fn land_on_main(&self, file: &str, content: &str) -> String {
+        let scratch = self.root.join(format!("scratch-{}", file.replace('/', "_")));
+        if !scratch.exists() {
+            self.git(&self.root, &["clone", "-q", "origin.git", scratch.to_str().unwrap()]);
+        }
+        self.git(&scratch, &["pull", "-q", "--ff-only", "origin", "main"]);
+        let sha = self.commit(&scratch, file, content, &format!("main: change {file}"));
+        self.git(&scratch, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+        sha
+    }
+
+    pub fn origin_ref(&self, name: &str) -> Option<String> {
+        let out = self.git_out(&self.origin, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{name}")]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.work.join(".git/teleclaude")
+    }
+
+    pub fn read_state(&self, file: &str) -> String {
+        std::fs::read_to_string(self.state().join(file)).unwrap_or_default()
+    }
+
+    pub fn config(&self, toml: &str) {
+        std::fs::create_dir_all(self.state()).unwrap();
+        std::fs::write(self.state().join("config.toml"), toml).unwrap();
+    }
+
+    /// The integrator binary in `work`, hermetic.
+    pub fn integrator(&self) -> assert_cmd::Command {
+        self.integrator_in(&self.work)
+    }
+
+    pub fn integrator_in(&self, dir: &Path) -> assert_cmd::Command {
+        let mut c = self.cmd(bin("integrator"), dir);
+        c.env("TELECLAUDE_SESSION_ID", "");
+        assert_cmd::Command::from_std(c)
+    }
+
+    /// Run the integrator and return (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.integrator().args(args).output().expect("run integrator");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Run the integrator, asserting exit 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "integrator {args:?} exited {code}\nstdout:\n{out}\nstderr:\n{err}");
         out
     }
 
-    /// The hooks dir git uses for the clone.
-    pub fn hooks_dir(&self) -> PathBuf {
-        PathBuf::from(self.git(&self.clone, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"]).trim())
+    /// review.approved + branch.pushed + deployment.started for a candidate.
+    pub fn ready(&self, slug: &str, branch: &str, sha: &str, ready_at: &str) {
+        self.ok(&["emit", "review-approved", "--slug", slug, "--round", "1"]);
+        self.ok(&["emit", "branch-pushed", "--branch", branch, "--sha", sha]);
+        self.ok(&["emit", "deployment-started", "--slug", slug, "--branch", branch, "--sha", sha, "--at", ready_at]);
     }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
+    }
+
+    /// Count commits on origin/main's history carrying `Integrated-Sha: <sha>`.
+    pub fn integrated_count(&self, sha: &str) -> usize {
+        let log = self.git(&self.origin, &["log", "--format=%(trailers:key=Integrated-Sha,valueonly)", "main"]);
+        log.lines().filter(|l| l.trim() == sha).count()
+    }
+
+    pub fn is_ancestor_of_main(&self, sha: &str) -> bool {
+        self.git_out(&self.origin, &["merge-base", "--is-ancestor", sha, "main"]).status.success()
+    }
+}
+
+/// Compare texts and show a readable diff on failure.
+pub fn assert_text_eq(expected: &str, actual: &str) {
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected, actual);
+        panic!("text differs (- expected, + actual):\n{}", diff.unified_diff());
+    }
+}
+
+/// Read a JSONL state file as values.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }

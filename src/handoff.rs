@@ -1,0 +1,71 @@
+//! Event-driven handoff (SPEC §8.5): with `trigger = "event"`, an event that makes a
+//! candidate READY starts `integrator run --quiet --wait 60` detached, output appended to
+//! `<state>/run.log`, and returns at once. Cron stays the safety net.
+
+use crate::config::{Config, Trigger};
+use crate::error::{Error, Result};
+use crate::queue::{Queue, Status};
+use crate::readiness::{self, GitFacts, State};
+use crate::repo::Repo;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Is there a READY candidate the integrator has not taken yet?
+pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
+    let proj = crate::projection::Projection::load(&repo.state)?;
+    let cands = proj.candidates();
+    let facts = GitFacts::gather(&repo.git, cfg, &cands)?;
+    let q = Queue::load(&repo.state)?;
+    Ok(readiness::evaluate(&proj, cfg, &facts).iter().any(|v| {
+        v.state == State::Ready
+            && q.find(&v.slug, &v.branch, &v.sha).is_none_or(|i| q.items[i].status == Status::Queued)
+    }))
+}
+
+/// Start a detached run when the trigger is `event` and there is work. Returns whether
+/// one was started.
+pub fn maybe_trigger(repo: &Repo, cfg: &Config, integrator: &Path) -> Result<bool> {
+    if cfg.integrator.trigger != Trigger::Event || !has_work(repo, cfg)? {
+        return Ok(false);
+    }
+    spawn_run(repo, integrator)?;
+    Ok(true)
+}
+
+/// The `integrator` binary to start: this one, or the one beside the running hook.
+pub fn integrator_beside(exe: &Path) -> PathBuf {
+    if exe.file_name().is_some_and(|n| n == "integrator") {
+        return exe.to_path_buf();
+    }
+    exe.with_file_name("integrator")
+}
+
+fn spawn_run(repo: &Repo, integrator: &Path) -> Result<()> {
+    repo.state.ensure()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(repo.state.run_log())
+        .map_err(|e| Error::io("cannot open run.log", e))?;
+    let err = log.try_clone().map_err(|e| Error::io("cannot open run.log", e))?;
+    let mut cmd = Command::new(integrator);
+    cmd.args(["run", "--quiet", "--wait", "60"])
+        .current_dir(repo.git.dir())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err);
+    for k in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"] {
+        cmd.env_remove(k);
+    }
+    // SAFETY: setsid is async-signal-safe; it detaches the run from our session so it
+    // outlives the emitting process and its terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| Error::io(format_args!("cannot start {}", integrator.display()), e))?;
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Parity (SPEC §9): how often shadow decisions matched what actually happened to the
+//! candidate, the evidence that gates cutover.
+//!
+//! A candidate counts once it is resolved — landed on main (queue `integrated`) or
+//! `superseded` — and had at least one shadow decision; its last shadow decision is
+//! compared: would_integrate + landed = agree, would_block + superseded = agree,
+//! would_block + landed = disagree, would_integrate + superseded = disagree.
+
+use crate::error::{Error, Result};
+use crate::events::{self, NewEvent};
+use crate::projection::Projection;
+use crate::queue::{Queue, Status};
+use crate::repo::Repo;
+use crate::run::OutcomeRecord;
+use crate::state;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Sample {
+    pub key: String,
+    pub decision: String,
+    pub resolution: String,
+    pub agree: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParityReport {
+    pub samples: u64,
+    pub agree: u64,
+    pub disagree: u64,
+    pub ratio: Option<f64>,
+    pub threshold: f64,
+    pub min_samples: u64,
+    pub sufficient: bool,
+    pub accepted: bool,
+    pub details: Vec<Sample>,
+}
+
+pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
+    let cfg = repo.config()?;
+    let (records, _) = state::read_jsonl::<OutcomeRecord>(&repo.state.outcomes())?;
+    let mut last: HashMap<String, String> = HashMap::new();
+    for r in records.into_iter().filter(|r| r.mode == "shadow") {
+        if matches!(r.outcome.as_str(), "would_integrate" | "would_block") {
+            last.insert(r.key, r.outcome);
+        }
+    }
+    let q = Queue::load(&repo.state)?;
+    let mut details = Vec::new();
+    for item in &q.items {
+        let resolution = match item.status {
+            Status::Integrated => "landed",
+            Status::Superseded => "superseded",
+            _ => continue,
+        };
+        let Some(decision) = last.get(&item.key()) else { continue };
+        let agree = (decision == "would_integrate") == (resolution == "landed");
+        details.push(Sample { key: item.key(), decision: decision.clone(), resolution: resolution.into(), agree });
+    }
+    let samples = details.len() as u64;
+    let agree = details.iter().filter(|s| s.agree).count() as u64;
+    let ratio = (samples > 0).then(|| agree as f64 / samples as f64);
+    let threshold = cfg.cutover.parity_threshold;
+    let min_samples = cfg.cutover.parity_min_samples;
+    let sufficient = samples >= min_samples && ratio.is_some_and(|r| r >= threshold);
+    Ok(ParityReport {
+        samples,
+        agree,
+        disagree: samples - agree,
+        ratio,
+        threshold,
+        min_samples,
+        sufficient,
+        accepted: proj.parity_accepted,
+        details,
+    })
+}
+
+/// `parity --accept`: record `integration.parity.accepted` only when parity is sufficient.
+pub fn accept(repo: &Repo, report: &ParityReport) -> Result<()> {
+    if !report.sufficient {
+        return Err(Error::failed_hint(
+            format!(
+                "parity is not sufficient: {} of {} samples agree (ratio {}), need ratio ≥ {} with at least {} samples",
+                report.agree,
+                report.samples,
+                report.ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "n/a".into()),
+                report.threshold,
+                report.min_samples
+            ),
+            "keep running in shadow mode until more candidates are resolved",
+        ));
+    }
+    let mut p = serde_json::Map::new();
+    p.insert("samples".into(), report.samples.into());
+    p.insert("agree".into(), report.agree.into());
+    p.insert("ratio".into(), report.ratio.into());
+    p.insert("threshold".into(), report.threshold.into());
+    let key = format!("integration.parity.accepted:{}:{}", report.samples, report.agree);
+    events::record(&repo.state, vec![NewEvent::lifecycle("integration.parity.accepted", key, p)])?;
+    Ok(())
+}
+
+pub fn render(r: &ParityReport) -> String {
+    let ratio = r.ratio.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
+    let mut out = format!(
+        "parity: {} samples, {} agree, {} disagree, ratio {ratio} (threshold {}, min samples {})\n",
+        r.samples, r.agree, r.disagree, r.threshold, r.min_samples
+    );
+    out.push_str(&format!(
+        "sufficient: {}\naccepted: {}\n",
+        if r.sufficient { "yes" } else { "no" },
+        if r.accepted { "yes" } else { "no" }
+    ));
+    for s in r.details.iter().filter(|s| !s.agree) {
+        out.push_str(&format!("  disagree: {} — shadow said {}, it was {}\n", s.key, s.decision, s.resolution));
+    }
+    out
+}

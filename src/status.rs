@@ -1,0 +1,293 @@
+//! Reading the state (SPEC §9): `status`, `queue`, `notifications`, `followups`, `log`.
+
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::events::{self, Envelope};
+use crate::lease::{self, LeaseStatus};
+use crate::mode;
+use crate::projection::{Notification, Projection};
+use crate::queue::{Item, Queue};
+use crate::readiness::{self, CandidateView, GitFacts, State};
+use crate::repo::Repo;
+use crate::run::Checkpoint;
+use crate::state::{self, LogHealth};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+pub struct ModeView {
+    pub requested: Mode,
+    pub effective: Option<Mode>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueView {
+    pub counts: BTreeMap<&'static str, u64>,
+    pub items: Vec<ItemView>,
+}
+
+/// A queue item as shown by `status` and `queue` (transitions only with `--all`).
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    #[serde(flatten)]
+    pub item: Item,
+    pub age_secs: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Unseen {
+    pub unseen: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub mode: ModeView,
+    pub lease: LeaseStatus,
+    pub candidates: Vec<CandidateView>,
+    pub queue: QueueView,
+    pub last_run: Option<Checkpoint>,
+    pub notifications: Unseen,
+    pub log: LogHealth,
+}
+
+/// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
+pub fn projection(repo: &Repo) -> Result<Projection> {
+    let before = state::read_json::<serde_json::Value>(&repo.state.projection())
+        .ok()
+        .flatten()
+        .and_then(|v| v["offset"].as_u64());
+    let p = Projection::load(&repo.state)?;
+    if repo.state.root().is_dir() && before != Some(p.offset) {
+        // A cache write: losing it only costs the next reader a longer replay.
+        let _ = p.save(&repo.state);
+    }
+    Ok(p)
+}
+
+pub fn mode_view(repo: &Repo, proj: &Projection) -> Result<ModeView> {
+    let cfg = repo.config()?;
+    Ok(match mode::resolve(&cfg, None, proj.parity_accepted) {
+        Ok(r) => ModeView { requested: r.requested, effective: Some(r.effective), reason: r.reason },
+        Err(e) => ModeView { requested: cfg.integrator.mode, effective: None, reason: e.render("integrator") },
+    })
+}
+
+pub fn item_views(q: &Queue, all: bool) -> Vec<ItemView> {
+    let now = crate::clock::now();
+    q.items
+        .iter()
+        .filter(|i| all || !i.status.is_terminal())
+        .map(|i| {
+            let mut item = i.clone();
+            if !all {
+                item.transitions.clear();
+            }
+            let age_secs = crate::clock::parse(&i.status_at).map(|t| (now - t).whole_seconds()).unwrap_or(0);
+            ItemView { item, age_secs }
+        })
+        .collect()
+}
+
+pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
+    let cfg = repo.config()?;
+    if fetch {
+        repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
+    }
+    let proj = projection(repo)?;
+    let cands = proj.candidates();
+    let facts = GitFacts::gather(&repo.git, &cfg, &cands)?;
+    let candidates =
+        readiness::evaluate(&proj, &cfg, &facts).into_iter().filter(|c| all || c.state != State::Integrated).collect();
+    let q = Queue::load(&repo.state)?;
+    Ok(StatusReport {
+        mode: mode_view(repo, &proj)?,
+        lease: lease::inspect(&repo.state)?,
+        candidates,
+        queue: QueueView { counts: q.counts(), items: item_views(&q, false) },
+        last_run: state::read_json(&repo.state.checkpoint())?,
+        notifications: Unseen {
+            unseen: proj.notifications.values().filter(|n| n.state == "failed" && !n.seen).count() as u64,
+        },
+        log: proj.health,
+    })
+}
+
+pub fn render_status(s: &StatusReport) -> String {
+    let mut out = String::new();
+    let eff = s.mode.effective.map(Mode::as_str).unwrap_or("error");
+    out.push_str(&format!("mode: {eff} (requested {}; {})\n", s.mode.requested.as_str(), s.mode.reason));
+    out.push_str(&format!("lease: {}\n", render_lease(&s.lease)));
+    let counts: Vec<String> = s.queue.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    out.push_str(&format!("queue: {}\n", counts.join(", ")));
+    for v in &s.queue.items {
+        let i = &v.item;
+        out.push_str(&format!(
+            "  {:<11} {} {}@{} ({}s) {}\n",
+            i.status.as_str(),
+            i.slug,
+            i.branch,
+            &i.sha[..7],
+            v.age_secs,
+            i.status_reason
+        ));
+    }
+    out.push_str("candidates:\n");
+    if s.candidates.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for c in &s.candidates {
+        let state = serde_json::to_value(c.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        out.push_str(&format!("  {state:<10} {} {}@{}\n", c.slug, c.branch, &c.sha[..7]));
+        for r in &c.reasons {
+            out.push_str(&format!("             - {r}\n"));
+        }
+    }
+    match &s.last_run {
+        Some(cp) => out.push_str(&format!(
+            "last run: {} {} (mode {}) phase {}{}\n",
+            cp.run_id,
+            cp.finished_at.as_deref().unwrap_or(&cp.started_at),
+            cp.mode.effective.as_str(),
+            cp.phase,
+            cp.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
+        )),
+        None => out.push_str("last run: none\n"),
+    }
+    out.push_str(&format!("notifications: {} unseen\n", s.notifications.unseen));
+    out.push_str(&format!("log: {} lines, {} skipped, {} torn\n", s.log.lines, s.log.skipped, s.log.torn));
+    out
+}
+
+pub fn render_lease(l: &LeaseStatus) -> String {
+    match (&l.holder, l.held) {
+        (Some(h), true) if l.hung => format!(
+            "HUNG: held by {} pid {} on {} since {}, expired {} (integrator lease break --force)",
+            h.owner, h.pid, h.host, h.acquired_at, h.expires_at
+        ),
+        (Some(h), true) => {
+            format!("held by {} pid {} on {} since {}, expires {}", h.owner, h.pid, h.host, h.acquired_at, h.expires_at)
+        }
+        (_, true) => "held (no metadata)".into(),
+        (Some(h), false) if l.stale => {
+            format!("free (stale metadata from {} pid {}, taken over on the next run)", h.owner, h.pid)
+        }
+        (Some(h), false) => format!("free (last released {})", h.released_at.as_deref().unwrap_or("?")),
+        (None, false) => "free".into(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueReport {
+    pub items: Vec<ItemView>,
+}
+
+pub fn render_queue(items: &[ItemView]) -> String {
+    if items.is_empty() {
+        return "queue is empty\n".into();
+    }
+    let mut out = String::new();
+    for v in items {
+        let i = &v.item;
+        out.push_str(&format!(
+            "{:<11} {:<24} {}@{} ready {} attempts {} — {}\n",
+            i.status.as_str(),
+            i.slug,
+            i.branch,
+            &i.sha[..7],
+            i.ready_at,
+            i.attempts,
+            i.status_reason
+        ));
+        for t in &i.transitions {
+            out.push_str(&format!(
+                "    {} {} → {}: {}\n",
+                t.at,
+                t.from.map(|s| s.as_str()).unwrap_or("-"),
+                t.to.as_str(),
+                t.reason
+            ));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotificationsReport {
+    pub notifications: Vec<Notification>,
+}
+
+pub fn notifications(proj: &Projection, all: bool) -> NotificationsReport {
+    let notifications =
+        proj.notifications.values().filter(|n| all || !(n.seen || n.state == "resolved")).cloned().collect();
+    NotificationsReport { notifications }
+}
+
+/// `integrator notifications seen <slug>`.
+pub fn mark_seen(repo: &Repo, proj: &Projection, slug: &str) -> Result<()> {
+    events::check_slug(slug).map_err(Error::usage)?;
+    let Some(n) = proj.notifications.get(slug) else {
+        return Err(Error::usage(format!("no notification for slug `{slug}`")));
+    };
+    let key = format!("integration.notification.seen:{slug}:{}", n.updated_at);
+    let mut p = serde_json::Map::new();
+    p.insert("slug".into(), slug.into());
+    p.insert("state".into(), n.state.clone().into());
+    events::record(&repo.state, vec![events::NewEvent::lifecycle("integration.notification.seen", key, p)])?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Followup {
+    pub stem: String,
+    pub path: String,
+    pub modified: Option<String>,
+}
+
+pub fn followups(repo: &Repo) -> Result<Vec<Followup>> {
+    let dir = repo.state.followups();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("md") {
+            continue;
+        }
+        let modified = e.metadata().ok().and_then(|m| m.modified().ok()).map(|t| crate::clock::format(t.into()));
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push(Followup { stem, path: path.to_string_lossy().into_owned(), modified });
+    }
+    out.sort_by(|a, b| a.stem.cmp(&b.stem));
+    Ok(out)
+}
+
+/// The events of the log, filtered by slug and type (full name, short form or prefix).
+pub fn log(repo: &Repo, slug: Option<&str>, kind: Option<&str>, from: u64) -> Result<(Vec<Envelope>, u64)> {
+    let want = kind.map(|k| events::canonical_type(k).unwrap_or(k).to_string());
+    let mut out = Vec::new();
+    let mut health = LogHealth::default();
+    let end = state::scan_lines(&repo.state.events(), from, &mut health, |_, line| {
+        let Ok(e) = serde_json::from_slice::<Envelope>(line) else { return false };
+        let slug_ok = slug.is_none_or(|s| e.payload.get("slug").and_then(|v| v.as_str()) == Some(s));
+        let kind_ok = want.as_deref().is_none_or(|k| e.kind == k || e.kind.starts_with(&format!("{k}.")));
+        if slug_ok && kind_ok {
+            out.push(e);
+        }
+        true
+    })?;
+    Ok((out, end))
+}
+
+pub fn render_event(e: &Envelope) -> String {
+    let p = &e.payload;
+    let get = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let mut what = Vec::new();
+    for k in ["slug", "branch", "sha", "merge_commit", "remote"] {
+        let v = get(k);
+        if !v.is_empty() {
+            let v = if k.ends_with("sha") || k == "merge_commit" { &v[..v.len().min(7)] } else { v };
+            what.push(format!("{k}={v}"));
+        }
+    }
+    format!("{} {} {}", e.at, e.kind, what.join(" "))
+}

@@ -1,0 +1,80 @@
+//! Readiness: READY, every NOT_READY reason, supersession, INTEGRATED.
+
+use crate::support::Sandbox;
+
+fn candidate<'a>(st: &'a serde_json::Value, slug: &str, sha: &str) -> &'a serde_json::Value {
+    st["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slug"] == slug && c["sha"] == sha)
+        .unwrap_or_else(|| panic!("no candidate {slug}@{sha} in {st:#}"))
+}
+
+#[test]
+fn ready_needs_approval_push_and_reachability_with_exact_reasons() {
+    let sb = Sandbox::new();
+    let sha = sb.branch("feat", "feat.txt", "feature\n");
+    sb.ok(&["emit", "deployment-started", "--slug", "s1", "--branch", "feat", "--sha", &sha]);
+    let st = sb.status_json();
+    let c = candidate(&st, "s1", &sha);
+    assert_eq!(c["state"], "NOT_READY");
+    assert_eq!(
+        c["reasons"],
+        serde_json::json!(["missing review_approved for slug", format!("missing branch_pushed for origin/feat@{sha}")])
+    );
+
+    sb.ok(&["emit", "review-approved", "--slug", "s1", "--round", "1"]);
+    sb.ok(&["emit", "branch-pushed", "--branch", "feat", "--sha", &sha]);
+    let st = sb.status_json();
+    let c = candidate(&st, "s1", &sha);
+    assert_eq!(c["state"], "READY", "{st:#}");
+    assert_eq!(c["reasons"], serde_json::json!([]));
+
+    // A sha the remote branch does not contain.
+    let stray = sb.commit(&sb.work, "stray.txt", "x\n", "local only");
+    sb.ok(&["emit", "review-approved", "--slug", "s2", "--round", "1"]);
+    sb.ok(&["emit", "branch-pushed", "--branch", "feat", "--sha", &stray]);
+    sb.ok(&["emit", "deployment-started", "--slug", "s2", "--branch", "feat", "--sha", &stray]);
+    let st = sb.status_json();
+    let c = candidate(&st, "s2", &stray);
+    assert_eq!(c["state"], "NOT_READY");
+    assert_eq!(c["reasons"], serde_json::json!([format!("sha {stray} is not reachable from origin/feat")]));
+    let human = sb.ok(&["status"]);
+    assert!(human.contains(&format!("- sha {stray} is not reachable from origin/feat")), "{human}");
+}
+
+#[test]
+fn the_later_candidate_of_a_slug_supersedes_the_older() {
+    let sb = Sandbox::new();
+    let a = sb.branch("feat-a", "a.txt", "a\n");
+    let b = sb.branch("feat-b", "b.txt", "b\n");
+    sb.ready("s", "feat-a", &a, "2026-01-01T10:00:00Z");
+    sb.ready("s", "feat-b", &b, "2026-01-01T11:00:00+00:00");
+    let st = sb.status_json();
+    let old = candidate(&st, "s", &a);
+    assert_eq!(old["state"], "SUPERSEDED");
+    assert_eq!(old["superseded_by"], format!("feat-b@{b}"));
+    assert_eq!(candidate(&st, "s", &b)["state"], "READY");
+    // Order is by real time: an earlier instant written with a later-looking offset loses.
+    let c = sb.branch("feat-c", "c.txt", "c\n");
+    sb.ready("s", "feat-c", &c, "2026-01-01T12:30:00+02:00");
+    let st = sb.status_json();
+    assert_eq!(candidate(&st, "s", &c)["state"], "SUPERSEDED");
+    assert_eq!(candidate(&st, "s", &b)["state"], "READY");
+}
+
+#[test]
+fn a_candidate_already_on_main_is_integrated_not_ready() {
+    let sb = Sandbox::new();
+    let sha = sb.branch("feat", "feat.txt", "feature\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    // The old path fast-forwards main to the branch.
+    sb.git(&sb.work, &["push", "-q", "origin", &format!("{sha}:refs/heads/main")]);
+    let st = sb.status_json();
+    assert!(st["candidates"].as_array().unwrap().is_empty(), "integrated candidates are hidden without --all: {st:#}");
+    let all: serde_json::Value = serde_json::from_str(&sb.ok(&["status", "--json", "--all"])).unwrap();
+    let c = candidate(&all, "s", &sha);
+    assert_eq!(c["state"], "INTEGRATED");
+    assert_eq!(c["reasons"], serde_json::json!(["already on origin/main"]));
+}
