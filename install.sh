@@ -9,6 +9,7 @@
 #                             $CARGO_TARGET_DIR/release; default <this dir>/target)
 #   TELECLAUDE_INSTALL_FROM   a directory that already holds the four built binaries
 #                             (integrator, pre-push, git, gh): install those, build nothing
+#   CARGO                     the cargo to build with (default: cargo on PATH)
 #
 # Exit codes: 0 done, 1 failed, 2 usage (bad flags, core.hooksPath set, bad REPO).
 set -euo pipefail
@@ -176,11 +177,12 @@ locate_binaries() {
 		fi
 	done
 	[[ $stale -eq 1 ]] || return 0
-	command -v cargo >/dev/null 2>&1 ||
-		die 1 "cargo is needed to build the release binaries but is not on PATH" \
+	local cargo=${CARGO:-cargo}
+	command -v "$cargo" >/dev/null 2>&1 ||
+		die 1 "cargo is needed to build the release binaries but '$cargo' was not found" \
 			"install Rust (rustup), or set TELECLAUDE_INSTALL_FROM to a dir of built binaries"
 	note "building release binaries (cargo build --release --locked)..."
-	(cd "$PROJECT_DIR" && CARGO_TARGET_DIR=$(abs_dir "$target") cargo build --release --locked) >&2 ||
+	(cd "$PROJECT_DIR" && CARGO_TARGET_DIR=$(abs_dir "$target") "$cargo" build --release --locked) >&2 ||
 		die 1 "cargo build --release --locked failed (see above)"
 }
 

@@ -256,3 +256,79 @@ fn windows_is_refused() {
     assert!(stderr(&out).contains("Windows"), "{}", show(&out));
     assert!(!sb.work.join(".git/hooks/pre-push").exists());
 }
+
+/// A from-dir of stand-in binaries: `pre-push` exits with `hook_exit`, `integrator` echoes
+/// its argv.
+fn fake_build(sb: &Sandbox, dir: &Path, hook_exit: i32) {
+    write_exec(&dir.join("integrator"), "#!/bin/sh\necho \"integrator called with: $*\"\n");
+    write_exec(&dir.join("pre-push"), &format!("#!/bin/sh\necho 'guard says no' >&2\nexit {hook_exit}\n"));
+    for name in ["git", "gh"] {
+        fs::copy(sb.stage().join(name), dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn failing_self_test_fails_the_install() {
+    let sb = Sandbox::new();
+    let from = sb.root.join("broken-build");
+    fake_build(&sb, &from, 3);
+    let out = sb
+        .cmd("bash", &sb.work)
+        .args([INSTALL_SH, "--bin-dir", sb.bin_dir().to_str().unwrap(), "--shim-dir", sb.shim_dir().to_str().unwrap()])
+        .env("TELECLAUDE_INSTALL_FROM", &from)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stderr(&out).contains("self-test: the installed hook"), "{}", show(&out));
+    assert!(stderr(&out).contains("exited 3"), "{}", show(&out));
+    assert!(!stdout(&out).contains("self-test: ok"), "{}", show(&out));
+}
+
+#[test]
+fn demo_runs_the_built_integrator_demo() {
+    let sb = Sandbox::new();
+    let from = sb.root.join("build");
+    fake_build(&sb, &from, 0);
+    let out =
+        sb.cmd("bash", &sb.root).args([INSTALL_SH, "--demo"]).env("TELECLAUDE_INSTALL_FROM", &from).output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(stdout(&out), "integrator called with: demo\n");
+    assert!(!sb.bin_dir().exists() && !sb.hooks_dir().join("pre-push").exists(), "--demo installed something");
+}
+
+#[test]
+fn fresh_release_binaries_are_used_without_building() {
+    let sb = Sandbox::new();
+    // CARGO_TARGET_DIR/release holds binaries newer than every source: no cargo needed
+    // (the one named is not there).
+    let target = sb.root.join("target");
+    fake_build(&sb, &target.join("release"), 0);
+    let run = || {
+        sb.cmd("bash", &sb.work)
+            .args([
+                INSTALL_SH,
+                "--bin-dir",
+                sb.bin_dir().to_str().unwrap(),
+                "--shim-dir",
+                sb.shim_dir().to_str().unwrap(),
+            ])
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO", sb.root.join("no-such-cargo"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!stdout(&out).contains("building"), "{}", show(&out));
+    assert_eq!(
+        fs::read(sb.bin_dir().join("integrator")).unwrap(),
+        fs::read(target.join("release/integrator")).unwrap()
+    );
+
+    // A missing binary needs a build, and without cargo that is a clear error.
+    fs::remove_file(target.join("release/gh")).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stderr(&out).contains("cargo is needed"), "{}", show(&out));
+    assert!(stderr(&out).contains("no-such-cargo"), "{}", show(&out));
+}
