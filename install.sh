@@ -156,7 +156,9 @@ sources_newer_than() {
 	[[ -n $found ]]
 }
 
-# Set FROM_DIR to a directory holding the four binaries, building them when needed.
+# Set FROM_DIR to a directory holding the four binaries. With cargo, build (cargo itself
+# decides what is stale, so an up-to-date build costs nothing); without cargo, use
+# release binaries that are newer than every source.
 locate_binaries() {
 	local tool
 	if [[ -n ${TELECLAUDE_INSTALL_FROM:-} ]]; then
@@ -168,22 +170,21 @@ locate_binaries() {
 		done
 		return
 	fi
-	local target=${CARGO_TARGET_DIR:-$PROJECT_DIR/target}
-	FROM_DIR=$(abs_dir "$target")/release
-	local stale=0
+	local target cargo=${CARGO:-cargo}
+	target=$(abs_dir "${CARGO_TARGET_DIR:-$PROJECT_DIR/target}")
+	FROM_DIR=$target/release
+	if command -v "$cargo" >/dev/null 2>&1; then
+		note "building release binaries (cargo build --release --locked)..."
+		(cd "$PROJECT_DIR" && CARGO_TARGET_DIR=$target "$cargo" build --release --locked --quiet) >&2 ||
+			die 1 "cargo build --release --locked failed (see above)"
+		return
+	fi
 	for tool in "${BIN_TOOLS[@]}" "${SHIM_TOOLS[@]}"; do
 		if [[ ! -x $FROM_DIR/$tool ]] || sources_newer_than "$FROM_DIR/$tool"; then
-			stale=1
+			die 1 "cargo is needed to build the release binaries ($FROM_DIR/$tool is missing or older than the sources) but '$cargo' was not found" \
+				"install Rust (rustup), or set TELECLAUDE_INSTALL_FROM to a dir of built binaries"
 		fi
 	done
-	[[ $stale -eq 1 ]] || return 0
-	local cargo=${CARGO:-cargo}
-	command -v "$cargo" >/dev/null 2>&1 ||
-		die 1 "cargo is needed to build the release binaries but '$cargo' was not found" \
-			"install Rust (rustup), or set TELECLAUDE_INSTALL_FROM to a dir of built binaries"
-	note "building release binaries (cargo build --release --locked)..."
-	(cd "$PROJECT_DIR" && CARGO_TARGET_DIR=$(abs_dir "$target") "$cargo" build --release --locked) >&2 ||
-		die 1 "cargo build --release --locked failed (see above)"
 }
 
 CHANGED=0

@@ -1,1 +1,4 @@
-fn main() {}
+//! The `gh` shim (SPEC §12).
+fn main() {
+    teleclaude_integrator::shim_marker::embed();
+}

@@ -1,1 +1,4 @@
-fn main() {}
+//! The `git` shim (SPEC §12).
+fn main() {
+    teleclaude_integrator::shim_marker::embed();
+}

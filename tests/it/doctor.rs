@@ -306,3 +306,15 @@ fn doctor_json_matches_its_schema() {
     }
     assert!(!schema.is_valid(&serde_json::json!({"ok": true, "findings": [{"check": "hook", "ok": true}]})));
 }
+
+#[test]
+fn built_shims_carry_the_marker_the_doctor_looks_for() {
+    use teleclaude_integrator::shim_marker::{is_shim, SHIM_MARKER};
+    for name in ["git", "gh"] {
+        assert!(
+            is_shim(&crate::support::bin(name)),
+            "the built `{name}` shim lacks {SHIM_MARKER}: call teleclaude_integrator::shim_marker::embed() in its main"
+        );
+    }
+    assert!(!is_shim(&Sandbox::new().real_git()), "the real git must not look like a shim");
+}
