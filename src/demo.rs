@@ -1,5 +1,135 @@
-//! `integrator demo`: placeholder replaced below.
+//! `integrator demo`: a throwaway sandbox — a bare origin, a clone, three agent branches
+//! (one clean, one conflicting, one superseded) — run through shadow and then cutover,
+//! with a readable account of what happened.
+
+use crate::config::Mode;
 use crate::error::{Error, Result};
-pub fn run(_keep: bool) -> Result<i32> {
-    Err(Error::failed("demo is not implemented yet"))
+use crate::events;
+use crate::git::Git;
+use crate::queue::Queue;
+use crate::repo::Repo;
+use crate::run::{self, obj, Options};
+use serde_json::json;
+use std::path::Path;
+
+const IDENTITY: [(&str, &str); 6] = [
+    ("GIT_AUTHOR_NAME", "Demo Agent"),
+    ("GIT_AUTHOR_EMAIL", "agent@demo.invalid"),
+    ("GIT_COMMITTER_NAME", "Demo Agent"),
+    ("GIT_COMMITTER_EMAIL", "agent@demo.invalid"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+];
+
+fn demo_git(dir: &Path) -> Result<Git> {
+    let mut g = Git::new(dir)?;
+    for (k, v) in IDENTITY {
+        g = g.with_env(k, v);
+    }
+    Ok(g)
+}
+
+fn write(dir: &Path, file: &str, text: &str) -> Result<()> {
+    std::fs::write(dir.join(file), text).map_err(|e| Error::io(format_args!("cannot write {file}"), e))
+}
+
+/// An agent's branch from origin/main with one commit, pushed. Returns its sha.
+fn agent_branch(g: &Git, branch: &str, file: &str, text: &str) -> Result<String> {
+    g.capture(&["checkout", "-q", "-B", branch, "origin/main"])?;
+    write(g.dir(), file, text)?;
+    g.capture(&["add", file])?;
+    g.capture(&["commit", "-q", "-m", &format!("{branch}: edit {file}")])?;
+    g.capture(&["push", "-q", "origin", &format!("{branch}:refs/heads/{branch}")])?;
+    Ok(g.capture(&["rev-parse", "HEAD"])?.trim().to_string())
+}
+
+fn finalize(repo: &Repo, slug: &str, branch: &str, sha: &str, at: &str) -> Result<()> {
+    let st = &repo.state;
+    let p = json!({"slug": slug, "review_round": 1, "reviewer_session_id": "reviewer", "approved_at": at});
+    events::record_canonical(st, events::REVIEW_APPROVED, obj(p), "demo")?;
+    let p = json!({"branch": branch, "sha": sha, "remote": "origin", "pushed_at": at, "pusher": "agent"});
+    events::record_canonical(st, events::BRANCH_PUSHED, obj(p), "demo")?;
+    let p = json!({"slug": slug, "branch": branch, "sha": sha, "worker_session_id": "agent", "orchestrator_session_id": "orchestrator", "ready_at": at});
+    events::record_canonical(st, events::DEPLOYMENT_STARTED, obj(p), "demo")?;
+    Ok(())
+}
+
+fn print_run(title: &str, report: &run::RunReport) {
+    println!("\n== {title}: mode {} ({})", report.mode.effective.as_str(), report.mode.reason);
+    for p in &report.processed {
+        println!("   {:<16} {:<8} {}@{}  {}", p.outcome, p.slug, p.branch, &p.sha[..7], p.reasons.join("; "));
+    }
+}
+
+pub fn run(keep: bool) -> Result<i32> {
+    let tmp = tempfile::Builder::new()
+        .prefix("integrator-demo-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a sandbox", e))?;
+    let root = std::fs::canonicalize(tmp.path()).map_err(|e| Error::io("sandbox", e))?;
+    println!("sandbox: {}", root.display());
+    let g = demo_git(&root)?;
+    g.capture(&["init", "-q", "--bare", "--initial-branch=main", "origin.git"])?;
+    g.capture(&["clone", "-q", "origin.git", "work"])?;
+    let work = root.join("work");
+    let g = g.in_dir(&work);
+    write(&work, "README.md", "demo project\n")?;
+    write(&work, "CHANGELOG.md", "- initial\n")?;
+    g.capture(&["add", "."])?;
+    g.capture(&["commit", "-q", "-m", "initial"])?;
+    g.capture(&["push", "-q", "origin", "HEAD:refs/heads/main"])?;
+
+    // Three agents: alpha's first try (superseded by its second), alpha's second try
+    // (clean), and beta, whose CHANGELOG edit collides with one that lands on main first.
+    let alpha1 = agent_branch(&g, "alpha-v1", "alpha.txt", "alpha, first try\n")?;
+    let alpha2 = agent_branch(&g, "alpha-v2", "alpha.txt", "alpha, reviewed\n")?;
+    let beta = agent_branch(&g, "beta", "CHANGELOG.md", "- initial\n- beta\n")?;
+    g.capture(&["checkout", "-q", "-B", "hotfix", "origin/main"])?;
+    write(&work, "CHANGELOG.md", "- initial\n- hotfix\n")?;
+    g.capture(&["commit", "-q", "-am", "hotfix on main (old delivery path)"])?;
+    g.capture(&["push", "-q", "origin", "hotfix:refs/heads/main"])?;
+    g.capture(&["fetch", "-q", "origin"])?;
+    println!("agents pushed: alpha-v1 {}, alpha-v2 {}, beta {}", &alpha1[..7], &alpha2[..7], &beta[..7]);
+
+    let repo = Repo::open(&work)?;
+    repo.state.ensure()?;
+    finalize(&repo, "alpha", "alpha-v1", &alpha1, "2026-01-01T10:00:00Z")?;
+    finalize(&repo, "beta", "beta", &beta, "2026-01-01T10:05:00Z")?;
+    println!("finalized: alpha (alpha-v1) and beta — review.approved, branch.pushed, deployment.started");
+
+    write(repo.state.root(), "config.toml", "[integrator]\nmode = \"shadow\"\n")?;
+    let before = g.capture(&["ls-remote", "origin", "refs/heads/main"])?;
+    let shadow = run::run(&repo, &Options::default())?;
+    print_run("shadow run", &shadow);
+    let after = g.capture(&["ls-remote", "origin", "refs/heads/main"])?;
+    println!("   origin/main unchanged by shadow: {}", if before == after { "yes" } else { "NO" });
+
+    finalize(&repo, "alpha", "alpha-v2", &alpha2, "2026-01-01T10:10:00Z")?;
+    println!("\nfinalized again: alpha (alpha-v2) after another review round — it supersedes alpha-v1");
+
+    let cfg = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+    write(repo.state.root(), "config.toml", cfg)?;
+    let cutover = run::run(&repo, &Options { mode: Some(Mode::Cutover), ..Options::default() })?;
+    print_run("cutover run", &cutover);
+
+    let q = Queue::load(&repo.state)?;
+    println!("\n== queue");
+    for i in &q.items {
+        println!("   {:<11} {:<6} {}@{}  {}", i.status.as_str(), i.slug, i.branch, &i.sha[..7], i.status_reason);
+    }
+    let main_log = g.capture(&["log", "--oneline", "--first-parent", "origin/main"])?;
+    println!("\n== origin/main (first-parent history)\n{}", main_log.trim_end());
+    for f in crate::status::followups(&repo)? {
+        println!("\n== follow-up note {}\n{}", f.stem, std::fs::read_to_string(&f.path).unwrap_or_default().trim_end());
+    }
+    let counts = q.counts();
+    println!(
+        "\nsummary: {} integrated, {} blocked, {} superseded",
+        counts["integrated"], counts["blocked"], counts["superseded"]
+    );
+    if keep {
+        let kept = tmp.keep();
+        println!("sandbox kept at {}", kept.display());
+    }
+    Ok(0)
 }

@@ -97,3 +97,12 @@ pub fn report(program: &str, err: &Error) -> i32 {
     eprintln!("{}", err.render(program));
     err.exit_code()
 }
+
+/// Die quietly on a closed stdout (`integrator log | head`) like every Unix tool,
+/// instead of a panic from `println!`.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod followup;
 pub mod git;
+pub mod guard;
 pub mod handoff;
 pub mod lease;
 pub mod mode;

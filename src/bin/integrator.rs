@@ -1,5 +1,6 @@
 //! `integrator`: see `integrator --help`.
 
 fn main() {
+    teleclaude_integrator::error::default_sigpipe();
     std::process::exit(teleclaude_integrator::cli::main_with_args(std::env::args_os().collect()));
 }

@@ -217,3 +217,5 @@ pub fn assert_text_eq(expected: &str, actual: &str) {
 pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
+
+pub mod guards;

@@ -1,0 +1,349 @@
+//! A pure classifier of `gh` command lines: which ones could merge into, move, rename or
+//! unprotect a branch, and what must be known (the PR's base, a branch field) to decide.
+
+/// What a `gh` command puts at stake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stake {
+    /// Nothing the guard protects: run the real gh.
+    None,
+    /// Merges a pull request: refused when its base (looked up with the real gh) is
+    /// protected or cannot be found.
+    PrBase {
+        /// The PR as the user named it (number, URL or branch); None = the current branch's.
+        selector: Option<String>,
+        /// `-R/--repo`, passed on to the lookup.
+        repo: Option<String>,
+        rule: String,
+    },
+    /// Writes to a branch: refused when it is protected, or unnamed (the default branch,
+    /// assumed protected).
+    Branch { branch: Option<String>, rule: String },
+    /// Refused whatever the branch.
+    Always(String),
+}
+
+/// Parsed flags and positional words of one gh subcommand.
+#[derive(Debug, Default)]
+struct Scan {
+    positional: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Scan {
+    fn has(&self, names: &[&str]) -> bool {
+        self.flags.iter().any(|(f, _)| names.contains(&f.as_str()))
+    }
+    fn values<'a>(&'a self, names: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
+        self.flags.iter().filter(move |(f, _)| names.contains(&f.as_str())).filter_map(|(_, v)| v.as_deref())
+    }
+    fn last(&self, names: &[&str]) -> Option<String> {
+        self.values(names).last().map(str::to_string)
+    }
+}
+
+/// Split `args` into flags and positional words; `with_value` names the flags that take
+/// a value (`--flag v`, `--flag=v`, `-fv`, `-f v`).
+fn scan(args: &[String], with_value: &[&str]) -> Scan {
+    let mut s = Scan::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == "--" {
+            s.positional.extend(args[i..].iter().cloned());
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+                None => (a.clone(), None),
+            };
+            let value = match value {
+                None if with_value.contains(&name.as_str()) => {
+                    i += 1;
+                    args.get(i - 1).cloned()
+                }
+                v => v,
+            };
+            s.flags.push((name, value));
+        } else if a.len() > 1 && a.starts_with('-') {
+            let name = a[..2].to_string();
+            if with_value.contains(&name.as_str()) {
+                let value = if a.len() > 2 {
+                    Some(a[2..].to_string())
+                } else {
+                    i += 1;
+                    args.get(i - 1).cloned()
+                };
+                s.flags.push((name, value));
+            } else {
+                for c in a[1..].chars() {
+                    s.flags.push((format!("-{c}"), None));
+                }
+            }
+        } else {
+            s.positional.push(a.clone());
+        }
+    }
+    s
+}
+
+const PR_MERGE_VALUES: &[&str] = &[
+    "-b",
+    "--body",
+    "-F",
+    "--body-file",
+    "--match-head-commit",
+    "-t",
+    "--subject",
+    "-A",
+    "--author-email",
+    "-R",
+    "--repo",
+];
+const API_VALUES: &[&str] = &[
+    "-X",
+    "--method",
+    "-f",
+    "--raw-field",
+    "-F",
+    "--field",
+    "--input",
+    "-H",
+    "--header",
+    "-q",
+    "--jq",
+    "-t",
+    "--template",
+    "--hostname",
+    "--cache",
+    "-p",
+    "--preview",
+];
+const SYNC_VALUES: &[&str] = &["-b", "--branch", "-s", "--source"];
+const FIELDS: &[&str] = &["-f", "--raw-field", "-F", "--field"];
+
+/// The GraphQL mutations that merge or move refs.
+pub const REF_MUTATIONS: &[&str] = &[
+    "mergePullRequest",
+    "enablePullRequestAutoMerge",
+    "updateRef",
+    "updateRefs",
+    "createRef",
+    "deleteRef",
+    "mergeBranch",
+];
+
+/// Classify `gh args…`. `read_file` reads a `@file` field value (None when unreadable
+/// or when it is `-`, stdin, which the shim must leave to gh).
+pub fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
+    let words: Vec<&str> = args.iter().filter(|a| !a.starts_with('-')).map(String::as_str).collect();
+    let after = |word: &str| {
+        let i = args.iter().position(|a| a == word).map_or(args.len(), |i| i + 1);
+        args[i..].to_vec()
+    };
+    match words.as_slice() {
+        ["pr", "merge", ..] => {
+            let s = scan(&after("merge"), PR_MERGE_VALUES);
+            if s.has(&["--disable-auto"]) {
+                return Stake::None;
+            }
+            Stake::PrBase {
+                selector: s.positional.first().cloned(),
+                repo: s.last(&["-R", "--repo"]),
+                rule: "`gh pr merge` into a protected branch is refused; only the integrator merges into it".into(),
+            }
+        }
+        ["api", ..] => classify_api(&scan(&after("api"), API_VALUES), read_file),
+        ["repo", "sync", ..] => {
+            let s = scan(&after("sync"), SYNC_VALUES);
+            Stake::Branch {
+                branch: s.last(&["-b", "--branch"]),
+                rule: "`gh repo sync` onto a protected branch is refused".into(),
+            }
+        }
+        _ => Stake::None,
+    }
+}
+
+/// A field's value as given (`key=value`); `@file` values are read; None when unknown.
+fn field(s: &Scan, key: &str, read_file: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let v = s.values(FIELDS).filter_map(|kv| kv.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).last()?;
+    match v.strip_prefix('@') {
+        Some(file) => read_file(file),
+        None => Some(v.to_string()),
+    }
+}
+
+fn classify_api(s: &Scan, read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
+    let Some(endpoint) = s.positional.first() else {
+        return Stake::None;
+    };
+    let has_body = s.has(FIELDS) || s.has(&["--input"]);
+    let method = s
+        .last(&["-X", "--method"])
+        .map(|m| m.to_ascii_uppercase())
+        .unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into());
+    if method == "GET" || method == "HEAD" {
+        return Stake::None;
+    }
+    let input = s.has(&["--input"]);
+    // Fields sent through --input cannot be seen: treat them as unknown.
+    let field = |k: &str| {
+        if input {
+            None
+        } else {
+            field(s, k, read_file)
+        }
+    };
+    let path = endpoint_path(endpoint);
+    if path == "graphql" {
+        let query = field("query").unwrap_or_default();
+        return match graphql_ref_mutation(&query) {
+            Some(m) => Stake::Always(format!("GraphQL mutation `{m}` merges or moves refs and is refused")),
+            None if query.is_empty() => Stake::Always(
+                "a GraphQL request whose query the guard cannot read (stdin or --input) is refused".into(),
+            ),
+            None => Stake::None,
+        };
+    }
+    let seg: Vec<&str> = path.split('/').collect();
+    let ["repos", owner, name, rest @ ..] = seg.as_slice() else {
+        return Stake::None;
+    };
+    let write = |what: &str| format!("`gh api -X {method} {path}` {what}");
+    match rest {
+        ["merges"] => Stake::Branch { branch: field("base"), rule: write("merges into a protected branch") },
+        ["merge-upstream"] => Stake::Branch { branch: field("branch"), rule: write("syncs a protected branch") },
+        ["pulls", n, "merge"] => Stake::PrBase {
+            selector: Some(n.to_string()),
+            repo: (!owner.starts_with('{')).then(|| format!("{owner}/{name}")),
+            rule: write("merges a pull request into a protected branch"),
+        },
+        ["git", "refs"] => match field("ref") {
+            Some(r) => match r.strip_prefix("refs/heads/") {
+                Some(b) => Stake::Branch { branch: Some(b.to_string()), rule: write("creates a protected branch") },
+                None => Stake::None,
+            },
+            None => Stake::Always(write("creates a ref the guard cannot see")),
+        },
+        ["git", "refs", "heads", b @ ..] if !b.is_empty() => {
+            Stake::Branch { branch: Some(b.join("/")), rule: write("moves a protected branch") }
+        }
+        ["contents", ..] => Stake::Branch {
+            branch: field("branch"),
+            rule: write("commits to a protected branch (no branch field = the default branch)"),
+        },
+        ["branches", b @ .., "rename"] if !b.is_empty() => {
+            Stake::Branch { branch: Some(b.join("/")), rule: write("renames a protected branch") }
+        }
+        ["branches", tail @ ..] => match tail.iter().position(|s| *s == "protection") {
+            Some(i) if i > 0 => Stake::Branch {
+                branch: Some(tail[..i].join("/")),
+                rule: write("changes a protected branch's protection"),
+            },
+            _ => Stake::None,
+        },
+        ["rulesets", ..] => Stake::Always(write("changes repository rulesets")),
+        _ => Stake::None,
+    }
+}
+
+/// `repos/o/r/…` from `/repos/o/r/…?x`, `https://api.github.com/repos/…`; branch names
+/// percent-decoded (`%2F`).
+fn endpoint_path(endpoint: &str) -> String {
+    let e = endpoint.split(['?', '#']).next().unwrap_or_default();
+    let e = match e.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => e,
+    };
+    let e = e.trim_matches('/');
+    let e = e.strip_prefix("api/v3/").unwrap_or(e);
+    e.replace("%2F", "/").replace("%2f", "/")
+}
+
+/// The first ref-moving mutation a GraphQL document calls, if it is a mutation.
+pub fn graphql_ref_mutation(query: &str) -> Option<&'static str> {
+    let words: Vec<&str> =
+        query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+    if !words.contains(&"mutation") {
+        return None;
+    }
+    REF_MUTATIONS.iter().copied().find(|m| words.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Stake {
+        let args: Vec<String> = s.split_whitespace().map(String::from).collect();
+        classify(&args, &|f| (f == "q.graphql").then(|| "mutation { mergeBranch(input:{}) { x } }".into()))
+    }
+
+    fn refused_branch(s: &str) -> Option<String> {
+        match c(s) {
+            Stake::Branch { branch, .. } => branch,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pr_merge_needs_the_base() {
+        assert!(matches!(c("pr merge 12 --squash"), Stake::PrBase { selector: Some(s), repo: None, .. } if s == "12"));
+        assert!(
+            matches!(c("pr merge --auto -R o/r -b msg"), Stake::PrBase { selector: None, repo: Some(r), .. } if r == "o/r")
+        );
+        assert_eq!(c("pr merge 12 --disable-auto"), Stake::None);
+        assert_eq!(c("pr view 12"), Stake::None);
+        assert_eq!(c("pr list"), Stake::None);
+    }
+
+    #[test]
+    fn api_writes() {
+        assert_eq!(refused_branch("api repos/o/r/merges -f base=main -f head=x"), Some("main".into()));
+        assert_eq!(refused_branch("api -X PUT repos/o/r/contents/a.txt -f message=m"), None);
+        assert_eq!(refused_branch("api -XPUT /repos/o/r/contents/a.txt -f branch=feat"), Some("feat".into()));
+        assert_eq!(refused_branch("api --method=PATCH repos/o/r/git/refs/heads/main -f sha=x"), Some("main".into()));
+        assert_eq!(refused_branch("api repos/o/r/git/refs -f ref=refs/heads/main -f sha=x"), Some("main".into()));
+        assert_eq!(refused_branch("api -X POST repos/o/r/branches/main/rename -f new_name=x"), Some("main".into()));
+        assert_eq!(
+            refused_branch("api -X DELETE repos/o/r/branches/main/protection/required_signatures"),
+            Some("main".into())
+        );
+        assert_eq!(
+            refused_branch("api -X DELETE repos/{owner}/{repo}/git/refs/heads/release%2F1"),
+            Some("release/1".into())
+        );
+        assert!(
+            matches!(c("api -X PUT repos/o/r/pulls/7/merge"), Stake::PrBase { selector: Some(n), repo: Some(r), .. } if n == "7" && r == "o/r")
+        );
+        assert!(matches!(c("api -X POST repos/o/r/rulesets -f name=x"), Stake::Always(_)));
+        assert!(matches!(c("api repos/o/r/git/refs --input body.json"), Stake::Always(_)));
+        assert_eq!(c("api repos/o/r/git/refs -f ref=refs/tags/v1 -f sha=x"), Stake::None);
+        assert_eq!(c("api repos/o/r/pulls/7/merge"), Stake::None);
+        assert_eq!(c("api repos/o/r/branches/main/protection"), Stake::None);
+        assert_eq!(c("api repos/o/r/issues -f title=x"), Stake::None);
+        assert_eq!(c("api -X GET repos/o/r/merges -f base=main"), Stake::None);
+    }
+
+    #[test]
+    fn graphql_mutations() {
+        assert!(matches!(
+            c("api graphql -f query=mutation{mergePullRequest(input:{}){clientMutationId}}"),
+            Stake::Always(_)
+        ));
+        assert!(matches!(c("api graphql -F query=@q.graphql"), Stake::Always(_)));
+        assert!(matches!(c("api graphql -F query=@-"), Stake::Always(_)));
+        assert_eq!(c("api graphql -f query={viewer{login}}"), Stake::None);
+        assert_eq!(c("api graphql -f query=mutation{addComment(input:{}){clientMutationId}}"), Stake::None);
+        assert_eq!(graphql_ref_mutation("query { updateRef }"), None);
+    }
+
+    #[test]
+    fn repo_sync() {
+        assert_eq!(refused_branch("repo sync"), None);
+        assert_eq!(refused_branch("repo sync o/r --branch feat"), Some("feat".into()));
+        assert_eq!(refused_branch("repo sync -b main --force"), Some("main".into()));
+    }
+}

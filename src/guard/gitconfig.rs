@@ -1,0 +1,121 @@
+//! A small native reader of one git config file: the hook must not run git for an
+//! unprotected push, yet needs `core.hooksPath` and the remotes' URLs.
+
+use std::path::Path;
+
+/// One `section.subsection.key = value` entry; section and key lower-cased, the subsection
+/// kept as written (git compares it case-sensitively).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub section: String,
+    pub subsection: Option<String>,
+    pub key: String,
+    pub value: String,
+}
+
+/// Read `path` (no includes). A missing or unreadable file has no entries.
+pub fn read(path: &Path) -> Vec<Entry> {
+    std::fs::read_to_string(path).map(|t| parse(&t)).unwrap_or_default()
+}
+
+/// Parse the text of a git config file, skipping what it cannot understand.
+pub fn parse(text: &str) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut subsection = None;
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let Some(end) = rest.find(']') else { continue };
+            let header = &rest[..end];
+            match header.split_once(char::is_whitespace) {
+                Some((name, sub)) => {
+                    section = name.to_ascii_lowercase();
+                    let sub = sub.trim();
+                    subsection = Some(
+                        sub.strip_prefix('"')
+                            .and_then(|s| s.strip_suffix('"'))
+                            .unwrap_or(sub)
+                            .replace("\\\"", "\"")
+                            .replace("\\\\", "\\"),
+                    );
+                }
+                None => match header.split_once('.') {
+                    // Deprecated `[section.sub]` form.
+                    Some((name, sub)) => {
+                        section = name.to_ascii_lowercase();
+                        subsection = Some(sub.to_ascii_lowercase());
+                    }
+                    None => {
+                        section = header.to_ascii_lowercase();
+                        subsection = None;
+                    }
+                },
+            }
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k.trim(), value_of(v)),
+            None => (line, "true".to_string()),
+        };
+        out.push(Entry {
+            section: section.clone(),
+            subsection: subsection.clone(),
+            key: key.to_ascii_lowercase(),
+            value,
+        });
+    }
+    out
+}
+
+/// A value with quotes removed, escapes resolved and trailing comments dropped.
+fn value_of(v: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = v.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(o) => out.push(o),
+                None => {}
+            },
+            '#' | ';' if !quoted => break,
+            _ => out.push(c),
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// The last value of `section.key` (no subsection), as git's "last one wins".
+pub fn get<'a>(entries: &'a [Entry], section: &str, key: &str) -> Option<&'a str> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.section == section && e.subsection.is_none() && e.key == key)
+        .map(|e| e.value.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sections_subsections_and_values() {
+        let e = parse(
+            "[core]\n\tbare = false\n\thooksPath = \"/x/hooks\" # hooks\n\
+             [remote \"origin\"]\n\turl = ../origin.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n\
+             [remote \"Up\"]\n\tpushurl = git@example.com:o/r.git\n",
+        );
+        assert_eq!(get(&e, "core", "hookspath"), Some("/x/hooks"));
+        assert_eq!(get(&e, "core", "bare"), Some("false"));
+        let up = e.iter().find(|e| e.key == "pushurl").unwrap();
+        assert_eq!(up.subsection.as_deref(), Some("Up"));
+        assert_eq!(up.value, "git@example.com:o/r.git");
+    }
+}

@@ -1,0 +1,308 @@
+//! The `pre-push` hook: `<hook> <remote-name> <url>`, one line per ref on stdin
+//! (`<local ref> SP <local sha> SP <remote ref> SP <remote sha>`). Refuses any update of a
+//! protected branch unless authorised; records `branch.pushed` for the other branches;
+//! chains a preserved foreign hook (`pre-push.local`). Fails closed on internal errors.
+
+use super::{gitconfig, Context, Refusal};
+use crate::error::{Error, Result};
+use crate::repo::Location;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// One line of the hook's stdin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub local_ref: String,
+    pub local_sha: String,
+    pub remote_ref: String,
+    pub remote_sha: String,
+}
+
+impl Update {
+    /// A deletion: git sends `(delete)` and the null object name as the local side.
+    pub fn is_delete(&self) -> bool {
+        self.local_sha.bytes().all(|b| b == b'0')
+    }
+
+    /// The branch the remote side names, if it is a branch.
+    pub fn remote_branch(&self) -> Option<&str> {
+        self.remote_ref.strip_prefix("refs/heads/")
+    }
+}
+
+fn is_object_name(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Parse the hook's stdin. Any malformed line rejects the whole input (fail closed).
+pub fn parse_updates(input: &[u8]) -> std::result::Result<Vec<Update>, String> {
+    let text = std::str::from_utf8(input).map_err(|_| "stdin is not UTF-8".to_string())?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [local_ref, local_sha, remote_ref, remote_sha] = fields[..] else {
+            return Err(format!(
+                "stdin line {}: expected `<local ref> <local sha> <remote ref> <remote sha>`, got `{line}`",
+                n + 1
+            ));
+        };
+        if local_ref.is_empty() || !remote_ref.starts_with("refs/") {
+            return Err(format!("stdin line {}: bad ref names in `{line}`", n + 1));
+        }
+        if !is_object_name(local_sha) || !is_object_name(remote_sha) {
+            return Err(format!("stdin line {}: bad object names in `{line}`", n + 1));
+        }
+        out.push(Update {
+            local_ref: local_ref.to_string(),
+            local_sha: local_sha.to_ascii_lowercase(),
+            remote_ref: remote_ref.to_string(),
+            remote_sha: remote_sha.to_ascii_lowercase(),
+        });
+    }
+    Ok(out)
+}
+
+/// What the main checkout looks like, for the old delivery path's exception.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MainCheckout {
+    /// The branch `HEAD` is on (None when detached).
+    pub head_branch: Option<String>,
+    /// Local `refs/heads/<main>`.
+    pub main_sha: Option<String>,
+}
+
+/// Is `u` the old delivery path: the main checkout pushing its local `<main>` to `<main>`?
+pub fn is_canonical_main_push(u: &Update, main: &str, checkout: &MainCheckout) -> bool {
+    let main_ref = format!("refs/heads/{main}");
+    let local_side_is_main =
+        u.local_ref == main_ref || (u.local_ref == "HEAD" && checkout.head_branch.as_deref() == Some(main));
+    u.remote_ref == main_ref
+        && local_side_is_main
+        && !u.is_delete()
+        && checkout.main_sha.as_deref() == Some(u.local_sha.as_str())
+}
+
+/// Read `HEAD` and local `<main>` without running git (loose ref, then packed-refs).
+pub fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
+    let head = std::fs::read_to_string(loc.git_dir.join("HEAD")).unwrap_or_default();
+    let head_branch = head.trim().strip_prefix("ref: refs/heads/").map(str::to_string);
+    let name = format!("refs/heads/{main}");
+    let loose = std::fs::read_to_string(loc.common_dir.join(&name))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| is_object_name(s));
+    let main_sha = loose.or_else(|| {
+        let packed = std::fs::read_to_string(loc.common_dir.join("packed-refs")).ok()?;
+        packed.lines().filter_map(|l| l.split_once(' ')).find(|(_, r)| *r == name).map(|(sha, _)| sha.to_string())
+    });
+    MainCheckout { head_branch, main_sha }
+}
+
+/// The hook's entry point: `argv` is the hook's full argv (program name first).
+pub fn run(argv: Vec<OsString>) -> Result<()> {
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input).map_err(|e| fail_closed(format!("cannot read stdin: {e}")))?;
+    let remote_arg = match &argv[..] {
+        [_, name, _url, ..] => name.to_string_lossy().into_owned(),
+        _ => return Err(fail_closed("expected `pre-push <remote-name> <url>` (git passes them)".into())),
+    };
+    let updates = parse_updates(&input).map_err(fail_closed)?;
+    let cwd = std::env::current_dir().map_err(|e| fail_closed(format!("no cwd: {e}")))?;
+    let git_dir = std::env::var_os("GIT_DIR").map(PathBuf::from);
+    let ctx = Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.render("pre-push")))?;
+    let Some(loc) = ctx.loc.clone() else {
+        return Err(fail_closed(format!("{} is not inside a git repository", cwd.display())));
+    };
+
+    let refusals = protected_refusals(&ctx, &loc, &updates);
+    if !refusals.is_empty() {
+        return Err(super::refuse(&ctx, &argv, &refusals));
+    }
+
+    let state = loc.state();
+    let remote = remote_name(&loc, &ctx.cwd, &remote_arg);
+    let pusher = ctx.who();
+    for u in &updates {
+        match u.remote_branch() {
+            Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
+                crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher)
+                    .map_err(|e| fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push"))))?;
+            }
+            _ => {}
+        }
+    }
+    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)
+}
+
+/// One refusal per protected line the pusher may not make.
+fn protected_refusals(ctx: &Context, loc: &Location, updates: &[Update]) -> Vec<Refusal> {
+    let at_stake: Vec<&Update> =
+        updates.iter().filter(|u| u.remote_branch().is_some_and(|b| ctx.is_protected(b))).collect();
+    if at_stake.is_empty() || ctx.integrator_authorised() {
+        return Vec::new();
+    }
+    let main = &ctx.cfg.integrator.main;
+    let canonical_allowed = ctx.cfg.guard.allow_canonical_main_push && loc.is_main_checkout() && ctx.before_cutover();
+    let checkout = if canonical_allowed { read_main_checkout(loc, main) } else { MainCheckout::default() };
+    at_stake
+        .into_iter()
+        .filter(|u| !(canonical_allowed && is_canonical_main_push(u, main, &checkout)))
+        .map(|u| {
+            let what = if u.is_delete() { "delete" } else { "update" };
+            Refusal::main(
+                format!(
+                    "pushes that {what} protected branch {} are refused; only the integrator moves it",
+                    u.remote_ref
+                ),
+                Some(u.remote_ref.clone()),
+            )
+        })
+        .collect()
+}
+
+/// The remote's name: git passes a URL as the name when the push named no remote; then
+/// the configured remote whose URL or push URL normalises to it, else the URL itself.
+pub fn remote_name(loc: &Location, cwd: &Path, arg: &str) -> String {
+    let config = gitconfig::read(&loc.common_dir.join("config"));
+    let remotes = config.iter().filter(|e| e.section == "remote");
+    if remotes.clone().any(|e| e.subsection.as_deref() == Some(arg)) {
+        return arg.to_string();
+    }
+    let wanted = normalise_url(arg, cwd);
+    remotes
+        .filter(|e| e.key == "url" || e.key == "pushurl")
+        .find(|e| normalise_url(&e.value, cwd) == wanted)
+        .and_then(|e| e.subsection.clone())
+        .unwrap_or_else(|| arg.to_string())
+}
+
+/// A URL in a comparable form: no `file://`, no trailing `/` or `.git`, local paths absolute.
+pub fn normalise_url(url: &str, cwd: &Path) -> String {
+    let mut u = url.strip_prefix("file://").unwrap_or(url).trim_end_matches('/');
+    u = u.strip_suffix(".git").unwrap_or(u).trim_end_matches('/');
+    let scp_like = u.find(':').is_some_and(|c| !u[..c].contains('/'));
+    if u.contains("://") || scp_like {
+        return u.to_string();
+    }
+    let p = cwd.join(u);
+    let p = std::fs::canonicalize(&p).or_else(|_| std::fs::canonicalize(format!("{}.git", p.display()))).unwrap_or(p);
+    let s = p.to_string_lossy();
+    s.strip_suffix(".git").unwrap_or(&s).to_string()
+}
+
+/// The hooks dir: `core.hooksPath` from the repository config, else `<common>/hooks`.
+fn hooks_dir(loc: &Location, cwd: &Path) -> PathBuf {
+    let config = gitconfig::read(&loc.common_dir.join("config"));
+    match gitconfig::get(&config, "core", "hookspath") {
+        Some(p) if !p.is_empty() => cwd.join(p),
+        _ => loc.common_dir.join("hooks"),
+    }
+}
+
+/// Run `pre-push.local` (a foreign hook preserved by install.sh) with the same argv and
+/// stdin bytes; its failure fails the push.
+fn run_foreign_hook(loc: &Location, cwd: &Path, args: &[OsString], input: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let hook = hooks_dir(loc, cwd).join("pre-push.local");
+    match std::fs::metadata(&hook) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+        _ => return Ok(()),
+    }
+    let mut child = Command::new(&hook)
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
+    if let Some(mut pipe) = child.stdin.take() {
+        // A hook that does not read its stdin closes the pipe early: not an error.
+        let _ = pipe.write_all(input);
+    }
+    let status = child.wait().map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::failed(format!("the preserved hook {} refused the push ({status})", hook.display())))
+    }
+}
+
+fn fail_closed(message: String) -> Error {
+    Error::failed_hint(
+        format!("push refused because the guard could not check it: {message}"),
+        "fix the cause above and push again; `integrator doctor` checks the installation",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const Z: &str = "0000000000000000000000000000000000000000";
+
+    fn line(l: &str, ls: &str, r: &str, rs: &str) -> Update {
+        Update { local_ref: l.into(), local_sha: ls.into(), remote_ref: r.into(), remote_sha: rs.into() }
+    }
+
+    #[test]
+    fn parses_updates_and_deletions() {
+        let input = format!("refs/heads/f {A} refs/heads/main {Z}\n(delete) {Z} refs/heads/main {A}\n");
+        let u = parse_updates(input.as_bytes()).unwrap();
+        assert_eq!(u.len(), 2);
+        assert!(!u[0].is_delete());
+        assert!(u[1].is_delete());
+        assert_eq!(u[1].remote_branch(), Some("main"));
+        assert_eq!(parse_updates(b"").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        assert!(parse_updates(b"refs/heads/f abc refs/heads/main def\n").is_err());
+        assert!(parse_updates(format!("refs/heads/f {A} refs/heads/main\n").as_bytes()).is_err());
+        assert!(parse_updates(format!("refs/heads/f {A} main {Z}\n").as_bytes()).is_err());
+        assert!(parse_updates(&[0xff, b'\n']).is_err());
+    }
+
+    #[test]
+    fn canonical_push_needs_main_on_both_sides_and_the_local_sha() {
+        let checkout = MainCheckout { head_branch: Some("main".into()), main_sha: Some(A.into()) };
+        let ok = |l: &str, ls: &str, r: &str| is_canonical_main_push(&line(l, ls, r, Z), "main", &checkout);
+        assert!(ok("refs/heads/main", A, "refs/heads/main"));
+        assert!(ok("HEAD", A, "refs/heads/main"));
+        assert!(!ok("refs/heads/feature", A, "refs/heads/main"));
+        assert!(!ok("refs/heads/main", &"2".repeat(40), "refs/heads/main"));
+        assert!(!ok("(delete)", Z, "refs/heads/main"));
+        assert!(!ok("refs/heads/main", A, "refs/heads/release"));
+        let detached = MainCheckout { head_branch: None, main_sha: Some(A.into()) };
+        assert!(!is_canonical_main_push(&line("HEAD", A, "refs/heads/main", Z), "main", &detached));
+    }
+
+    #[test]
+    fn urls_normalise() {
+        let cwd = Path::new("/nonexistent");
+        assert_eq!(normalise_url("file:///srv/x.git/", cwd), "/srv/x");
+        assert_eq!(normalise_url("git@h:o/r.git", cwd), "git@h:o/r");
+        assert_eq!(normalise_url("https://h/o/r", cwd), "https://h/o/r");
+    }
+
+    proptest! {
+        #[test]
+        fn well_formed_lines_round_trip(
+            l in "[A-Za-z0-9/_.-]{1,30}", r in "refs/[a-z0-9/_-]{1,30}",
+            ls in "[0-9a-f]{40}", rs in "[0-9a-f]{40}",
+        ) {
+            let u = parse_updates(format!("{l} {ls} {r} {rs}\n").as_bytes()).unwrap();
+            prop_assert_eq!(u, vec![line(&l, &ls, &r, &rs)]);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_updates(&bytes);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The gh shim against a fake gh (the only fake: gh needs GitHub) that logs its argv.
+
+use crate::support::guards::{stderr, write_exec, GuardSandbox as Sandbox};
+
+fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
+    let fake = sb.dir().join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    write_exec(
+        &fake.join("gh"),
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$GH_LOG\"\n\
+         case \"$*\" in *'--json baseRefName'*) [ -n \"$FAKE_BASE\" ] || exit 1; echo \"$FAKE_BASE\"; exit 0;; esac\n\
+         exit 3\n",
+    );
+    fake
+}
+
+#[test]
+fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
+    let sb = Sandbox::new();
+    let fake = fake_gh(&sb);
+    let log = sb.dir().join("gh.log");
+    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
+    let run = |args: &[&str], base: &str| {
+        let _ = std::fs::remove_file(&log);
+        let out = sb
+            .command(sb.shims.join("gh"), &sb.work)
+            .args(args)
+            .env("PATH", &path)
+            .env("GH_LOG", &log)
+            .env("FAKE_BASE", base)
+            .output()
+            .unwrap();
+        (out, std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    let refused: &[(&[&str], &str)] = &[
+        (&["pr", "merge", "12", "--squash"], "main"),
+        (&["pr", "merge", "--auto", "--merge"], "main"),
+        (&["pr", "merge", "12", "--admin", "-R", "o/r"], "main"),
+        (&["pr", "merge", "12"], ""), // the lookup fails
+        (&["api", "repos/o/r/merges", "-f", "base=main", "-f", "head=feature"], ""),
+        (&["api", "-X", "PUT", "repos/o/r/pulls/12/merge"], "main"),
+        (&["api", "-X", "PATCH", "repos/o/r/git/refs/heads/main", "-f", "sha=abc", "-F", "force=true"], ""),
+        (&["api", "--method", "DELETE", "/repos/o/r/git/refs/heads/main"], ""),
+        (&["api", "repos/o/r/git/refs", "-f", "ref=refs/heads/main", "-f", "sha=abc"], ""),
+        (&["api", "-X", "PUT", "repos/o/r/contents/a.txt", "-f", "message=m", "-f", "content=eA=="], ""),
+        (&["api", "-X", "PUT", "repos/o/r/contents/a.txt", "-f", "branch=main"], ""),
+        (&["api", "-X", "POST", "repos/o/r/branches/main/rename", "-f", "new_name=old"], ""),
+        (&["api", "-X", "DELETE", "repos/o/r/branches/main/protection"], ""),
+        (&["api", "-X", "POST", "repos/o/r/rulesets", "-f", "name=x"], ""),
+        (
+            &[
+                "api",
+                "graphql",
+                "-f",
+                "query=mutation { mergePullRequest(input: {pullRequestId: \"x\"}) { clientMutationId } }",
+            ],
+            "",
+        ),
+        (&["api", "graphql", "-f", "query=mutation { updateRef(input: {}) { clientMutationId } }"], ""),
+        (
+            &["api", "graphql", "-f", "query=mutation { enablePullRequestAutoMerge(input: {}) { clientMutationId } }"],
+            "",
+        ),
+        (&["repo", "sync"], ""),
+        (&["repo", "sync", "o/r", "--branch", "main"], ""),
+    ];
+    for (args, base) in refused {
+        let (out, log) = run(args, base);
+        assert_eq!(out.status.code(), Some(1), "gh {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
+        // Only the base lookup may have reached gh, never the command itself.
+        assert!(log.lines().all(|l| l.contains("--json baseRefName")), "gh {args:?} reached gh: {log}");
+    }
+    let lines = sb.read_state("guardrails.jsonl").lines().count();
+    assert_eq!(lines, refused.len());
+
+    let passed: &[(&[&str], &str)] = &[
+        (&["pr", "merge", "12", "--squash"], "feature"),
+        (&["pr", "merge", "12", "--disable-auto"], "main"),
+        (&["pr", "view", "12"], ""),
+        (&["pr", "create", "--base", "main", "--fill"], ""),
+        (&["api", "repos/o/r/pulls/12/merge"], ""),
+        (&["api", "repos/o/r/merges", "-f", "base=feature", "-f", "head=x"], ""),
+        (&["api", "-X", "PATCH", "repos/o/r/git/refs/heads/feature", "-f", "sha=abc"], ""),
+        (&["api", "repos/o/r/git/refs", "-f", "ref=refs/tags/v1", "-f", "sha=abc"], ""),
+        (&["api", "-X", "PUT", "repos/o/r/contents/a.txt", "-f", "branch=feature"], ""),
+        (&["api", "repos/o/r/branches/main/protection"], ""),
+        (&["api", "repos/o/r/rulesets"], ""),
+        (&["api", "graphql", "-f", "query=query { viewer { login } }"], ""),
+        (&["api", "graphql", "-f", "query=mutation { addComment(input: {}) { clientMutationId } }"], ""),
+        (&["repo", "sync", "--branch", "feature"], ""),
+    ];
+    for (args, base) in passed {
+        let (out, log) = run(args, base);
+        assert_eq!(out.status.code(), Some(3), "gh {args:?}: {}", stderr(&out));
+        let line = args.join(" ");
+        assert_eq!(log.lines().filter(|l| *l == line).count(), 1, "gh {args:?}: {log}");
+    }
+    assert_eq!(sb.read_state("guardrails.jsonl").lines().count(), lines);
+}

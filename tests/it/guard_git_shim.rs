@@ -1,0 +1,187 @@
+//! The git shim: the agent policy, and pass-through fidelity against the real git.
+
+use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
+use std::io::Write;
+use std::process::Stdio;
+
+const AGENT: (&str, &str) = ("TELECLAUDE_SESSION_ID", "agent-7");
+
+#[test]
+fn agent_policy_refuses_destructive_commands_and_allows_the_rest() {
+    let sb = Sandbox::new();
+    let wt = sb.worktree("wt", "feature");
+    sb.commit(&wt, "f.txt", "one\n", "feature work");
+    std::fs::write(wt.join("f.txt"), "uncommitted\n").unwrap();
+    std::fs::write(wt.join("untracked.txt"), "keep me\n").unwrap();
+    sb.git(&wt, &["config", "alias.st", "stash"]);
+    sb.git(&wt, &["config", "alias.nuke", "reset --hard"]);
+    sb.git(&wt, &["config", "alias.sh-stash", "!git stash"]);
+    let refused: Vec<Vec<&str>> = vec![
+        vec!["stash"],
+        vec!["stash", "push", "-u"],
+        vec!["reset", "--hard"],
+        vec!["reset", "--hard", "HEAD~1"],
+        vec!["reset", "--keep", "HEAD"],
+        vec!["clean", "-fdx"],
+        vec!["restore", "f.txt"],
+        vec!["checkout", "--", "f.txt"],
+        vec!["checkout", "HEAD", "--", "f.txt"],
+        vec!["checkout", "."],
+        vec!["checkout", "-f", "main"],
+        vec!["revert", "HEAD"],
+        vec!["-C", ".", "stash"],
+        vec!["-c", "user.name=x", "reset", "--hard"],
+        vec!["--no-pager", "clean", "-f"],
+        vec!["st"],
+        vec!["nuke"],
+        vec!["sh-stash"],
+    ];
+    for args in &refused {
+        let out = sb.shim_git(&wt).args(args).env(AGENT.0, AGENT.1).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "`git {}`: {}", args.join(" "), stderr(&out));
+        assert!(stderr(&out).contains("AGENT_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "uncommitted\n", "{args:?}");
+        assert!(wt.join("untracked.txt").exists(), "{args:?}");
+    }
+    let records = sb.read_state("guardrails.jsonl");
+    assert_eq!(records.lines().count(), refused.len());
+    assert!(records.contains("\"who\":\"agent-7\""));
+
+    // Allowed near misses, for the agent.
+    let run = |args: &[&str]| ok(sb.shim_git(&wt).args(args).env(AGENT.0, AGENT.1).output().unwrap());
+    run(&["stash", "list"]);
+    run(&["clean", "-n"]);
+    run(&["reset", "-q", "HEAD"]);
+    run(&["status", "--short"]);
+    run(&["checkout", "-q", "-b", "topic"]);
+    run(&["checkout", "-q", "feature"]);
+    run(&["switch", "-q", "topic"]);
+    run(&["switch", "-q", "feature"]);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "uncommitted\n");
+    std::fs::write(wt.join("f.txt"), "one\n").unwrap();
+    let before = sb.rev(&wt, "HEAD");
+    run(&["revert", "--confirmed", "--no-edit", "HEAD"]);
+    assert_eq!(sb.rev(&wt, "HEAD~1"), before, "revert --confirmed made a commit");
+    assert!(!wt.join("f.txt").exists());
+    // A listed shell alias is allowed.
+    std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_allowed_aliases = [\"sh-stash\"]\n").unwrap();
+    run(&["sh-stash", "list"]);
+
+    // Without the marker, everything runs.
+    std::fs::write(wt.join("untracked.txt"), "x\n").unwrap();
+    ok(sb.shim_git(&wt).args(["stash", "-u", "-q"]).output().unwrap());
+    assert!(!wt.join("untracked.txt").exists());
+    ok(sb.shim_git(&wt).args(["revert", "--confirmed", "--no-edit", "HEAD"]).output().unwrap());
+    ok(sb.shim_git(&wt).args(["reset", "-q", "--hard", "HEAD~1"]).output().unwrap());
+    assert_eq!(sb.read_state("guardrails.jsonl").lines().count(), refused.len());
+}
+
+#[test]
+fn pass_through_is_identical_to_the_real_git() {
+    let sb = Sandbox::new();
+    let real = sb.real_git.clone();
+    let both = |args: &[&str], input: &[u8]| {
+        [sb.shims.join("git"), real.clone()].map(|exe| {
+            let mut child = sb
+                .command(&exe, &sb.work)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(input).unwrap();
+            child.wait_with_output().unwrap()
+        })
+    };
+    for (args, input) in [
+        (&["rev-parse", "--git-dir"][..], &b""[..]),
+        (&["status", "--porcelain=v2", "--branch"], b""),
+        (&["cat-file", "-p", "no-such-object"], b""),
+        (&["hash-object", "--stdin"], b"bytes \x00\xff on stdin\n"),
+        (&["no-such-command"], b""),
+        (&["log", "--format=%H %s"], b""),
+    ] {
+        let [shim, git] = both(args, input);
+        assert_eq!(shim.status.code(), git.status.code(), "{args:?}");
+        assert_eq!(shim.stdout, git.stdout, "{args:?}");
+        assert_eq!(stderr(&shim), stderr(&git), "{args:?}");
+    }
+    let [shim, _] = both(&["cat-file", "-p", "no-such-object"], b"");
+    assert_eq!(shim.status.code(), Some(128));
+
+    // A signal that kills git is reported as the same signal.
+    use std::os::unix::process::ExitStatusExt;
+    for exe in [sb.shims.join("git"), real.clone()] {
+        let mut child =
+            sb.command(&exe, &sb.work).args(["hash-object", "--stdin"]).stdin(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM), "{exe:?}");
+    }
+
+    // A tty: git colours its output only on a terminal; through the shim it still does.
+    if which::which("script").is_ok() {
+        let on_tty = |exe: &std::path::Path| {
+            let cmd = format!("'{}' --no-pager -c color.ui=auto log --oneline -1", exe.display());
+            ok(sb.command("script", &sb.work).args(["-qec", &cmd, "/dev/null"]).env("TERM", "xterm").output().unwrap())
+        };
+        let shim = on_tty(&sb.shims.join("git"));
+        assert!(shim.contains("\x1b["), "no colour through the shim: {shim:?}");
+        assert_eq!(shim, on_tty(&real));
+    } else {
+        eprintln!("note: `script` is not installed; the tty part of this test was skipped");
+    }
+}
+
+#[test]
+fn real_git_resolution_skips_shims_and_stops_recursion() {
+    let sb = Sandbox::new();
+    let expected = sb.git(&sb.work, &["--version"]);
+    let system = std::env::var("PATH").unwrap();
+    // Two copies of the shim on PATH (different inodes) still reach the real git once.
+    let (a, b) = (sb.dir().join("a"), sb.dir().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::copy(crate::support::bin("git"), d.join("git")).unwrap();
+    }
+    let copies = format!("{}:{}:{system}", a.display(), b.display());
+    let out = sb.command(a.join("git"), &sb.work).arg("--version").env("PATH", &copies).output().unwrap();
+    assert_eq!(ok(out).trim(), expected);
+    let out = sb
+        .command(a.join("git"), &sb.work)
+        .args(["push", "--no-verify", "origin", "main"])
+        .env("PATH", &copies)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // Only the shim itself on PATH (two links to one file): exit 126.
+    let (c, d) = (sb.dir().join("c"), sb.dir().join("d"));
+    for dir in [&c, &d] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::os::unix::fs::symlink(crate::support::bin("git"), dir.join("git")).unwrap();
+    }
+    let out = sb
+        .command(c.join("git"), &sb.work)
+        .arg("--version")
+        .env("PATH", format!("{}:{}", c.display(), d.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+
+    // A `git` script after the shim that calls the shim again: the depth counter stops it.
+    let loop_dir = sb.dir().join("loop");
+    std::fs::create_dir_all(&loop_dir).unwrap();
+    write_exec(&loop_dir.join("git"), &format!("#!/bin/sh\nexec '{}' \"$@\"\n", c.join("git").display()));
+    let out = sb
+        .command(c.join("git"), &sb.work)
+        .arg("--version")
+        .env("PATH", format!("{}:{}:{system}", c.display(), loop_dir.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TELECLAUDE_SHIM_DEPTH"), "{}", stderr(&out));
+}

@@ -1,0 +1,295 @@
+//! The pre-push hook and the git shim's push rules against a real bare remote (SPEC §12).
+
+use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
+use std::path::Path;
+
+/// A sandbox with the hook installed and a linked worktree `wt` on `feature`, one commit ahead.
+fn setup() -> (Sandbox, std::path::PathBuf, String) {
+    let sb = Sandbox::new();
+    sb.install_hook();
+    let wt = sb.worktree("wt", "feature");
+    let f = sb.commit(&wt, "f.txt", "feature\n", "feature work");
+    (sb, wt, f)
+}
+
+fn guardrail_lines(sb: &Sandbox) -> Vec<serde_json::Value> {
+    sb.read_state("guardrails.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Run `git <args>` through the shim in `dir` with extra env; assert it was refused and
+/// origin's main did not move.
+fn assert_refused(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) {
+    let before = sb.origin_ref("main");
+    let records = guardrail_lines(sb).len();
+    let out = sb.shim_git(dir).args(args).envs(env.iter().copied()).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "`git {}` was not refused: {err}", args.join(" "));
+    assert!(err.contains("MAIN_GUARDRAIL_BLOCKED"), "`git {}`: {err}", args.join(" "));
+    assert!(err.contains("integrator emit deployment-started"), "{err}");
+    assert_eq!(sb.origin_ref("main"), before, "`git {}` moved origin/main", args.join(" "));
+    let lines = guardrail_lines(sb);
+    assert!(lines.len() > records, "`git {}` left no guardrails.jsonl record", args.join(" "));
+    let last = lines.last().unwrap();
+    assert!(last["rule"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(last["who"], "tester");
+    assert!(last["argv"].as_array().is_some_and(|a| !a.is_empty()));
+}
+
+#[test]
+fn every_push_form_that_targets_main_from_a_worktree_is_refused() {
+    let (sb, wt, f) = setup();
+    sb.git(&wt, &["tag", "v1"]);
+    // Local main one commit ahead of origin/main, for `--all`.
+    sb.commit(&sb.work, "a.txt", "ahead\n", "main ahead");
+    let origin = sb.origin.to_str().unwrap().to_string();
+    let hooks_off = format!("core.hooksPath={}", sb.dir().join("nohooks").display());
+    let sha_main = format!("{f}:main");
+    let lease = format!("--force-with-lease=main:{}", sb.origin_ref("main").unwrap());
+    let url_form = [origin.as_str(), "feature:main"];
+    let forms: Vec<Vec<&str>> = vec![
+        vec!["push", "origin", "feature:main"],
+        vec!["push", "origin", "+feature:main"],
+        vec!["push", "--force", "origin", "feature:main"],
+        vec!["push", "-f", "origin", "feature:refs/heads/main"],
+        vec!["push", "--force-with-lease", "origin", "feature:main"],
+        vec!["push", &lease, "origin", "feature:main"],
+        vec!["push", "origin", "HEAD:refs/heads/main"],
+        vec!["push", "origin", "refs/heads/feature:refs/heads/main"],
+        vec!["push", "origin", &sha_main],
+        vec!["push", "origin", "HEAD~0:main"],
+        vec!["push", "origin", "v1:refs/heads/main"],
+        vec!["push", "origin", ":main"],
+        vec!["push", "origin", "--delete", "main"],
+        vec!["push", "--all", "origin"],
+        vec!["push", "origin", "feature:main", "feature:other"],
+        vec!["push", "--atomic", "origin", "feature:main"],
+        [&["push"][..], &url_form[..]].concat(),
+        vec!["push", "--no-verify", "origin", "feature:main"],
+        vec!["push", "--no-verif", "origin", "feature:main"],
+        vec!["push", "--no-v", "origin", "feature:main"],
+        vec!["-c", &hooks_off, "push", "origin", "feature:main"],
+        vec!["-c", "remote.origin.pushurl=/tmp/elsewhere", "push", "origin", "feature:main"],
+        vec!["--config-env=core.hooksPath=HOME", "push", "origin", "feature:main"],
+        vec!["push", "--mirror", "origin"],
+        vec!["push", "--receive-pack=git-receive-pack", "origin", "feature:main"],
+        vec!["send-pack", &origin, "refs/heads/feature:refs/heads/main"],
+        vec!["-C", "..", "-C", "wt", "push", "origin", "feature:main"],
+    ];
+    for form in &forms {
+        assert_refused(&sb, &wt, form, &[]);
+    }
+    assert!(forms.len() >= 25);
+
+    // Environment config overrides.
+    assert_refused(
+        &sb,
+        &wt,
+        &["push", "origin", "feature:main"],
+        &[("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "core.hooksPath"), ("GIT_CONFIG_VALUE_0", "/nohooks")],
+    );
+    assert_refused(
+        &sb,
+        &wt,
+        &["push", "origin", "feature:main"],
+        &[("GIT_CONFIG_PARAMETERS", "'hook.x.event'='pre-push'")],
+    );
+
+    // Configured push behaviour: push.default=upstream and remote.origin.push.
+    sb.git(&wt, &["branch", "-q", "--set-upstream-to=origin/main", "feature"]);
+    sb.git(&wt, &["config", "push.default", "upstream"]);
+    assert_refused(&sb, &wt, &["push"], &[]);
+    assert_refused(&sb, &wt, &["push", "origin"], &[]);
+    sb.git(&wt, &["config", "--unset", "push.default"]);
+    sb.git(&wt, &["branch", "-q", "--unset-upstream", "feature"]);
+    sb.git(&wt, &["config", "remote.origin.push", "refs/heads/feature:refs/heads/main"]);
+    assert_refused(&sb, &wt, &["push", "origin"], &[]);
+    sb.git(&wt, &["config", "--unset", "remote.origin.push"]);
+
+    // Aliases that push, and a mirror remote.
+    sb.git(&wt, &["config", "alias.ship", "push origin feature:main"]);
+    sb.git(&wt, &["config", "alias.shipnv", "push --no-verify"]);
+    sb.git(&wt, &["config", "alias.deliver", "ship"]);
+    assert_refused(&sb, &wt, &["ship"], &[]);
+    assert_refused(&sb, &wt, &["shipnv", "origin", "feature:main"], &[]);
+    assert_refused(&sb, &wt, &["deliver"], &[]);
+    assert_refused(&sb, &wt, &["-c", "alias.p=push", "p", "origin", "feature"], &[]);
+    sb.git(&wt, &["remote", "add", "--mirror=push", "backup", &origin]);
+    assert_refused(&sb, &wt, &["push", "backup"], &[]);
+    let rec = guardrail_lines(&sb);
+    assert!(rec.iter().any(|r| r["remote_ref"] == "refs/heads/main"), "hook records name the remote ref");
+}
+
+#[test]
+fn near_misses_go_through_and_feature_pushes_are_recorded() {
+    let (sb, wt, f) = setup();
+    let main_before = sb.origin_ref("main");
+    let pushes: Vec<Vec<&str>> = vec![
+        vec!["push", "-q", "origin", "feature"],
+        vec!["push", "-q", "origin", "feature:MAIN"],
+        vec!["push", "-q", "origin", "feature:mainline"],
+        vec!["push", "-q", "--verify", "origin", "feature:verified"],
+        vec!["-c", "user.name=Someone", "push", "-q", "origin", "feature:configured"],
+        vec!["push", "-q", "--tags", "origin"],
+    ];
+    sb.git(&wt, &["tag", "v1"]);
+    for p in &pushes {
+        ok(sb.shim_git(&wt).args(p).output().unwrap());
+    }
+    for b in ["feature", "MAIN", "mainline", "verified", "configured"] {
+        assert_eq!(sb.origin_ref(b).as_deref(), Some(f.as_str()), "{b}");
+    }
+    assert_eq!(sb.origin_ref("main"), main_before);
+    // A mirror remote exists, but the push names another one.
+    sb.git(&wt, &["remote", "add", "--mirror=push", "backup", sb.origin.to_str().unwrap()]);
+    ok(sb.shim_git(&wt).args(["push", "-q", "origin", "feature:after-mirror"]).output().unwrap());
+    // Pushing to the URL records the configured remote's name.
+    let f2 = sb.commit(&wt, "g.txt", "more\n", "more work");
+    ok(sb.shim_git(&wt).args(["push", "-q", sb.origin.to_str().unwrap(), "feature"]).output().unwrap());
+
+    let events: Vec<serde_json::Value> =
+        sb.read_state("events.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let pushed: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e["type"] == "domain.software-development.branch.pushed")
+        .map(|e| {
+            let p = &e["payload"];
+            (
+                p["branch"].as_str().unwrap().into(),
+                p["sha"].as_str().unwrap().into(),
+                p["remote"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for b in ["feature", "MAIN", "mainline", "verified", "configured", "after-mirror"] {
+        assert!(pushed.contains(&(b.to_string(), f.clone(), "origin".into())), "{b}: {pushed:?}");
+    }
+    assert!(pushed.contains(&("feature".into(), f2, "origin".into())), "{pushed:?}");
+    assert!(!pushed.iter().any(|(b, _, _)| b == "main"));
+    assert!(guardrail_lines(&sb).is_empty());
+}
+
+/// Hold the lease as `integrator run` does: the flock on lease.lock and a lease.json.
+fn write_lease(sb: &Sandbox, token: &str) {
+    let meta = serde_json::json!({
+        "key": "integration/main", "owner": "integrator", "token": token, "pid": std::process::id(),
+        "host": "test", "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 120,
+    });
+    std::fs::create_dir_all(sb.state()).unwrap();
+    std::fs::write(sb.state().join("lease.json"), meta.to_string()).unwrap();
+}
+
+#[test]
+fn the_integrator_token_passes_only_while_the_lease_is_held() {
+    let (sb, wt, f) = setup();
+    let lock_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open({
+            std::fs::create_dir_all(sb.state()).unwrap();
+            sb.state().join("lease.lock")
+        })
+        .unwrap();
+    let mut lock = fd_lock::RwLock::new(lock_file);
+    write_lease(&sb, "tok-123");
+    {
+        let _held = lock.write().unwrap();
+        assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("TELECLAUDE_INTEGRATOR_TOKEN", "tok-999")]);
+        assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[]);
+        ok(sb
+            .shim_git(&wt)
+            .args(["push", "-q", "origin", "feature:main"])
+            .env("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123")
+            .output()
+            .unwrap());
+        assert_eq!(sb.origin_ref("main").as_deref(), Some(f.as_str()));
+        // The token authorises the shim rules too.
+        ok(sb
+            .shim_git(&wt)
+            .args(["push", "-q", "--no-verify", "origin", "feature:main"])
+            .env("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123")
+            .output()
+            .unwrap());
+    }
+    // Released lock: the same token is refused.
+    sb.commit(&wt, "h.txt", "h\n", "after release");
+    assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123")]);
+}
+
+#[test]
+fn the_main_checkout_may_push_main_until_cutover() {
+    let sb = Sandbox::new();
+    sb.install_hook();
+    let c1 = sb.commit(&sb.work, "m.txt", "1\n", "old path delivery");
+    ok(sb.shim_git(&sb.work).args(["push", "-q", "origin", "main"]).output().unwrap());
+    assert_eq!(sb.origin_ref("main").as_deref(), Some(c1.as_str()));
+    let c2 = sb.commit(&sb.work, "m.txt", "2\n", "again with HEAD");
+    ok(sb.shim_git(&sb.work).args(["push", "-q", "origin", "HEAD:main"]).output().unwrap());
+    assert_eq!(sb.origin_ref("main").as_deref(), Some(c2.as_str()));
+    // Near misses from the main checkout: another branch, or a sha other than local main.
+    sb.git(&sb.work, &["branch", "side", "HEAD~1"]);
+    assert_refused(&sb, &sb.work, &["push", "-f", "origin", "side:main"], &[]);
+    assert_refused(&sb, &sb.work, &["push", "-f", "origin", "HEAD~1:main"], &[]);
+    assert_refused(&sb, &sb.work, &["push", "origin", ":main"], &[]);
+    // After cutover the old path is closed.
+    std::fs::write(
+        sb.state().join("checkpoint.json"),
+        r#"{"mode":{"requested":"cutover","effective":"cutover","reason":"cutover"}}"#,
+    )
+    .unwrap();
+    sb.commit(&sb.work, "m.txt", "3\n", "after cutover");
+    assert_refused(&sb, &sb.work, &["push", "origin", "main"], &[]);
+    // With allow_canonical_main_push = false it is closed before cutover too.
+    std::fs::remove_file(sb.state().join("checkpoint.json")).unwrap();
+    ok(sb.shim_git(&sb.work).args(["push", "-q", "origin", "main"]).output().unwrap());
+    std::fs::write(sb.state().join("config.toml"), "[guard]\nallow_canonical_main_push = false\n").unwrap();
+    sb.commit(&sb.work, "m.txt", "4\n", "closed by config");
+    assert_refused(&sb, &sb.work, &["push", "origin", "main"], &[]);
+}
+
+#[test]
+fn foreign_hook_is_chained_and_bad_input_fails_closed() {
+    let (sb, wt, f) = setup();
+    let hooks = sb.work.join(".git/hooks");
+    let seen = sb.dir().join("seen");
+    write_exec(
+        &hooks.join("pre-push.local"),
+        &format!("#!/bin/sh\necho \"$1 $2\" > '{0}'\ncat >> '{0}'\ntest ! -e '{0}.fail'\n", seen.display()),
+    );
+    ok(sb.shim_git(&wt).args(["push", "-q", "origin", "feature"]).output().unwrap());
+    let zero = "0".repeat(40);
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        format!("origin {}\nrefs/heads/feature {f} refs/heads/feature {zero}\n", sb.origin.display())
+    );
+    std::fs::write(sb.dir().join("seen.fail"), "").unwrap();
+    let f2 = sb.commit(&wt, "x.txt", "x\n", "x");
+    let out = sb.shim_git(&wt).args(["push", "origin", "feature"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("pre-push.local"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("feature").as_deref(), Some(f.as_str()));
+    assert_ne!(sb.origin_ref("feature"), Some(f2));
+
+    // The hook itself, fed garbage, refuses with a message.
+    for input in ["garbage\n", "refs/heads/f abc refs/heads/main def\n"] {
+        let mut child = sb
+            .command(crate::support::bin("pre-push"), &wt)
+            .args(["origin", "url"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
+    }
+    // An invalid policy file also fails closed.
+    std::fs::write(sb.state().join("config.toml"), "[guard]\nprotectd = [\"main\"]\n").unwrap();
+    let out = sb.shim_git(&wt).args(["push", "origin", "feature"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("protectd"), "{}", stderr(&out));
+}
