@@ -249,17 +249,24 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
+fn cwd_of(dir: &Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    match dir {
+        Some(d) => Ok(d.clone()),
+        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e)),
+    }
+}
+
 fn open_repo(dir: &Option<std::path::PathBuf>) -> Result<Repo> {
-    let cwd = match dir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?,
-    };
-    Repo::open(&cwd)
+    Repo::open(&cwd_of(dir)?)
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
     if let Command::Demo { keep } = cli.command {
         return crate::demo::run(keep);
+    }
+    if let Command::Doctor { json } = cli.command {
+        // The doctor opens the repository itself: it must work when the shims on PATH are broken.
+        return crate::doctor::run_cli(&cwd_of(&cli.dir)?, json);
     }
     let repo = open_repo(&cli.dir)?;
     match cli.command {
@@ -346,11 +353,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Doctor { json } => {
-            let report = crate::doctor::doctor(&repo)?;
-            crate::doctor::print(&report, json);
-            Ok(if report.ok { 0 } else { 1 })
-        }
+        Command::Doctor { .. } => unreachable!("handled above"),
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }

@@ -46,7 +46,12 @@ impl Git {
     pub fn new(dir: &Path) -> Result<Git> {
         let exe = which::which("git")
             .map_err(|_| Error::failed_hint("git was not found on PATH", "install git 2.38 or newer"))?;
-        Ok(Git { exe, dir: dir.to_path_buf(), env: Vec::new(), removed: Vec::new() })
+        Ok(Git::with_exe(&exe, dir))
+    }
+
+    /// A gateway running the git binary at `exe` in `dir`.
+    pub fn with_exe(exe: &Path, dir: &Path) -> Git {
+        Git { exe: exe.to_path_buf(), dir: dir.to_path_buf(), env: Vec::new(), removed: Vec::new() }
     }
 
     pub fn dir(&self) -> &Path {

@@ -3,6 +3,7 @@
 //! recognise a copy of a shim wherever it was installed.
 
 use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The byte string every shim binary carries. Change the version suffix, never reuse it.
@@ -16,12 +17,31 @@ pub fn embed() {
 
 /// Does the file at `path` carry the shim marker? Unreadable files are not shims.
 pub fn is_shim(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|bytes| contains(&bytes, SHIM_MARKER.as_bytes()))
+    std::fs::File::open(path).is_ok_and(|f| contains(f, SHIM_MARKER).unwrap_or(false))
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let first = needle[0];
-    haystack.iter().enumerate().filter(|&(_, &b)| b == first).any(|(i, _)| haystack[i..].starts_with(needle))
+/// Stream `reader` looking for the ASCII `needle`, in chunks that overlap by its length.
+/// The search itself is std's `str::contains` (fast even in unoptimised builds): bytes are
+/// viewed lossily as UTF-8, which leaves every ASCII run — the needle — untouched.
+fn contains(mut reader: impl Read, needle: &str) -> std::io::Result<bool> {
+    const CHUNK: usize = 1 << 20;
+    let keep = needle.len() - 1;
+    let mut buf = vec![0u8; CHUNK + keep];
+    let mut filled = 0;
+    loop {
+        let n = reader.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        filled += n;
+        if String::from_utf8_lossy(&buf[..filled]).contains(needle) {
+            return Ok(true);
+        }
+        if filled > keep {
+            buf.copy_within(filled - keep..filled, 0);
+            filled = keep;
+        }
+    }
 }
 
 /// Every executable regular file named `name` on the PATH value `path_var`, in lookup
@@ -32,6 +52,16 @@ pub fn on_path(name: &str, path_var: &OsStr) -> Vec<PathBuf> {
         .map(|dir| dir.join(name))
         .filter(|p| is_executable(p))
         .collect()
+}
+
+/// Where a real program usually lives when PATH has none.
+pub const USUAL_BIN_DIRS: &[&str] = &["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin", "/bin"];
+
+/// The real `name`: the first one on `path_var` that is not a shim, else one in the usual
+/// system dirs. For tools that must keep working while the shims on PATH are broken.
+pub fn real_program(name: &str, path_var: &OsStr) -> Option<PathBuf> {
+    let usual = USUAL_BIN_DIRS.iter().map(|d| Path::new(d).join(name)).filter(|p| is_executable(p));
+    on_path(name, path_var).into_iter().chain(usual).find(|p| !is_shim(p))
 }
 
 /// A regular file (after symlinks) with an execute bit.
@@ -47,11 +77,23 @@ mod tests {
     #[test]
     fn finds_the_marker_anywhere_in_the_bytes() {
         let marker = SHIM_MARKER.as_bytes();
-        let mut bytes = vec![b'T'; 100];
-        assert!(!contains(&bytes, marker));
+        let mut bytes = vec![0xFFu8; 100];
+        assert!(!contains(&bytes[..], SHIM_MARKER).unwrap());
         bytes.extend_from_slice(marker);
         bytes.extend_from_slice(b"\0tail");
-        assert!(contains(&bytes, marker));
-        assert!(!contains(&marker[..marker.len() - 1], marker));
+        assert!(contains(&bytes[..], SHIM_MARKER).unwrap());
+        assert!(!contains(&marker[..marker.len() - 1], SHIM_MARKER).unwrap());
+    }
+
+    #[test]
+    fn finds_the_marker_across_chunk_boundaries() {
+        for at in [(1 << 20) - 10, (1 << 20) - 1, 1 << 20, 3 << 20] {
+            let mut bytes = vec![0xC3u8; at];
+            bytes.extend_from_slice(SHIM_MARKER.as_bytes());
+            bytes.extend_from_slice(&[0x80; 7]);
+            assert!(contains(&bytes[..], SHIM_MARKER).unwrap(), "marker at {at}");
+            bytes.truncate(at + SHIM_MARKER.len() - 1);
+            assert!(!contains(&bytes[..], SHIM_MARKER).unwrap(), "partial marker at {at}");
+        }
     }
 }

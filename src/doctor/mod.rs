@@ -7,6 +7,7 @@ mod state;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::git::Git;
 use crate::repo::Repo;
 use serde::Serialize;
 use std::ffi::OsString;
@@ -85,6 +86,19 @@ pub fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     findings.extend(state::check(repo));
     let ok = findings.iter().all(|f| f.ok);
     Ok(Report { ok, findings })
+}
+
+/// `integrator doctor [--json]` in `cwd`: git runs as the real binary (never through a shim,
+/// which may be the broken piece); exit 1 when anything is wrong.
+pub fn run_cli(cwd: &Path, json: bool) -> Result<i32> {
+    let env = Env::current();
+    let git = match crate::shim_marker::real_program("git", env.path.as_deref().unwrap_or_default()) {
+        Some(exe) => Git::with_exe(&exe, cwd),
+        None => Git::new(cwd)?,
+    };
+    let report = doctor_with(&Repo::open_with(git)?, &env)?;
+    print(&report, json);
+    Ok(if report.ok { 0 } else { 1 })
 }
 
 /// Print the report: human lines, or one JSON document (`doctor` schema in state-schema/).

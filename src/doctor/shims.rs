@@ -2,12 +2,9 @@
 //! shim, and behind it on PATH there is a real program that is not a shim.
 
 use super::{install_command, sh_quote, Finding, Installed};
-use crate::shim_marker::{is_executable, is_shim, on_path};
+use crate::shim_marker::{is_executable, is_shim, on_path, USUAL_BIN_DIRS};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-
-/// Where a real git usually lives, to name in the fix when PATH has none.
-const USUAL_BIN_DIRS: &[&str] = &["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin", "/bin"];
 
 pub(crate) fn check(path_var: &OsStr, installed: &Installed, root: &Path) -> Vec<Finding> {
     ["git", "gh"].iter().map(|name| check_one(name, path_var, installed, root)).collect()

@@ -195,8 +195,9 @@ fn doctor_fails_when_the_shim_resolves_to_itself() {
     sb.install();
     // PATH holds only shim copies: there is no real git behind the shim.
     let copy = sb.root.join("more-shims");
+    fs::create_dir_all(&copy).unwrap();
     for name in ["git", "gh"] {
-        write_exec(&copy.join(name), &fs::read_to_string(sb.shim_dir().join(name)).unwrap());
+        fs::copy(sb.shim_dir().join(name), copy.join(name)).unwrap();
     }
     let path = std::env::join_paths([sb.shim_dir(), copy]).unwrap();
     let d = doctor(&sb, &sb.work, path);

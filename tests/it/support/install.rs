@@ -42,20 +42,15 @@ impl Sandbox {
         self.root.join("tc-shims")
     }
 
-    /// The directory install.sh installs from (`TELECLAUDE_INSTALL_FROM`): the debug
-    /// `integrator` and `pre-push`, and stand-in `git`/`gh` shims that carry the shim
-    /// marker and exec the real git (the doctor checks what is on PATH, not what a shim does).
+    /// The directory install.sh installs from (`TELECLAUDE_INSTALL_FROM`): the four
+    /// binaries this test run built, so install.sh builds nothing.
     pub fn stage(&self) -> PathBuf {
         let stage = self.root.join("stage");
         if !stage.exists() {
             fs::create_dir_all(&stage).unwrap();
-            for name in ["integrator", "pre-push"] {
+            for name in ["integrator", "pre-push", "git", "gh"] {
                 std::os::unix::fs::symlink(super::bin(name), stage.join(name)).unwrap();
             }
-            let marker = teleclaude_integrator::shim_marker::SHIM_MARKER;
-            let git = self.real_git();
-            write_exec(&stage.join("git"), &format!("#!/bin/sh\n# {marker}\nexec {} \"$@\"\n", git.display()));
-            write_exec(&stage.join("gh"), &format!("#!/bin/sh\n# {marker}\nexit 0\n"));
         }
         stage
     }
