@@ -165,6 +165,9 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+    /// Start only once process PID has exited (the push that started this run).
+    #[arg(long, value_name = "PID", hide = true)]
+    pub after_pid: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -430,6 +433,9 @@ fn trigger(repo: &Repo) -> Result<()> {
 }
 
 fn run_cmd(repo: &Repo, a: RunArgs) -> Result<i32> {
+    if let Some(pid) = a.after_pid {
+        handoff::wait_for_exit(pid, Duration::from_secs(a.wait.unwrap_or(60)));
+    }
     let opts = Options {
         mode: a.mode.as_deref().and_then(Mode::parse),
         max_items: a.max_items,
