@@ -3,10 +3,12 @@
 mod support;
 
 mod cutover;
+mod doctor;
 mod events;
 mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_prepush;
+mod install;
 mod readiness;
 mod schemas;
 mod shadow;

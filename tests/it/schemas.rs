@@ -99,6 +99,16 @@ impl Checker {
         value
     }
 
+    /// Validate the `--json` output of a command that exits with `code`.
+    fn output_exiting(&mut self, sb: &Sandbox, schema: &str, args: &[&str], code: i32) -> Value {
+        let (got, out, err) = sb.run(args);
+        assert_eq!(got, code, "`integrator {}` exited {got}\n{out}{err}", args.join(" "));
+        let value: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("`integrator {}` is not JSON: {e}\n{out}", args.join(" ")));
+        self.check(schema, &format!("`integrator {}`", args.join(" ")), &value);
+        value
+    }
+
     /// Validate a JSON state file.
     fn file(&mut self, sb: &Sandbox, schema: &str, file: &str) -> Value {
         let value = read_json(&sb.state().join(file));
@@ -254,6 +264,9 @@ fn what_a_cutover_run_writes_and_prints_matches_the_schemas() {
     c.output(&sb, "log", &["log", "--json"]);
     c.output(&sb, "log", &["log", "--json", "--slug", "bad-slug"]);
     let followups = c.output(&sb, "followups", &["followups", "--json"]);
+    // Nothing is installed in the sandbox: the doctor reports failures, each with its fix.
+    let doctor = c.output_exiting(&sb, "doctor", &["doctor", "--json"], 1);
+    assert_eq!(doctor["ok"], false, "{doctor:#}");
     // A second run with nothing left to do.
     c.output(&sb, "run", &["run", "--json"]);
 
@@ -299,6 +312,7 @@ fn what_a_cutover_run_writes_and_prints_matches_the_schemas() {
         "log",
         "followups",
         "run",
+        "doctor",
     ]);
 }
 

@@ -7,6 +7,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod install;
+pub use install::*;
+
 pub const EPOCH: &str = "2026-01-01T00:00:00Z";
 
 pub struct Sandbox {
