@@ -452,7 +452,14 @@ fn run_cmd(repo: &Repo, a: RunArgs) -> Result<i32> {
         }
         println!("mode {}: {}", report.mode.effective.as_str(), report.mode.reason);
         for p in &report.processed {
-            println!("{:<16} {} {}@{} — {}", p.outcome, p.slug, p.branch, &p.sha[..7], p.reasons.join("; "));
+            println!(
+                "{:<16} {} {}@{} — {}",
+                p.outcome,
+                p.slug,
+                p.branch,
+                crate::git::short(&p.sha),
+                p.reasons.join("; ")
+            );
         }
         let counts: Vec<String> = report.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(

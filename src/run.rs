@@ -509,7 +509,9 @@ impl<'a> Runner<'a> {
         let merged = apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)?;
         let (outcome, reasons, tree) = match merged {
             Merge::Clean { commit, tree } => match self.verify_in_shadow(&commit)? {
-                None => ("would_integrate", vec![format!("merges cleanly onto {}", &tip[..7])], Some(tree)),
+                None => {
+                    ("would_integrate", vec![format!("merges cleanly onto {}", crate::git::short(&tip))], Some(tree))
+                }
                 Some(fail) => ("would_block", vec![fail], Some(tree)),
             },
             Merge::Conflict { paths, .. } => {
