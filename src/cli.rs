@@ -441,18 +441,24 @@ fn run_cmd(repo: &Repo, a: RunArgs) -> Result<i32> {
         max_items: a.max_items,
         time_budget: a.time_budget.map(Duration::from_secs),
         wait: a.wait.map(Duration::from_secs),
+        announce: !a.quiet && !a.json,
     };
     let report = run::run(repo, &opts)?;
     if a.json {
         print_json(&report)?;
     } else if !a.quiet {
         if report.mode.effective == Mode::Off {
-            println!("mode off");
             return Ok(0);
         }
-        println!("mode {}: {}", report.mode.effective.as_str(), report.mode.reason);
         for p in &report.processed {
-            println!("{:<16} {} {}@{} — {}", p.outcome, p.slug, p.branch, &p.sha[..7], p.reasons.join("; "));
+            println!(
+                "{:<16} {} {}@{} — {}",
+                p.outcome,
+                p.slug,
+                p.branch,
+                crate::git::short(&p.sha),
+                p.reasons.join("; ")
+            );
         }
         let counts: Vec<String> = report.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(

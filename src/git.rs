@@ -160,6 +160,11 @@ pub fn command_failed(args: &[&str], out: &Output) -> Error {
     Error::failed(format!("`git {}` failed (exit {}): {}", args.join(" "), out.code, out.stderr.trim()))
 }
 
+/// The abbreviated form of an object name for messages (never panics on short input).
+pub fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
 /// Is `s` a full object name (40-hex SHA-1 or 64-hex SHA-256), lower-case?
 pub fn is_full_sha(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

@@ -127,7 +127,7 @@ pub fn render_status(s: &StatusReport) -> String {
             i.status.as_str(),
             i.slug,
             i.branch,
-            &i.sha[..7],
+            crate::git::short(&i.sha),
             v.age_secs,
             i.status_reason
         ));
@@ -138,7 +138,7 @@ pub fn render_status(s: &StatusReport) -> String {
     }
     for c in &s.candidates {
         let state = serde_json::to_value(c.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        out.push_str(&format!("  {state:<10} {} {}@{}\n", c.slug, c.branch, &c.sha[..7]));
+        out.push_str(&format!("  {state:<10} {} {}@{}\n", c.slug, c.branch, crate::git::short(&c.sha)));
         for r in &c.reasons {
             out.push_str(&format!("             - {r}\n"));
         }
@@ -194,7 +194,7 @@ pub fn render_queue(items: &[ItemView]) -> String {
             i.status.as_str(),
             i.slug,
             i.branch,
-            &i.sha[..7],
+            crate::git::short(&i.sha),
             i.ready_at,
             i.attempts,
             i.status_reason
@@ -285,7 +285,7 @@ pub fn render_event(e: &Envelope) -> String {
     for k in ["slug", "branch", "sha", "merge_commit", "remote"] {
         let v = get(k);
         if !v.is_empty() {
-            let v = if k.ends_with("sha") || k == "merge_commit" { &v[..v.len().min(7)] } else { v };
+            let v = if k.ends_with("sha") || k == "merge_commit" { crate::git::short(v) } else { v };
             what.push(format!("{k}={v}"));
         }
     }

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod commands;
 mod cutover;
 mod doctor;
 mod events;
