@@ -43,7 +43,7 @@ pub fn integrator_git(git: &Git, cfg: &Config) -> Git {
 pub fn message(slug: &str, branch: &str, sha: &str) -> String {
     format!(
         "Integrate {slug} ({branch}@{})\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n",
-        crate::git::short(&sha)
+        crate::git::short(sha)
     )
 }
 
