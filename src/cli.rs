@@ -451,14 +451,7 @@ fn run_cmd(repo: &Repo, a: RunArgs) -> Result<i32> {
             return Ok(0);
         }
         for p in &report.processed {
-            println!(
-                "{:<16} {} {}@{} — {}",
-                p.outcome,
-                p.slug,
-                p.branch,
-                crate::git::short(&p.sha),
-                p.reasons.join("; ")
-            );
+            println!("{}", p.render());
         }
         let counts: Vec<String> = report.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(

@@ -57,14 +57,7 @@ fn finalize(repo: &Repo, slug: &str, branch: &str, sha: &str, at: &str) -> Resul
 fn print_run(title: &str, report: &run::RunReport) {
     println!("\n== {title}: mode {} ({})", report.mode.effective.as_str(), report.mode.reason);
     for p in &report.processed {
-        println!(
-            "   {:<16} {:<8} {}@{}  {}",
-            p.outcome,
-            p.slug,
-            p.branch,
-            crate::git::short(&p.sha),
-            p.reasons.join("; ")
-        );
+        println!("   {}", p.render());
     }
 }
 
@@ -127,14 +120,7 @@ pub fn run(keep: bool) -> Result<i32> {
     let q = Queue::load(&repo.state)?;
     println!("\n== queue");
     for i in &q.items {
-        println!(
-            "   {:<11} {:<6} {}@{}  {}",
-            i.status.as_str(),
-            i.slug,
-            i.branch,
-            crate::git::short(&i.sha),
-            i.status_reason
-        );
+        println!("   {}", i.render());
     }
     let main_log = g.capture(&["log", "--oneline", "--first-parent", "origin/main"])?;
     println!("\n== origin/main (first-parent history)\n{}", main_log.trim_end());

@@ -50,6 +50,20 @@ pub struct RunReport {
     pub counts: BTreeMap<String, u64>,
 }
 
+impl Processed {
+    /// One line of a run's account: outcome, slug, branch@sha, reasons.
+    pub fn render(&self) -> String {
+        format!(
+            "{:<16} {:<8} {}@{}  {}",
+            self.outcome,
+            self.slug,
+            self.branch,
+            crate::git::short(&self.sha),
+            self.reasons.join("; ")
+        )
+    }
+}
+
 /// `outcomes.jsonl`: one decision per candidate evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OutcomeRecord {

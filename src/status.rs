@@ -121,16 +121,7 @@ pub fn render_status(s: &StatusReport) -> String {
     let counts: Vec<String> = s.queue.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     out.push_str(&format!("queue: {}\n", counts.join(", ")));
     for v in &s.queue.items {
-        let i = &v.item;
-        out.push_str(&format!(
-            "  {:<11} {} {}@{} ({}s) {}\n",
-            i.status.as_str(),
-            i.slug,
-            i.branch,
-            crate::git::short(&i.sha),
-            v.age_secs,
-            i.status_reason
-        ));
+        out.push_str(&format!("  {} ({}s)\n", v.item.render(), v.age_secs));
     }
     out.push_str("candidates:\n");
     if s.candidates.is_empty() {
@@ -189,16 +180,7 @@ pub fn render_queue(items: &[ItemView]) -> String {
     let mut out = String::new();
     for v in items {
         let i = &v.item;
-        out.push_str(&format!(
-            "{:<11} {:<24} {}@{} ready {} attempts {} — {}\n",
-            i.status.as_str(),
-            i.slug,
-            i.branch,
-            crate::git::short(&i.sha),
-            i.ready_at,
-            i.attempts,
-            i.status_reason
-        ));
+        out.push_str(&format!("{} (ready {}, attempts {})\n", i.render(), i.ready_at, i.attempts));
         for t in &i.transitions {
             out.push_str(&format!(
                 "    {} {} → {}: {}\n",
