@@ -718,7 +718,7 @@ impl<'a> Runner<'a> {
         });
         events::record_canonical(&self.dir, events::DEPLOYMENT_FAILED, obj(p), "integrator")?;
         self.lifecycle("integration.candidate.blocked", Some(&it), obj(json!({"reason": reason})))?;
-        self.outcome(&it, "blocked", cause.evidence(), None)?;
+        self.outcome(&it, "blocked", vec![reason.clone()], None)?;
         self.done(&it, "blocked", vec![reason]);
         Ok(())
     }
