@@ -197,7 +197,7 @@ fn doctor_fails_when_the_shim_resolves_to_itself() {
     let copy = sb.root.join("more-shims");
     fs::create_dir_all(&copy).unwrap();
     for name in ["git", "gh"] {
-        fs::copy(sb.shim_dir().join(name), copy.join(name)).unwrap();
+        crate::support::copy_executable(&sb.shim_dir().join(name), &copy.join(name));
     }
     let path = std::env::join_paths([sb.shim_dir(), copy]).unwrap();
     let d = doctor(&sb, &sb.work, path);

@@ -263,7 +263,7 @@ fn fake_build(sb: &Sandbox, dir: &Path, hook_exit: i32) {
     write_exec(&dir.join("integrator"), "#!/bin/sh\necho \"integrator called with: $*\"\n");
     write_exec(&dir.join("pre-push"), &format!("#!/bin/sh\necho 'guard says no' >&2\nexit {hook_exit}\n"));
     for name in ["git", "gh"] {
-        fs::copy(sb.stage().join(name), dir.join(name)).unwrap();
+        crate::support::copy_executable(&sb.stage().join(name), &dir.join(name));
     }
 }
 
