@@ -756,6 +756,19 @@ mod tests {
         );
     }
 
+    /// Fuzz finding `git_argv` crash-2e81e2fe: `-h` (like `--help`, `-v`, `--version`)
+    /// after other dashes names the `help` command, and the index points at the flag.
+    #[test]
+    fn help_and_version_flags_name_their_command() {
+        let argv: Vec<String> = ["-", "-", "-", "-", "-h", "-", "-zk-zk"].map(String::from).to_vec();
+        let inv = parse(&argv);
+        assert_eq!(inv.command.as_deref(), Some("help"));
+        assert_eq!(inv.command_index, 4);
+        assert_eq!(inv.args, ["-", "-zk-zk"]);
+        let inv = parse(&["--version".to_string()]);
+        assert_eq!((inv.command.as_deref(), inv.command_index), (Some("version"), 0));
+    }
+
     proptest! {
         #[test]
         fn any_no_verify_abbreviation_is_seen(n in 4usize..=9, pre in "[a-z][a-z-]{0,7}") {

@@ -129,17 +129,40 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     let state = loc.state();
     let remote = remote_name(&loc, &ctx.cwd, &remote_arg);
     let pusher = ctx.who();
+    let mut pushed = Vec::new();
     for u in &updates {
         match u.remote_branch() {
             Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
                 crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher).map_err(|e| {
                     fail_closed(format!("cannot record the push of {}: {}", printable(b), e.render("pre-push")))
                 })?;
+                pushed.push((b.to_string(), u.local_sha.to_ascii_lowercase()));
             }
             _ => {}
         }
     }
-    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)
+    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)?;
+    trigger_after_push(&ctx, &loc, &pushed);
+    Ok(())
+}
+
+/// Event-driven handoff (`trigger = "event"`): never fails the push.
+fn trigger_after_push(ctx: &Context, loc: &Location, pushed: &[(String, String)]) {
+    let started =
+        std::env::current_exe().map_err(|e| crate::error::Error::io("cannot locate pre-push", e)).and_then(|exe| {
+            let integrator = crate::handoff::integrator_beside(&exe);
+            crate::handoff::after_push(
+                loc,
+                &ctx.cwd,
+                &ctx.cfg,
+                pushed,
+                &integrator,
+                std::os::unix::process::parent_id(),
+            )
+        });
+    if let Err(e) = started {
+        eprintln!("pre-push: warning: could not start the event-triggered run: {}", e.render("pre-push"));
+    }
 }
 
 /// One refusal per protected line the pusher may not make.

@@ -474,6 +474,12 @@ fn a_damaged_queue_refuses_to_run_and_a_moved_aside_queue_is_rebuilt_from_log_an
             assert!(err.contains("rebuilds the queue from the event log and git"), "{err}");
         }
         assert_eq!(sb.origin_ref("main").unwrap(), main, "{kind}: nothing merged by a refused run");
+        let (code, out, _) = sb.run(&["doctor", "--json"]);
+        assert_eq!(code, 1);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let finding = doc["findings"].as_array().unwrap().iter().find(|f| f["check"] == "queue").cloned().unwrap();
+        assert_eq!(finding["ok"], false);
+        assert_eq!(finding["fix"], format!("mv {0} {0}.damaged", queue.display()), "{finding:#}");
         std::fs::rename(&queue, sb.state().join("queue.json.damaged")).unwrap();
         sb.ok(&["run"]);
         for c in [&done, &late] {
