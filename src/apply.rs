@@ -196,17 +196,26 @@ fn registered(dir: &StateDir) -> bool {
     !admin_dirs(dir).is_empty()
 }
 
-/// git's records (`<common>/worktrees/<name>/`) of worktrees at `<state>/worktree`.
+/// git's records (`<common>/worktrees/<name>/`) of worktrees at `<state>/worktree`: those
+/// whose `gitdir` points there, and those a `worktree add` of ours (named `worktree`,
+/// `worktree1`, …) was killed in before it wrote `gitdir` (still locked "initializing").
 fn admin_dirs(dir: &StateDir) -> Vec<PathBuf> {
     let Some(common) = dir.root().parent() else { return Vec::new() };
     let Ok(entries) = std::fs::read_dir(common.join("worktrees")) else { return Vec::new() };
     let ours = [dir.worktree(), std::fs::canonicalize(dir.root()).unwrap_or_default().join("worktree")];
+    let our_name = |admin: &Path| {
+        let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        name.strip_prefix("worktree").is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+    };
     entries
         .flatten()
         .map(|e| e.path())
-        .filter(|admin| {
-            std::fs::read_to_string(admin.join("gitdir"))
-                .is_ok_and(|g| ours.iter().any(|o| Path::new(g.trim()).starts_with(o)))
+        .filter(|admin| match std::fs::read_to_string(admin.join("gitdir")) {
+            Ok(g) => ours.iter().any(|o| Path::new(g.trim()).starts_with(o)),
+            Err(_) => {
+                our_name(admin)
+                    && std::fs::read_to_string(admin.join("locked")).is_ok_and(|l| l.trim() == "initializing")
+            }
         })
         .collect()
 }

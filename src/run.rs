@@ -282,9 +282,10 @@ impl<'a> Runner<'a> {
     }
 
     fn execute(&mut self) -> Result<()> {
+        // First: a half-written worktree record left by a killed run breaks `git fetch`.
+        Worktree::clean_stale(&self.git, &self.dir)?;
         self.checkpoint("fetch", None, None)?;
         self.fetch()?;
-        Worktree::clean_stale(&self.git, &self.dir)?;
         self.recover()?;
         loop {
             let seen = self.proj.readiness_events;

@@ -953,3 +953,28 @@ fn a_stale_ref_lock_on_the_remote_fails_the_run_and_keeps_the_candidate() {
     sb.ok(&["run"]);
     assert_converged(&sb, &cands);
 }
+
+#[test]
+fn a_half_written_worktree_record_does_not_break_the_next_runs_fetch() {
+    // What a run killed inside `git worktree add` can leave: the record's `gitdir` written,
+    // `commondir` still empty — every later `git fetch` fails on it — and, killed earlier
+    // still, a record with nothing but its "initializing" lock.
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let cands = ready_candidates(&sb, "f", 1);
+    let records = sb.work.join(".git/worktrees");
+    let half = records.join("worktree");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("locked"), "initializing\n").unwrap();
+    std::fs::write(half.join("gitdir"), format!("{}/.git\n", sb.state().join("worktree").display())).unwrap();
+    std::fs::write(half.join("commondir"), "").unwrap();
+    let early = records.join("worktree1");
+    std::fs::create_dir_all(&early).unwrap();
+    std::fs::write(early.join("locked"), "initializing\n").unwrap();
+    let fetch = sb.git_out(&sb.work, &["fetch", "-q", "origin"]);
+    assert!(!fetch.status.success(), "the broken record breaks plain git: precondition");
+    sb.ok(&["run"]);
+    assert_converged(&sb, &cands);
+    assert!(!half.exists() && !early.exists());
+    assert!(sb.git_out(&sb.work, &["fetch", "-q", "origin"]).status.success());
+}
