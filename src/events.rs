@@ -2,13 +2,12 @@
 //! every violation at once, idempotency keys, and recording with dedup under the log lock.
 
 use crate::clock;
+use crate::keyindex::KeyIndex;
 use crate::error::{Error, Result};
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::collections::HashSet;
-use std::path::Path;
 
 pub const REVIEW_APPROVED: &str = "domain.software-development.review.approved";
 pub const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
@@ -344,48 +343,44 @@ pub enum Recorded {
     Duplicate,
 }
 
-#[derive(Deserialize)]
-struct KeyOnly<'a> {
-    #[serde(borrow)]
-    key: Cow<'a, str>,
-}
-
-/// Every idempotency key already in the log.
-fn existing_keys(path: &Path) -> Result<HashSet<String>> {
-    let mut keys = HashSet::new();
-    let mut health = state::LogHealth::default();
-    state::scan_lines(path, 0, &mut health, |_, line| match serde_json::from_slice::<KeyOnly>(line) {
-        Ok(k) => {
-            keys.insert(k.key.into_owned());
-            true
-        }
-        Err(_) => false,
-    })?;
-    Ok(keys)
-}
-
 /// Record events, skipping any whose key is already in the log (the first record wins).
-/// The whole batch is appended in one write under the log's exclusive lock.
+/// The whole batch is appended in one write under the log's exclusive lock; the key
+/// index beside the log answers "already there?" without reading the log.
 pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
     dir.ensure()?;
     let path = dir.events();
     let mut log = state::open_log(&path)?;
     log.with(|w| {
-        let mut keys = existing_keys(&path)?;
+        let index = KeyIndex::open(&dir.event_keys(), &path)?;
         let at = clock::now_string();
+        let mut batch = HashSet::new();
         let mut lines = Vec::new();
+        let mut keys = Vec::new();
         let mut results = Vec::with_capacity(events.len());
         for e in events {
-            if keys.contains(&e.key) {
+            if batch.contains(&e.key) || index.contains(w.file(), &e.key)? {
                 results.push(Recorded::Duplicate);
                 continue;
             }
-            keys.insert(e.key.clone());
+            batch.insert(e.key.clone());
+            keys.push(e.key.clone());
             let env = e.envelope(&at);
             lines.push(serde_json::to_string(&env).map_err(|e| Error::failed(format!("cannot encode event: {e}")))?);
             results.push(Recorded::Recorded);
         }
-        w.append(&lines)?;
+        if lines.is_empty() {
+            return Ok(results);
+        }
+        let mut offset = w.append(&lines)?;
+        let mut appended = Vec::with_capacity(keys.len());
+        for (key, line) in keys.iter().zip(&lines) {
+            appended.push((key.as_str(), offset));
+            offset += line.len() as u64 + 1;
+        }
+        // The events are recorded; an index that cannot be updated is rebuilt next time.
+        if let Err(e) = index.extend(&path, &appended, offset) {
+            eprintln!("integrator: warning: {}", e.render("integrator"));
+        }
         Ok(results)
     })
 }
@@ -399,15 +394,16 @@ pub fn record_canonical(dir: &StateDir, kind: &str, payload: Map<String, Value>,
     Ok(record(dir, vec![ev])?[0])
 }
 
-/// Record `branch.pushed` (used by the `pre-push` hook).
-pub fn record_branch_pushed(dir: &StateDir, branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<Recorded> {
+/// A `branch.pushed` event as the `pre-push` hook records it.
+pub fn branch_pushed(branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<NewEvent> {
     let mut p = Map::new();
     p.insert("branch".into(), branch.into());
     p.insert("sha".into(), sha.into());
     p.insert("remote".into(), remote.into());
     p.insert("pushed_at".into(), clock::now_string().into());
     p.insert("pusher".into(), pusher.into());
-    record_canonical(dir, BRANCH_PUSHED, p, "pre-push")
+    NewEvent::canonical(BRANCH_PUSHED, &p, "pre-push")
+        .map_err(|violations| Error::Invalid { what: format!("{BRANCH_PUSHED} event"), violations })
 }
 
 /// The default id for `--reviewer`, `--worker`, `--pusher`…: `$TELECLAUDE_SESSION_ID`, else `$USER`.

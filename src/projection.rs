@@ -4,9 +4,11 @@
 
 use crate::clock;
 use crate::error::Result;
-use crate::events::{self, Envelope};
+use crate::events;
 use crate::state::{self, LogHealth, StateDir};
 use serde::{Deserialize, Serialize};
+use serde::de::IgnoredAny;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the snapshot's shape or meaning changes; an old snapshot is rebuilt.
@@ -62,14 +64,62 @@ pub struct Projection {
     pub readiness_events: u64,
 }
 
+/// The part of an envelope the fold reads, borrowed from the line: replay parses a
+/// million lines, and a full `Envelope` allocates a map and a string per payload field.
+/// The other envelope fields must be present (a line without them is skipped) but are
+/// not kept.
+#[derive(Deserialize)]
+#[allow(dead_code)] // `v`, `id`, `source`, `key`, `level`: required, never read.
+struct Line<'a> {
+    v: IgnoredAny,
+    id: IgnoredAny,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    at: Cow<'a, str>,
+    source: IgnoredAny,
+    key: IgnoredAny,
+    level: IgnoredAny,
+    #[serde(borrow)]
+    payload: Payload<'a>,
+}
+
+/// The payload fields the fold reads; the others are skipped unparsed.
+#[derive(Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow, default)]
+    slug: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    branch: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sha: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    remote: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ready_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    merge_commit: Option<Cow<'a, str>>,
+    #[serde(default)]
+    review_round: Option<serde_json::Value>,
+}
+
 fn completed_key(slug: &str, sha: &str) -> String {
     format!("{slug}:{sha}")
 }
 
 impl Projection {
-    fn apply(&mut self, e: &Envelope) {
+    fn apply(&mut self, e: &Line<'_>) {
         let p = &e.payload;
-        let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let get = |v: &Option<Cow<'_, str>>| v.as_deref().unwrap_or_default().to_string();
+        let s = |k: &str| match k {
+            "slug" => get(&p.slug),
+            "branch" => get(&p.branch),
+            "sha" => get(&p.sha),
+            "remote" => get(&p.remote),
+            "ready_at" => get(&p.ready_at),
+            "merge_commit" => get(&p.merge_commit),
+            _ => String::new(),
+        };
         let mut notify = |slug: String, state: &str, seen: bool| {
             let n = self.notifications.entry(slug.clone()).or_insert_with(|| Notification {
                 slug,
@@ -79,14 +129,14 @@ impl Projection {
             });
             n.state = state.to_string();
             n.seen = seen;
-            n.updated_at = e.at.clone();
+            n.updated_at = e.at.to_string();
         };
-        if matches!(e.kind.as_str(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
+        if matches!(e.kind.as_ref(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
             self.readiness_events += 1;
         }
-        match e.kind.as_str() {
+        match e.kind.as_ref() {
             events::REVIEW_APPROVED => {
-                let round = p.get("review_round").and_then(|v| v.as_u64()).unwrap_or(1);
+                let round = p.review_round.as_ref().and_then(|v| v.as_u64()).unwrap_or(1);
                 let slug = s("slug");
                 let r = self.approvals.entry(slug.clone()).or_insert(0);
                 *r = (*r).max(round);
@@ -124,7 +174,7 @@ impl Projection {
         let before = self.offset;
         let mut health = self.health;
         let end = state::scan_lines(&dir.events(), self.offset, &mut health, |_, line| {
-            match serde_json::from_slice::<Envelope>(line) {
+            match serde_json::from_slice::<Line>(line) {
                 Ok(e) => {
                     self.apply(&e);
                     true
@@ -170,6 +220,12 @@ impl Projection {
             }
         }
         w
+    }
+
+    /// The candidates git still has to be asked about: not yet recorded as integrated
+    /// (`deployment.completed` is written only once the sha is on main).
+    pub fn unresolved_candidates(&self) -> Vec<&Started> {
+        self.candidates().into_iter().filter(|c| !self.is_completed(&c.slug, &c.sha)).collect()
     }
 
     /// Distinct candidates `(slug, branch, sha)` in log order.

@@ -160,7 +160,7 @@ pub fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Candidate
             view.state = State::Superseded;
             view.superseded_by = Some(format!("{}@{}", winner.branch, winner.sha));
             view.reasons.push(format!("superseded by {}@{}", winner.branch, &winner.sha[..winner.sha.len().min(7)]));
-        } else if facts.is_on_main(&c.sha) {
+        } else if facts.is_on_main(&c.sha) || p.is_completed(&c.slug, &c.sha) {
             view.state = State::Integrated;
             view.reasons.push(format!("already on {remote}/{main}"));
         } else {

@@ -251,7 +251,7 @@ impl<'a> Runner<'a> {
     fn evaluate(&mut self) -> Result<(Vec<CandidateView>, GitFacts)> {
         let t = Instant::now();
         self.proj.catch_up(&self.dir)?;
-        let cands = self.proj.candidates();
+        let cands = self.proj.unresolved_candidates();
         let facts = GitFacts::gather(&self.git, &self.cfg, &cands)?;
         let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
         self.main_tip = facts.main_tip.clone();
@@ -588,7 +588,7 @@ impl<'a> Runner<'a> {
                         return self.block(&item, followup::Cause::PushRejected { messages: rejections });
                     }
                     self.fetch()?;
-                    let cands = self.proj.candidates();
+                    let cands = self.proj.unresolved_candidates();
                     facts = GitFacts::gather(&self.git, &self.cfg, &cands)?;
                     self.main_tip = facts.main_tip.clone();
                 }

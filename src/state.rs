@@ -30,6 +30,10 @@ impl StateDir {
     pub fn events(&self) -> PathBuf {
         self.file("events.jsonl")
     }
+    /// The idempotency-key index of `events.jsonl` (a cache, rebuilt when stale).
+    pub fn event_keys(&self) -> PathBuf {
+        self.file("events.keys")
+    }
     pub fn queue(&self) -> PathBuf {
         self.file("queue.json")
     }
@@ -174,14 +178,21 @@ impl LogWriter<'_> {
             .map_err(|e| Error::io(format_args!("cannot stat {}", self.path.display()), e))
     }
 
+    /// The file the lock guards.
+    pub fn file(&self) -> &File {
+        self.file
+    }
+
     /// Append `lines` (each without its newline) in one write. A torn last line left by a
     /// crashed writer is closed with a newline first so it never swallows a record.
-    pub fn append(&mut self, lines: &[String]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
+    /// Returns the offset at which the first line starts.
+    pub fn append(&mut self, lines: &[String]) -> Result<u64> {
         let len = self.size()?;
+        if lines.is_empty() {
+            return Ok(len);
+        }
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 1);
+        let mut leading = 0;
         if len > 0 {
             let mut last = [0u8; 1];
             self.file
@@ -190,6 +201,7 @@ impl LogWriter<'_> {
                 .map_err(|e| Error::io(format_args!("cannot read {}", self.path.display()), e))?;
             if last[0] != b'\n' {
                 buf.push(b'\n');
+                leading = 1;
             }
         }
         for l in lines {
@@ -200,13 +212,14 @@ impl LogWriter<'_> {
         self.file
             .write_all(&buf)
             .map_err(|e| Error::io(format_args!("cannot append to {}", self.path.display()), e))?;
-        self.file.sync_data().map_err(|e| Error::io(format_args!("cannot sync {}", self.path.display()), e))
+        self.file.sync_data().map_err(|e| Error::io(format_args!("cannot sync {}", self.path.display()), e))?;
+        Ok(len + leading)
     }
 }
 
 /// Append lines to a JSONL file under its lock.
 pub fn append_lines(path: &Path, lines: &[String]) -> Result<()> {
-    open_log(path)?.with(|w| w.append(lines))
+    open_log(path)?.with(|w| w.append(lines)).map(|_| ())
 }
 
 /// What a reader found in a JSONL file.

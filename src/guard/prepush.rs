@@ -127,14 +127,20 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     let state = loc.state();
     let remote = remote_name(&loc, &ctx.cwd, &remote_arg);
     let pusher = ctx.who();
+    let mut pushed = Vec::new();
     for u in &updates {
         match u.remote_branch() {
-            Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
-                crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher)
-                    .map_err(|e| fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push"))))?;
-            }
+            Some(b) if !u.is_delete() && !ctx.is_protected(b) => pushed.push(
+                crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher)
+                    .map_err(|e| fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push"))))?,
+            ),
             _ => {}
         }
+    }
+    // One batch: one lock, one write and one fsync however many branches are pushed.
+    if !pushed.is_empty() {
+        crate::events::record(&state, pushed)
+            .map_err(|e| fail_closed(format!("cannot record the push: {}", e.render("pre-push"))))?;
     }
     run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)
 }
