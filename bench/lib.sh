@@ -25,15 +25,17 @@ need_tools() {
 }
 
 # Release binaries. `integrator` is built normally; the shims and the hook are linked
-# statically (`+crt-static`): a dynamically linked exec shim costs ~1.7x real git on a
-# short command, most of it in the dynamic loader. `cargo rustc` passes the flag to the
-# final binary only, so proc-macros and dependencies are unaffected and reused.
+# statically (`+crt-static`) and not position-independent: a dynamically linked exec
+# shim costs ~1.7x real git on a short command, most of it in the dynamic loader, and a
+# static-pie one still relocates itself at every start. `cargo rustc` passes the flags
+# to the final binary only, so proc-macros and dependencies are unaffected and reused.
+SHIM_RUSTFLAGS=(-C target-feature=+crt-static -C relocation-model=static)
 build() {
   if [ "${BENCH_SKIP_BUILD:-}" = 1 ]; then return; fi
   say "cargo build --release --locked (CARGO_TARGET_DIR=${TARGET_DIR})"
   (cd "$ROOT" && cargo build --release --locked --bin integrator)
   for b in git gh pre-push; do
-    (cd "$ROOT" && cargo rustc --release --locked --bin "$b" -- -C target-feature=+crt-static)
+    (cd "$ROOT" && cargo rustc --release --locked --bin "$b" -- "${SHIM_RUSTFLAGS[@]}")
   done
 }
 

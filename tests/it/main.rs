@@ -9,3 +9,4 @@ mod guard_git_shim;
 mod guard_prepush;
 mod readiness;
 mod shadow;
+mod shim_exec;
