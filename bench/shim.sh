@@ -27,7 +27,7 @@ runs=${BENCH_RUNS:-1000}
 cmds=(-n "shim: git rev-parse --git-dir" "$SHIMS/git rev-parse --git-dir")
 [ -x "$FIX/floor/git" ] && cmds+=(-n "C exec shim (floor): git rev-parse --git-dir" "$FIX/floor/git rev-parse --git-dir")
 cmds+=(-n "real git rev-parse --git-dir" "$REAL_GIT rev-parse --git-dir")
-hyperfine -N -w 100 -r "$runs" --export-json "$FIX/revparse.json" "${cmds[@]}" >/dev/null
+hyperfine -N -w 100 -r "$runs" --style none --export-json "$FIX/revparse.json" "${cmds[@]}" 2>/dev/null
 uptime
 ratio "$FIX/revparse.json"
 
@@ -39,9 +39,9 @@ for d in range(100):
     os.makedirs('d%02d' % d, exist_ok=True)
     for f in range(100):
         open('d%02d/f%03d.txt' % (d, f), 'w').write('%d %d\n' % (d, f))
-" && git add . && git commit -q -m files)
+" && git add . && git commit -q -m files && sleep 1 && git update-index -q --really-refresh && git status >/dev/null)
 cd "$FIX/big/work"
-hyperfine -N -w 10 -r "${BENCH_RUNS_STATUS:-200}" --export-json "$FIX/status.json" \
-  -n "shim: git status" "$SHIMS/git status" -n "real git status" "$REAL_GIT status" >/dev/null
+hyperfine -N -w 20 -r "${BENCH_RUNS_STATUS:-200}" --export-json "$FIX/status.json" \
+  --style none -n "shim: git status" "$SHIMS/git status" -n "real git status" "$REAL_GIT status" 2>/dev/null
 uptime
 ratio "$FIX/status.json"

@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
 
 pub const REVIEW_APPROVED: &str = "domain.software-development.review.approved";
 pub const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
@@ -322,18 +321,34 @@ impl NewEvent {
         NewEvent { kind: kind.to_string(), source: "integrator".into(), key, level: "operational".into(), payload }
     }
 
-    fn envelope(self, at: &str) -> Envelope {
-        Envelope {
+    /// The envelope as written, borrowing from the event (same fields, same order as
+    /// [`Envelope`]).
+    fn envelope<'a>(&'a self, at: &'a str) -> EnvelopeRef<'a> {
+        EnvelopeRef {
             v: 1,
             id: clock::uuid(),
-            kind: self.kind,
-            at: at.to_string(),
-            source: self.source,
-            key: self.key,
-            level: self.level,
-            payload: self.payload,
+            kind: &self.kind,
+            at,
+            source: &self.source,
+            key: &self.key,
+            level: &self.level,
+            payload: &self.payload,
         }
     }
+}
+
+/// An [`Envelope`] being written, without copying the event into it.
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    v: u32,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    at: &'a str,
+    source: &'a str,
+    key: &'a str,
+    level: &'a str,
+    payload: &'a Map<String, Value>,
 }
 
 /// What happened to one event handed to [`record`].
@@ -353,32 +368,32 @@ pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
     log.with(|w| {
         let index = KeyIndex::open(&dir.event_keys(), &path)?;
         let at = clock::now_string();
-        let mut batch = HashSet::new();
-        let mut lines = Vec::new();
-        let mut keys = Vec::new();
+        let mut batch = crate::keyindex::KeySet::default();
+        let mut buf = Vec::new();
+        // (key, offset of its line within `buf`)
+        let mut fresh = Vec::new();
         let mut results = Vec::with_capacity(events.len());
-        for e in events {
-            if batch.contains(&e.key) || index.contains(w.file(), &e.key)? {
+        for e in &events {
+            if !batch.insert(e.key.as_str()) || index.contains(w.file(), &e.key)? {
                 results.push(Recorded::Duplicate);
                 continue;
             }
-            batch.insert(e.key.clone());
-            keys.push(e.key.clone());
-            let env = e.envelope(&at);
-            lines.push(serde_json::to_string(&env).map_err(|e| Error::failed(format!("cannot encode event: {e}")))?);
+            fresh.push((e.key.as_str(), buf.len() as u64));
+            serde_json::to_writer(&mut buf, &e.envelope(&at))
+                .map_err(|e| Error::failed(format!("cannot encode event: {e}")))?;
+            buf.push(b'\n');
             results.push(Recorded::Recorded);
         }
-        if lines.is_empty() {
+        if fresh.is_empty() {
             return Ok(results);
         }
-        let mut offset = w.append(&lines)?;
-        let mut appended = Vec::with_capacity(keys.len());
-        for (key, line) in keys.iter().zip(&lines) {
-            appended.push((key.as_str(), offset));
-            offset += line.len() as u64 + 1;
+        let end_in_buf = buf.len() as u64;
+        let start = w.append_buf(buf)?;
+        for (_, offset) in fresh.iter_mut() {
+            *offset += start;
         }
         // The events are recorded; an index that cannot be updated is rebuilt next time.
-        if let Err(e) = index.extend(&path, &appended, offset) {
+        if let Err(e) = index.extend(&path, &fresh, start + end_in_buf) {
             eprintln!("integrator: warning: {}", e.render("integrator"));
         }
         Ok(results)

@@ -44,7 +44,31 @@ pub fn line_key(line: &[u8]) -> Option<Cow<'_, str>> {
 
 fn hash(key: &str) -> u64 {
     // FNV-1a: stable across builds and platforms (the index outlives the binary).
-    key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    fnv(key.as_bytes())
+}
+
+/// A set of keys hashed like the index (FNV-1a, cheaper than SipHash for a batch of
+/// many thousand keys; the keys are not adversarial to the recorder's own process).
+pub type KeySet<'a> = std::collections::HashSet<&'a str, std::hash::BuildHasherDefault<Fnv>>;
+
+/// FNV-1a as a [`std::hash::Hasher`].
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn fnv(bytes: &[u8]) -> u64 {

@@ -187,11 +187,22 @@ impl LogWriter<'_> {
     /// crashed writer is closed with a newline first so it never swallows a record.
     /// Returns the offset at which the first line starts.
     pub fn append(&mut self, lines: &[String]) -> Result<u64> {
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
+        for l in lines {
+            debug_assert!(!l.contains('\n'));
+            buf.extend_from_slice(l.as_bytes());
+            buf.push(b'\n');
+        }
+        self.append_buf(buf)
+    }
+
+    /// Append `buf` (whole lines, each ending in a newline) in one write, as [`append`](Self::append).
+    pub fn append_buf(&mut self, mut buf: Vec<u8>) -> Result<u64> {
         let len = self.size()?;
-        if lines.is_empty() {
+        if buf.is_empty() {
             return Ok(len);
         }
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 1);
+        debug_assert!(buf.ends_with(b"\n"));
         let mut leading = 0;
         if len > 0 {
             let mut last = [0u8; 1];
@@ -200,14 +211,9 @@ impl LogWriter<'_> {
                 .and_then(|_| self.file.read_exact(&mut last))
                 .map_err(|e| Error::io(format_args!("cannot read {}", self.path.display()), e))?;
             if last[0] != b'\n' {
-                buf.push(b'\n');
+                buf.insert(0, b'\n');
                 leading = 1;
             }
-        }
-        for l in lines {
-            debug_assert!(!l.contains('\n'));
-            buf.extend_from_slice(l.as_bytes());
-            buf.push(b'\n');
         }
         self.file
             .write_all(&buf)
