@@ -41,7 +41,10 @@ pub fn integrator_git(git: &Git, cfg: &Config) -> Git {
 }
 
 pub fn message(slug: &str, branch: &str, sha: &str) -> String {
-    format!("Integrate {slug} ({branch}@{})\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n", &sha[..7])
+    format!(
+        "Integrate {slug} ({branch}@{})\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n",
+        crate::git::short(sha)
+    )
 }
 
 /// Merge `sha` onto `main_tip` without touching any working tree.

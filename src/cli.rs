@@ -165,6 +165,9 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+    /// Start only once process PID has exited (the push that started this run).
+    #[arg(long, value_name = "PID", hide = true)]
+    pub after_pid: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -249,17 +252,24 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
+fn cwd_of(dir: &Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    match dir {
+        Some(d) => Ok(d.clone()),
+        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e)),
+    }
+}
+
 fn open_repo(dir: &Option<std::path::PathBuf>) -> Result<Repo> {
-    let cwd = match dir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?,
-    };
-    Repo::open(&cwd)
+    Repo::open(&cwd_of(dir)?)
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
     if let Command::Demo { keep } = cli.command {
         return crate::demo::run(keep);
+    }
+    if let Command::Doctor { json } = cli.command {
+        // The doctor opens the repository itself: it must work when the shims on PATH are broken.
+        return crate::doctor::run_cli(&cwd_of(&cli.dir)?, json);
     }
     let repo = open_repo(&cli.dir)?;
     match cli.command {
@@ -346,7 +356,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Doctor { .. } => Err(Error::failed("`integrator doctor` is not implemented in this build")),
+        Command::Doctor { .. } => unreachable!("handled above"),
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }
@@ -423,23 +433,25 @@ fn trigger(repo: &Repo) -> Result<()> {
 }
 
 fn run_cmd(repo: &Repo, a: RunArgs) -> Result<i32> {
+    if let Some(pid) = a.after_pid {
+        handoff::wait_for_exit(pid, Duration::from_secs(a.wait.unwrap_or(60)));
+    }
     let opts = Options {
         mode: a.mode.as_deref().and_then(Mode::parse),
         max_items: a.max_items,
         time_budget: a.time_budget.map(Duration::from_secs),
         wait: a.wait.map(Duration::from_secs),
+        announce: !a.quiet && !a.json,
     };
     let report = run::run(repo, &opts)?;
     if a.json {
         print_json(&report)?;
     } else if !a.quiet {
         if report.mode.effective == Mode::Off {
-            println!("mode off");
             return Ok(0);
         }
-        println!("mode {}: {}", report.mode.effective.as_str(), report.mode.reason);
         for p in &report.processed {
-            println!("{:<16} {} {}@{} — {}", p.outcome, p.slug, p.branch, &p.sha[..7], p.reasons.join("; "));
+            println!("{}", p.render());
         }
         let counts: Vec<String> = report.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(

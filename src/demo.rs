@@ -57,7 +57,7 @@ fn finalize(repo: &Repo, slug: &str, branch: &str, sha: &str, at: &str) -> Resul
 fn print_run(title: &str, report: &run::RunReport) {
     println!("\n== {title}: mode {} ({})", report.mode.effective.as_str(), report.mode.reason);
     for p in &report.processed {
-        println!("   {:<16} {:<8} {}@{}  {}", p.outcome, p.slug, p.branch, &p.sha[..7], p.reasons.join("; "));
+        println!("   {}", p.render());
     }
 }
 
@@ -89,7 +89,12 @@ pub fn run(keep: bool) -> Result<i32> {
     g.capture(&["commit", "-q", "-am", "hotfix on main (old delivery path)"])?;
     g.capture(&["push", "-q", "origin", "hotfix:refs/heads/main"])?;
     g.capture(&["fetch", "-q", "origin"])?;
-    println!("agents pushed: alpha-v1 {}, alpha-v2 {}, beta {}", &alpha1[..7], &alpha2[..7], &beta[..7]);
+    println!(
+        "agents pushed: alpha-v1 {}, alpha-v2 {}, beta {}",
+        crate::git::short(&alpha1),
+        crate::git::short(&alpha2),
+        crate::git::short(&beta)
+    );
 
     let repo = Repo::open(&work)?;
     repo.state.ensure()?;
@@ -115,7 +120,7 @@ pub fn run(keep: bool) -> Result<i32> {
     let q = Queue::load(&repo.state)?;
     println!("\n== queue");
     for i in &q.items {
-        println!("   {:<11} {:<6} {}@{}  {}", i.status.as_str(), i.slug, i.branch, &i.sha[..7], i.status_reason);
+        println!("   {}", i.render());
     }
     let main_log = g.capture(&["log", "--oneline", "--first-parent", "origin/main"])?;
     println!("\n== origin/main (first-parent history)\n{}", main_log.trim_end());

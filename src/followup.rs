@@ -65,7 +65,7 @@ pub struct Note {
 
 impl Note {
     pub fn stem(slug: &str, sha: &str) -> String {
-        format!("{slug}-integration-blocked-{}", &sha[..7])
+        format!("{slug}-integration-blocked-{}", crate::git::short(sha))
     }
 
     pub fn new(cfg: &Config, item: &Item, main_sha: Option<&str>, cause: &Cause, blocked_at: &str) -> Note {

@@ -42,11 +42,18 @@ impl Output {
 }
 
 impl Git {
-    /// A gateway running `git` (as found on PATH) in `dir`.
+    /// A gateway running the real `git` in `dir`: the first on PATH that is not one of our
+    /// shims (the integrator is the trusted writer; its git must not depend on the shims).
     pub fn new(dir: &Path) -> Result<Git> {
-        let exe = which::which("git")
-            .map_err(|_| Error::failed_hint("git was not found on PATH", "install git 2.38 or newer"))?;
-        Ok(Git { exe, dir: dir.to_path_buf(), env: Vec::new(), removed: Vec::new() })
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let exe = crate::shim_marker::real_program("git", &path)
+            .ok_or_else(|| Error::failed_hint("git was not found on PATH", "install git 2.38 or newer"))?;
+        Ok(Git::with_exe(&exe, dir))
+    }
+
+    /// A gateway running the git binary at `exe` in `dir`.
+    pub fn with_exe(exe: &Path, dir: &Path) -> Git {
+        Git { exe: exe.to_path_buf(), dir: dir.to_path_buf(), env: Vec::new(), removed: Vec::new() }
     }
 
     pub fn dir(&self) -> &Path {
@@ -151,6 +158,11 @@ impl Git {
 /// The error for a failed git command: argv and git's own words.
 pub fn command_failed(args: &[&str], out: &Output) -> Error {
     Error::failed(format!("`git {}` failed (exit {}): {}", args.join(" "), out.code, out.stderr.trim()))
+}
+
+/// The abbreviated form of an object name for messages (never panics on short input).
+pub fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
 }
 
 /// Is `s` a full object name (40-hex SHA-1 or 64-hex SHA-256), lower-case?

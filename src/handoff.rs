@@ -6,7 +6,8 @@ use crate::config::{Config, Trigger};
 use crate::error::{Error, Result};
 use crate::queue::{Queue, Status};
 use crate::readiness::{self, GitFacts, State};
-use crate::repo::Repo;
+use crate::repo::{Location, Repo};
+use crate::state::StateDir;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,8 +30,46 @@ pub fn maybe_trigger(repo: &Repo, cfg: &Config, integrator: &Path) -> Result<boo
     if cfg.integrator.trigger != Trigger::Event || !has_work(repo, cfg)? {
         return Ok(false);
     }
-    spawn_run(repo, integrator)?;
+    spawn_run(&repo.state, repo.git.dir(), integrator, &[])?;
     Ok(true)
+}
+
+/// After the `pre-push` hook recorded `pushed` (branch, sha) pairs: with `trigger = "event"`,
+/// when one of them completes an approved candidate, start a run that first waits for the
+/// push (process `push_pid`, the hook's parent) to finish — the remote must have the sha
+/// before readiness can see it. Reads no git: the projection is native.
+pub fn after_push(
+    loc: &Location,
+    cwd: &Path,
+    cfg: &Config,
+    pushed: &[(String, String)],
+    integrator: &Path,
+    push_pid: u32,
+) -> Result<bool> {
+    if cfg.integrator.trigger != Trigger::Event || pushed.is_empty() {
+        return Ok(false);
+    }
+    let state = loc.state();
+    let proj = crate::projection::Projection::load(&state)?;
+    let completes = proj
+        .started
+        .iter()
+        .any(|s| proj.approvals.contains_key(&s.slug) && pushed.iter().any(|(b, sha)| *b == s.branch && *sha == s.sha));
+    if !completes {
+        return Ok(false);
+    }
+    let home = loc.main_worktree().filter(|p| p.is_dir()).unwrap_or_else(|| cwd.to_path_buf());
+    spawn_run(&state, &home, integrator, &["--after-pid".into(), push_pid.to_string()])?;
+    Ok(true)
+}
+
+/// Wait (up to `limit`) for process `pid` to exit: how a hook-started run lets the push finish.
+pub fn wait_for_exit(pid: u32, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    while unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The `integrator` binary to start: this one, or the one beside the running hook.
@@ -41,17 +80,18 @@ pub fn integrator_beside(exe: &Path) -> PathBuf {
     exe.with_file_name("integrator")
 }
 
-fn spawn_run(repo: &Repo, integrator: &Path) -> Result<()> {
-    repo.state.ensure()?;
+fn spawn_run(state: &StateDir, cwd: &Path, integrator: &Path, extra: &[String]) -> Result<()> {
+    state.ensure()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(repo.state.run_log())
+        .open(state.run_log())
         .map_err(|e| Error::io("cannot open run.log", e))?;
     let err = log.try_clone().map_err(|e| Error::io("cannot open run.log", e))?;
     let mut cmd = Command::new(integrator);
     cmd.args(["run", "--quiet", "--wait", "60"])
-        .current_dir(repo.git.dir())
+        .args(extra)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err);

@@ -33,6 +33,8 @@ pub struct ParityReport {
     pub threshold: f64,
     pub min_samples: u64,
     pub sufficient: bool,
+    /// Parity evidence is accepted: recorded (`integration.parity.accepted`) or declared by
+    /// `cutover.parity_evidence` / `TELECLAUDE_INTEGRATOR_PARITY_EVIDENCE`.
     pub accepted: bool,
     pub details: Vec<Sample>,
 }
@@ -72,7 +74,7 @@ pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
         threshold,
         min_samples,
         sufficient,
-        accepted: proj.parity_accepted,
+        accepted: proj.parity_accepted || cfg.cutover.parity_evidence == crate::config::ParityEvidence::Accepted,
         details,
     })
 }

@@ -85,6 +85,18 @@ impl Item {
         format!("{}:{}:{}", self.slug, self.branch, self.sha)
     }
 
+    /// One line for people: status, slug, branch@sha, reason.
+    pub fn render(&self) -> String {
+        format!(
+            "{:<11} {:<8} {}@{}  {}",
+            self.status.as_str(),
+            self.slug,
+            self.branch,
+            crate::git::short(&self.sha),
+            self.status_reason
+        )
+    }
+
     pub fn same(&self, slug: &str, branch: &str, sha: &str) -> bool {
         self.slug == slug && self.branch == branch && self.sha == sha
     }

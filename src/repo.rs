@@ -47,7 +47,12 @@ pub struct Repo {
 impl Repo {
     /// Open the repository containing `cwd`, asking git where its dirs are.
     pub fn open(cwd: &Path) -> Result<Repo> {
-        let git = Git::new(cwd)?;
+        Repo::open_with(Git::new(cwd)?)
+    }
+
+    /// Open the repository containing the gateway's directory, running git through it.
+    pub fn open_with(git: Git) -> Result<Repo> {
+        let cwd = git.dir().to_path_buf();
         let out = git.output(&["rev-parse", "--path-format=absolute", "--git-common-dir", "--git-dir"], None)?;
         if !out.ok() {
             return Err(Error::usage_hint(

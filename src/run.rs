@@ -27,6 +27,8 @@ pub struct Options {
     pub max_items: Option<usize>,
     pub time_budget: Option<Duration>,
     pub wait: Option<Duration>,
+    /// Print the effective mode and its reason as soon as it is known (step 1).
+    pub announce: bool,
 }
 
 /// One candidate handled by a run.
@@ -46,6 +48,20 @@ pub struct RunReport {
     pub run_id: Option<String>,
     pub processed: Vec<Processed>,
     pub counts: BTreeMap<String, u64>,
+}
+
+impl Processed {
+    /// One line of a run's account: outcome, slug, branch@sha, reasons.
+    pub fn render(&self) -> String {
+        format!(
+            "{:<16} {:<8} {}@{}  {}",
+            self.outcome,
+            self.slug,
+            self.branch,
+            crate::git::short(&self.sha),
+            self.reasons.join("; ")
+        )
+    }
 }
 
 /// `outcomes.jsonl`: one decision per candidate evaluation.
@@ -86,10 +102,16 @@ pub fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let proj = Projection::load(dir)?;
     let resolved = mode::resolve(&cfg, opts.mode, proj.parity_accepted)?;
     if resolved.effective == Mode::Off {
+        if opts.announce {
+            println!("mode off");
+        }
         return Ok(RunReport { mode: resolved, run_id: None, processed: Vec::new(), counts: BTreeMap::new() });
     }
     dir.ensure()?;
     let mut lease = take_lease(dir, &cfg, opts.wait)?;
+    if opts.announce {
+        println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
+    }
     lease.start_renewing();
     let git = apply::integrator_git(&repo.git, &cfg);
     let mut runner = Runner::new(git, cfg, dir.clone(), resolved, &lease, opts.clone(), proj);
@@ -509,7 +531,9 @@ impl<'a> Runner<'a> {
         let merged = apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)?;
         let (outcome, reasons, tree) = match merged {
             Merge::Clean { commit, tree } => match self.verify_in_shadow(&commit)? {
-                None => ("would_integrate", vec![format!("merges cleanly onto {}", &tip[..7])], Some(tree)),
+                None => {
+                    ("would_integrate", vec![format!("merges cleanly onto {}", crate::git::short(&tip))], Some(tree))
+                }
                 Some(fail) => ("would_block", vec![fail], Some(tree)),
             },
             Merge::Conflict { paths, .. } => {
@@ -694,7 +718,7 @@ impl<'a> Runner<'a> {
         });
         events::record_canonical(&self.dir, events::DEPLOYMENT_FAILED, obj(p), "integrator")?;
         self.lifecycle("integration.candidate.blocked", Some(&it), obj(json!({"reason": reason})))?;
-        self.outcome(&it, "blocked", cause.evidence(), None)?;
+        self.outcome(&it, "blocked", vec![reason.clone()], None)?;
         self.done(&it, "blocked", vec![reason]);
         Ok(())
     }

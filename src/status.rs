@@ -121,16 +121,7 @@ pub fn render_status(s: &StatusReport) -> String {
     let counts: Vec<String> = s.queue.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     out.push_str(&format!("queue: {}\n", counts.join(", ")));
     for v in &s.queue.items {
-        let i = &v.item;
-        out.push_str(&format!(
-            "  {:<11} {} {}@{} ({}s) {}\n",
-            i.status.as_str(),
-            i.slug,
-            i.branch,
-            &i.sha[..7],
-            v.age_secs,
-            i.status_reason
-        ));
+        out.push_str(&format!("  {} ({}s)\n", v.item.render(), v.age_secs));
     }
     out.push_str("candidates:\n");
     if s.candidates.is_empty() {
@@ -138,7 +129,7 @@ pub fn render_status(s: &StatusReport) -> String {
     }
     for c in &s.candidates {
         let state = serde_json::to_value(c.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        out.push_str(&format!("  {state:<10} {} {}@{}\n", c.slug, c.branch, &c.sha[..7]));
+        out.push_str(&format!("  {state:<10} {} {}@{}\n", c.slug, c.branch, crate::git::short(&c.sha)));
         for r in &c.reasons {
             out.push_str(&format!("             - {r}\n"));
         }
@@ -189,16 +180,7 @@ pub fn render_queue(items: &[ItemView]) -> String {
     let mut out = String::new();
     for v in items {
         let i = &v.item;
-        out.push_str(&format!(
-            "{:<11} {:<24} {}@{} ready {} attempts {} — {}\n",
-            i.status.as_str(),
-            i.slug,
-            i.branch,
-            &i.sha[..7],
-            i.ready_at,
-            i.attempts,
-            i.status_reason
-        ));
+        out.push_str(&format!("{} (ready {}, attempts {})\n", i.render(), i.ready_at, i.attempts));
         for t in &i.transitions {
             out.push_str(&format!(
                 "    {} {} → {}: {}\n",
@@ -285,7 +267,7 @@ pub fn render_event(e: &Envelope) -> String {
     for k in ["slug", "branch", "sha", "merge_commit", "remote"] {
         let v = get(k);
         if !v.is_empty() {
-            let v = if k.ends_with("sha") || k == "merge_commit" { &v[..v.len().min(7)] } else { v };
+            let v = if k.ends_with("sha") || k == "merge_commit" { crate::git::short(v) } else { v };
             what.push(format!("{k}={v}"));
         }
     }

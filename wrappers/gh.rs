@@ -1,5 +1,7 @@
 //! The `gh` shim (SPEC §12): `exec`s the real gh unless a guard refuses.
 fn main() {
+    // Marks this binary as a shim for `integrator doctor` (a no-op at run time).
+    teleclaude_integrator::shim_marker::embed();
     let err = teleclaude_integrator::guard::gh_shim::run(std::env::args_os().collect());
     std::process::exit(teleclaude_integrator::error::report("gh", &err));
 }

@@ -127,22 +127,48 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     let state = loc.state();
     let remote = remote_name(&loc, &ctx.cwd, &remote_arg);
     let pusher = ctx.who();
+    let mut events = Vec::new();
     let mut pushed = Vec::new();
     for u in &updates {
         match u.remote_branch() {
-            Some(b) if !u.is_delete() && !ctx.is_protected(b) => pushed.push(
-                crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher)
-                    .map_err(|e| fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push"))))?,
-            ),
+            Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
+                events.push(
+                    crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher).map_err(|e| {
+                        fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push")))
+                    })?,
+                );
+                pushed.push((b.to_string(), u.local_sha.to_ascii_lowercase()));
+            }
             _ => {}
         }
     }
     // One batch: one lock, one write and one fsync however many branches are pushed.
-    if !pushed.is_empty() {
-        crate::events::record(&state, pushed)
+    if !events.is_empty() {
+        crate::events::record(&state, events)
             .map_err(|e| fail_closed(format!("cannot record the push: {}", e.render("pre-push"))))?;
     }
-    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)
+    run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)?;
+    trigger_after_push(&ctx, &loc, &pushed);
+    Ok(())
+}
+
+/// Event-driven handoff (`trigger = "event"`): never fails the push.
+fn trigger_after_push(ctx: &Context, loc: &Location, pushed: &[(String, String)]) {
+    let started =
+        std::env::current_exe().map_err(|e| crate::error::Error::io("cannot locate pre-push", e)).and_then(|exe| {
+            let integrator = crate::handoff::integrator_beside(&exe);
+            crate::handoff::after_push(
+                loc,
+                &ctx.cwd,
+                &ctx.cfg,
+                pushed,
+                &integrator,
+                std::os::unix::process::parent_id(),
+            )
+        });
+    if let Err(e) = started {
+        eprintln!("pre-push: warning: could not start the event-triggered run: {}", e.render("pre-push"));
+    }
 }
 
 /// One refusal per protected line the pusher may not make.

@@ -436,3 +436,22 @@ fn demo_shows_one_integrated_one_blocked_one_superseded() {
     assert!(out.contains("would_block") && out.contains("would_integrate"), "{out}");
     assert!(out.contains("origin/main unchanged by shadow: yes"), "{out}");
 }
+
+#[test]
+fn event_trigger_from_the_pre_push_hook_lands_the_candidate_after_the_push() {
+    let sb = cutover("");
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\ntrigger = \"event\"\n"));
+    let hook = sb.work.join(".git/hooks/pre-push");
+    std::fs::write(&hook, format!("#!/bin/sh\nexec {} \"$@\"\n", bin("pre-push").display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.git(&sb.work, &["checkout", "-q", "-b", "feat", "origin/main"]);
+    let sha = sb.commit(&sb.work, "feat.txt", "f\n", "feature");
+    sb.git(&sb.work, &["checkout", "-q", "main"]);
+    // Approved and finalized before the branch reaches the remote: the push is the last piece.
+    sb.ok(&["emit", "review-approved", "--slug", "s", "--round", "1"]);
+    sb.ok(&["emit", "deployment-started", "--slug", "s", "--branch", "feat", "--sha", &sha]);
+    assert!(!sb.state().join("run.log").exists(), "not READY yet: nothing started");
+    sb.git(&sb.work, &["push", "-q", "origin", "feat:refs/heads/feat"]);
+    wait_for("the candidate on main", 20, || sb.is_ancestor_of_main(&sha));
+    assert_eq!(events_of(&sb, "domain.software-development.branch.pushed").len(), 1, "the hook recorded the push");
+}

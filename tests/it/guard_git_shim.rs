@@ -145,7 +145,7 @@ fn real_git_resolution_skips_shims_and_stops_recursion() {
     let (a, b) = (sb.dir().join("a"), sb.dir().join("b"));
     for d in [&a, &b] {
         std::fs::create_dir_all(d).unwrap();
-        std::fs::copy(crate::support::bin("git"), d.join("git")).unwrap();
+        crate::support::copy_executable(&crate::support::bin("git"), &d.join("git"));
     }
     let copies = format!("{}:{}:{system}", a.display(), b.display());
     let out = sb.command(a.join("git"), &sb.work).arg("--version").env("PATH", &copies).output().unwrap();

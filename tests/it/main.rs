@@ -2,11 +2,15 @@
 
 mod support;
 
+mod commands;
 mod cutover;
+mod doctor;
 mod events;
 mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_prepush;
+mod install;
 mod readiness;
+mod schemas;
 mod shadow;
 mod shim_exec;

@@ -7,6 +7,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod install;
+pub use install::*;
+
 pub const EPOCH: &str = "2026-01-01T00:00:00Z";
 
 pub struct Sandbox {
@@ -216,3 +219,12 @@ pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
 }
 
 pub mod guards;
+
+/// Copy an executable with `cp`, not `std::fs::copy`: while this (multi-threaded) test
+/// process holds the destination open for writing, a `fork` in another test thread
+/// inherits that descriptor until its `exec`, and executing the copy then fails with
+/// ETXTBSY ("Text file busy"). A child `cp` closes it before we ever run the file.
+pub fn copy_executable(src: &Path, dst: &Path) {
+    let status = Command::new("cp").arg("-p").arg(src).arg(dst).status().expect("run cp");
+    assert!(status.success(), "cp {} {}", src.display(), dst.display());
+}

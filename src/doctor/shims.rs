@@ -1,0 +1,70 @@
+//! The `git-shim` and `gh-shim` checks: the first `git` / `gh` on PATH is a teleclaude
+//! shim, and behind it on PATH there is a real program that is not a shim.
+
+use super::{install_command, sh_quote, Finding, Installed};
+use crate::shim_marker::{is_executable, is_shim, on_path, USUAL_BIN_DIRS};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+pub(crate) fn check(path_var: &OsStr, installed: &Installed, root: &Path) -> Vec<Finding> {
+    ["git", "gh"].iter().map(|name| check_one(name, path_var, installed, root)).collect()
+}
+
+fn check_one(name: &str, path_var: &OsStr, installed: &Installed, root: &Path) -> Finding {
+    let check = format!("{name}-shim");
+    let hits = on_path(name, path_var);
+    let shim_dir = &installed.shim_dir;
+    let put_first = format!("export PATH=\"{}:$PATH\"", shim_dir.display());
+    let Some(first) = hits.first() else {
+        let fix = if is_shim(&shim_dir.join(name)) { put_first } else { install_command(root, installed) };
+        return Finding::fail(&check, format!("no {name} on PATH at all"), fix);
+    };
+    if !is_shim(first) {
+        let fix = if is_shim(&shim_dir.join(name)) {
+            put_first
+        } else {
+            // The shim is not where install.sh puts it: reinstall, then put it first.
+            format!("{} && {put_first}", install_command(root, installed))
+        };
+        return Finding::fail(
+            &check,
+            format!("the first {name} on PATH is {}, not the teleclaude shim: {name} runs unguarded", first.display()),
+            fix,
+        );
+    }
+    match hits[1..].iter().find(|p| !is_shim(p)) {
+        Some(real) => Finding::pass(
+            &check,
+            format!(
+                "{} is the shim; it runs the real {name} {}",
+                first.display(),
+                real.display()
+            ),
+        ),
+        None if name == "gh" => Finding::pass(
+            &check,
+            format!(
+                "note: {} is the shim but there is no real gh on PATH after it: the gh shim is idle",
+                first.display()
+            ),
+        ),
+        None => Finding::fail(
+            &check,
+            format!(
+                "{} is the shim but every {name} after it on PATH is a shim too: it resolves to itself and {name} cannot run",
+                first.display()
+            ),
+            real_program_fix(name),
+        ),
+    }
+}
+
+/// Append the directory of a real program to PATH (after the shims), or say to install it.
+fn real_program_fix(name: &str) -> String {
+    let real: Option<PathBuf> =
+        USUAL_BIN_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| is_executable(p) && !is_shim(p));
+    match real.as_deref().and_then(Path::parent) {
+        Some(dir) => format!("export PATH=\"$PATH:{}\"", sh_quote(dir)),
+        None => format!("install {name} and add its directory to the end of PATH"),
+    }
+}
