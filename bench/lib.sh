@@ -57,6 +57,8 @@ new_repo() {
   mkdir -p "$d"
   git -C "$d" init -q --bare origin.git
   git -C "$d" clone -q origin.git work 2>/dev/null
+  # Relative, so that a copy of the fixture pushes to its own origin.
+  git -C "$d/work" remote set-url origin ../origin.git
   echo hello >"$d/work/README.md"
   git -C "$d/work" add .
   git -C "$d/work" commit -q -m initial
