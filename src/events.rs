@@ -2,8 +2,8 @@
 //! every violation at once, idempotency keys, and recording with dedup under the log lock.
 
 use crate::clock;
-use crate::keyindex::KeyIndex;
 use crate::error::{Error, Result};
+use crate::keyindex::KeyIndex;
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -156,7 +156,10 @@ impl KeyIndex {
     fn slot(&self, i: u64) -> (u64, u64) {
         let at = HEADER + i as usize * SLOT;
         let b = &self.map.bytes()[at..at + SLOT];
-        (u64::from_le_bytes(b[..8].try_into().unwrap_or_default()), u64::from_le_bytes(b[8..].try_into().unwrap_or_default()))
+        (
+            u64::from_le_bytes(b[..8].try_into().unwrap_or_default()),
+            u64::from_le_bytes(b[8..].try_into().unwrap_or_default()),
+        )
     }
 
     fn set_slot(&mut self, i: u64, h: u64, offset: u64) {
@@ -319,7 +322,14 @@ impl Map {
         // SAFETY: mapping `len` bytes of a file that is exactly `len` long, shared and
         // read-write; only this process writes it while it holds the log lock.
         let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
         };
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());

@@ -6,8 +6,8 @@ use crate::clock;
 use crate::error::Result;
 use crate::events;
 use crate::state::{self, LogHealth, StateDir};
-use serde::{Deserialize, Serialize};
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 

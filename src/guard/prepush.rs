@@ -132,11 +132,10 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     for u in &updates {
         match u.remote_branch() {
             Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
-                events.push(
-                    crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher).map_err(|e| {
+                events
+                    .push(crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher).map_err(|e| {
                         fail_closed(format!("cannot record the push of {b}: {}", e.render("pre-push")))
-                    })?,
-                );
+                    })?);
                 pushed.push((b.to_string(), u.local_sha.to_ascii_lowercase()));
             }
             _ => {}

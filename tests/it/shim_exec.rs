@@ -65,7 +65,9 @@ fn syscalls(trace: &Path) -> Vec<String> {
     std::fs::read_to_string(trace)
         .unwrap()
         .lines()
-        .map(|l| l.split_once(' ').map_or(l, |(pid, rest)| if pid.parse::<u32>().is_ok() { rest.trim_start() } else { l }))
+        .map(|l| {
+            l.split_once(' ').map_or(l, |(pid, rest)| if pid.parse::<u32>().is_ok() { rest.trim_start() } else { l })
+        })
         .filter(|l| !l.starts_with("+++") && !l.starts_with("---"))
         .map(str::to_string)
         .collect()
