@@ -82,6 +82,6 @@ cpu = lambda r: r["user"] + r["system"]
 print("%-46s %9s %9s %9s %7s %7s %7s" % ("command", "mean ms", "median ms", "cpu ms", "x mean", "x med", "x cpu"))
 for r in rs:
     print("%-46s %9.3f %9.3f %9.3f %7.3f %7.3f %7.3f" % (r["command"][:46], r["mean"] * 1e3, r["median"] * 1e3,
-          cpu(r) * 1e3, r["mean"] / ref["mean"], r["median"] / ref["median"], cpu(r) / cpu(ref)))
+          cpu(r) * 1e3, r["mean"] / ref["mean"], r["median"] / ref["median"], cpu(r) / max(cpu(ref), 1e-9)))
 PY
 }
