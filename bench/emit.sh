@@ -19,8 +19,9 @@ python3 - "$FIX/emit.json" "$n" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 n = int(sys.argv[2])
-print("%s: mean %.1f ms, median %.1f ms -> %.0f events/s (mean), %.0f events/s (median)"
-      % (r["command"], r["mean"] * 1e3, r["median"] * 1e3, n / r["mean"], n / r["median"]))
+cpu = r["user"] + r["system"]
+print("%s: mean %.1f ms, median %.1f ms, cpu %.1f ms -> %.0f events/s (mean), %.0f (median), %.0f (per cpu-second)"
+      % (r["command"], r["mean"] * 1e3, r["median"] * 1e3, cpu * 1e3, n / r["mean"], n / r["median"], n / cpu))
 PY
 tail -1 "$state/events.jsonl" | cut -c1-120
 
@@ -31,7 +32,7 @@ python3 "$BENCH_DIR/gen-events.py" --events "${BENCH_BIG:-1000000}" --format log
 sha=$(git rev-parse HEAD)
 /usr/bin/time -f "first emit (builds the key index): %e s, %M KB max RSS" \
   "$BIN/integrator" emit branch-pushed --branch feat/x --sha "$sha" --pusher bench
-hyperfine -w 3 -r "${BENCH_RUNS_ONE:-50}" --style none --export-json "$FIX/one.json" \
+hyperfine -N -w 3 -r "${BENCH_RUNS_ONE:-50}" --style none --export-json "$FIX/one.json" \
   -n "emit branch-pushed (duplicate, 1M-event log)" \
   "$BIN/integrator emit branch-pushed --branch feat/x --sha $sha --pusher bench" \
   -n "git rev-parse HEAD (reference)" "git rev-parse HEAD" 2>/dev/null

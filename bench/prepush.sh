@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pre-push hook with 1 and 100 feature-branch lines vs an empty hook
 # (`cat >/dev/null`), on an empty event log and on a 100k-event log. Budget: <= 5 ms
-# with one line. hyperfine's shell mode subtracts the shell's own start-up.
+# with one line. Timed per invocation, process start-up included.
 . "$(dirname "$0")/lib.sh"
 need_tools
 build
