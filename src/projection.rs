@@ -207,7 +207,7 @@ impl Projection {
     pub fn save(&self, dir: &StateDir) -> Result<()> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
-        state::write_atomic(&dir.projection(), &bytes)
+        state::write_cache(&dir.projection(), &bytes)
     }
 
     /// Per slug, the winning candidate and the others it supersedes.

@@ -90,6 +90,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Replace a cache file (rebuilt from the log when missing or damaged): temp file and
+/// rename, without the fsyncs of [`write_atomic`] — a crash leaves the old file, or at
+/// worst a damaged one that readers discard. Syncing a large snapshot was a noticeable
+/// share of a cold `status`.
+pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let ctx = || format!("cannot write {}", path.display());
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::io(ctx(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(ctx(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
+    Ok(())
+}
+
 /// Serialize `value` as pretty JSON and replace `path` atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value)
