@@ -506,7 +506,7 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
             events::check_slug(&slug).map_err(Error::usage)?;
             let cfg = repo.config()?;
             let proj = Projection::load(&repo.state)?;
-            let cands = proj.candidates();
+            let cands = proj.unresolved_candidates();
             let facts = crate::readiness::GitFacts::gather(&repo.git, &cfg, &cands)?;
             let views = crate::readiness::evaluate(&proj, &cfg, &facts);
             state::with_state_lock(&repo.state, || {

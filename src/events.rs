@@ -3,12 +3,10 @@
 
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::keyindex::KeyIndex;
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
-use std::collections::HashSet;
-use std::path::Path;
 
 pub const REVIEW_APPROVED: &str = "domain.software-development.review.approved";
 pub const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
@@ -350,18 +348,34 @@ impl NewEvent {
         NewEvent { kind: kind.to_string(), source: "integrator".into(), key, level: "operational".into(), payload }
     }
 
-    fn envelope(self, at: &str) -> Envelope {
-        Envelope {
+    /// The envelope as written, borrowing from the event (same fields, same order as
+    /// [`Envelope`]).
+    fn envelope<'a>(&'a self, at: &'a str) -> EnvelopeRef<'a> {
+        EnvelopeRef {
             v: 1,
             id: clock::uuid(),
-            kind: self.kind,
-            at: at.to_string(),
-            source: self.source,
-            key: self.key,
-            level: self.level,
-            payload: self.payload,
+            kind: &self.kind,
+            at,
+            source: &self.source,
+            key: &self.key,
+            level: &self.level,
+            payload: &self.payload,
         }
     }
+}
+
+/// An [`Envelope`] being written, without copying the event into it.
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    v: u32,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    at: &'a str,
+    source: &'a str,
+    key: &'a str,
+    level: &'a str,
+    payload: &'a Map<String, Value>,
 }
 
 /// What happened to one event handed to [`record`].
@@ -371,48 +385,44 @@ pub enum Recorded {
     Duplicate,
 }
 
-#[derive(Deserialize)]
-struct KeyOnly<'a> {
-    #[serde(borrow)]
-    key: Cow<'a, str>,
-}
-
-/// Every idempotency key already in the log.
-fn existing_keys(path: &Path) -> Result<HashSet<String>> {
-    let mut keys = HashSet::new();
-    let mut health = state::LogHealth::default();
-    state::scan_lines(path, 0, &mut health, |_, line| match serde_json::from_slice::<KeyOnly>(line) {
-        Ok(k) => {
-            keys.insert(k.key.into_owned());
-            true
-        }
-        Err(_) => false,
-    })?;
-    Ok(keys)
-}
-
 /// Record events, skipping any whose key is already in the log (the first record wins).
-/// The whole batch is appended in one write under the log's exclusive lock.
+/// The whole batch is appended in one write under the log's exclusive lock; the key
+/// index beside the log answers "already there?" without reading the log.
 pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
     dir.ensure()?;
     let path = dir.events();
     let mut log = state::open_log(&path)?;
     log.with(|w| {
-        let mut keys = existing_keys(&path)?;
+        let index = KeyIndex::open(&dir.event_keys(), &path)?;
         let at = clock::now_string();
-        let mut lines = Vec::new();
+        let mut batch = crate::keyindex::KeySet::default();
+        let mut buf = Vec::new();
+        // (key, offset of its line within `buf`)
+        let mut fresh = Vec::new();
         let mut results = Vec::with_capacity(events.len());
-        for e in events {
-            if keys.contains(&e.key) {
+        for e in &events {
+            if !batch.insert(e.key.as_str()) || index.contains(w.file(), &e.key)? {
                 results.push(Recorded::Duplicate);
                 continue;
             }
-            keys.insert(e.key.clone());
-            let env = e.envelope(&at);
-            lines.push(serde_json::to_string(&env).map_err(|e| Error::failed(format!("cannot encode event: {e}")))?);
+            fresh.push((e.key.as_str(), buf.len() as u64));
+            serde_json::to_writer(&mut buf, &e.envelope(&at))
+                .map_err(|e| Error::failed(format!("cannot encode event: {e}")))?;
+            buf.push(b'\n');
             results.push(Recorded::Recorded);
         }
-        w.append(&lines)?;
+        if fresh.is_empty() {
+            return Ok(results);
+        }
+        let end_in_buf = buf.len() as u64;
+        let start = w.append_buf(buf)?;
+        for (_, offset) in fresh.iter_mut() {
+            *offset += start;
+        }
+        // The events are recorded; an index that cannot be updated is rebuilt next time.
+        if let Err(e) = index.extend(&path, &fresh, start + end_in_buf) {
+            eprintln!("integrator: warning: {}", e.render("integrator"));
+        }
         Ok(results)
     })
 }
@@ -426,15 +436,16 @@ pub fn record_canonical(dir: &StateDir, kind: &str, payload: Map<String, Value>,
     Ok(record(dir, vec![ev])?[0])
 }
 
-/// Record `branch.pushed` (used by the `pre-push` hook).
-pub fn record_branch_pushed(dir: &StateDir, branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<Recorded> {
+/// A `branch.pushed` event as the `pre-push` hook records it.
+pub fn branch_pushed(branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<NewEvent> {
     let mut p = Map::new();
     p.insert("branch".into(), branch.into());
     p.insert("sha".into(), sha.into());
     p.insert("remote".into(), remote.into());
     p.insert("pushed_at".into(), clock::now_string().into());
     p.insert("pusher".into(), pusher.into());
-    record_canonical(dir, BRANCH_PUSHED, p, "pre-push")
+    NewEvent::canonical(BRANCH_PUSHED, &p, "pre-push")
+        .map_err(|violations| Error::Invalid { what: format!("{BRANCH_PUSHED} event"), violations })
 }
 
 /// The default id for `--reviewer`, `--worker`, `--pusher`…: `$TELECLAUDE_SESSION_ID`, else `$USER`.

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 /// Is there a READY candidate the integrator has not taken yet?
 pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
     let proj = crate::projection::Projection::load(&repo.state)?;
-    let cands = proj.candidates();
+    let cands = proj.unresolved_candidates();
     let facts = GitFacts::gather(&repo.git, cfg, &cands)?;
     let q = Queue::load(&repo.state)?;
     Ok(readiness::evaluate(&proj, cfg, &facts).iter().any(|v| {

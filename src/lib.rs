@@ -13,6 +13,7 @@ pub mod followup;
 pub mod git;
 pub mod guard;
 pub mod handoff;
+pub mod keyindex;
 pub mod lease;
 pub mod mode;
 pub mod parity;

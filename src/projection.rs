@@ -4,9 +4,11 @@
 
 use crate::clock;
 use crate::error::Result;
-use crate::events::{self, Envelope};
+use crate::events;
 use crate::state::{self, LogHealth, StateDir};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the snapshot's shape or meaning changes; an old snapshot is rebuilt.
@@ -62,6 +64,45 @@ pub struct Projection {
     pub readiness_events: u64,
 }
 
+/// The part of an envelope the fold reads, borrowed from the line: replay parses a
+/// million lines, and a full `Envelope` allocates a map and a string per payload field.
+/// The other envelope fields must be present (a line without them is skipped) but are
+/// not kept.
+#[derive(Deserialize)]
+#[allow(dead_code)] // `v`, `id`, `source`, `key`, `level`: required, never read.
+struct Line<'a> {
+    v: IgnoredAny,
+    id: IgnoredAny,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    at: Cow<'a, str>,
+    source: IgnoredAny,
+    key: IgnoredAny,
+    level: IgnoredAny,
+    #[serde(borrow)]
+    payload: Payload<'a>,
+}
+
+/// The payload fields the fold reads; the others are skipped unparsed.
+#[derive(Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow, default)]
+    slug: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    branch: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sha: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    remote: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ready_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    merge_commit: Option<Cow<'a, str>>,
+    #[serde(default)]
+    review_round: Option<serde_json::Value>,
+}
+
 fn completed_key(slug: &str, sha: &str) -> String {
     format!("{slug}:{sha}")
 }
@@ -69,23 +110,33 @@ fn completed_key(slug: &str, sha: &str) -> String {
 /// Is a candidate's identity safe to hand to git? The recorder validates every event, but
 /// the log is a plain file: a hand-written line must never put an option (`--…`) or a
 /// revision expression where the run expects a branch name or a full object name.
-fn sane_candidate(p: &serde_json::Map<String, serde_json::Value>, with_slug: bool) -> bool {
-    let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-    (!with_slug || events::check_slug(s("slug")).is_ok())
-        && events::check_branch(s("branch")).is_ok_and(|b| b == s("branch"))
-        && crate::git::is_full_sha(s("sha"))
+fn sane_candidate(p: &Payload<'_>, with_slug: bool) -> bool {
+    let s = |v: &Option<Cow<'_, str>>| v.as_deref().unwrap_or_default().to_string();
+    let branch = s(&p.branch);
+    (!with_slug || events::check_slug(&s(&p.slug)).is_ok())
+        && events::check_branch(&branch).is_ok_and(|b| b == branch)
+        && crate::git::is_full_sha(&s(&p.sha))
 }
 
 impl Projection {
     /// Fold one event; false when it is not fit to fold (counted as skipped).
-    fn apply(&mut self, e: &Envelope) -> bool {
+    fn apply(&mut self, e: &Line<'_>) -> bool {
         let p = &e.payload;
-        match e.kind.as_str() {
+        match e.kind.as_ref() {
             events::DEPLOYMENT_STARTED if !sane_candidate(p, true) => return false,
             events::BRANCH_PUSHED if !sane_candidate(p, false) => return false,
             _ => {}
         }
-        let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let get = |v: &Option<Cow<'_, str>>| v.as_deref().unwrap_or_default().to_string();
+        let s = |k: &str| match k {
+            "slug" => get(&p.slug),
+            "branch" => get(&p.branch),
+            "sha" => get(&p.sha),
+            "remote" => get(&p.remote),
+            "ready_at" => get(&p.ready_at),
+            "merge_commit" => get(&p.merge_commit),
+            _ => String::new(),
+        };
         let mut notify = |slug: String, state: &str, seen: bool| {
             let n = self.notifications.entry(slug.clone()).or_insert_with(|| Notification {
                 slug,
@@ -95,14 +146,14 @@ impl Projection {
             });
             n.state = state.to_string();
             n.seen = seen;
-            n.updated_at = e.at.clone();
+            n.updated_at = e.at.to_string();
         };
-        if matches!(e.kind.as_str(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
+        if matches!(e.kind.as_ref(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
             self.readiness_events += 1;
         }
-        match e.kind.as_str() {
+        match e.kind.as_ref() {
             events::REVIEW_APPROVED => {
-                let round = p.get("review_round").and_then(|v| v.as_u64()).unwrap_or(1);
+                let round = p.review_round.as_ref().and_then(|v| v.as_u64()).unwrap_or(1);
                 let slug = s("slug");
                 let r = self.approvals.entry(slug.clone()).or_insert(0);
                 *r = (*r).max(round);
@@ -141,7 +192,7 @@ impl Projection {
         let before = self.offset;
         let mut health = self.health;
         let end = state::scan_lines(&dir.events(), self.offset, &mut health, |_, line| {
-            match serde_json::from_slice::<Envelope>(line) {
+            match serde_json::from_slice::<Line>(line) {
                 Ok(e) => self.apply(&e),
                 Err(_) => false,
             }
@@ -171,7 +222,7 @@ impl Projection {
     pub fn save(&self, dir: &StateDir) -> Result<()> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
-        state::write_atomic(&dir.projection(), &bytes)
+        state::write_cache(&dir.projection(), &bytes)
     }
 
     /// Per slug, the winning candidate and the others it supersedes.
@@ -184,6 +235,12 @@ impl Projection {
             }
         }
         w
+    }
+
+    /// The candidates git still has to be asked about: not yet recorded as integrated
+    /// (`deployment.completed` is written only once the sha is on main).
+    pub fn unresolved_candidates(&self) -> Vec<&Started> {
+        self.candidates().into_iter().filter(|c| !self.is_completed(&c.slug, &c.sha)).collect()
     }
 
     /// Distinct candidates `(slug, branch, sha)` in log order.

@@ -58,6 +58,12 @@ impl GitFacts {
 
     /// Gather the facts for `candidates` in a handful of git processes.
     pub fn gather(git: &Git, cfg: &Config, candidates: &[&Started]) -> Result<GitFacts> {
+        Self::gather_with(git, cfg, candidates, &mut Trailers::default())
+    }
+
+    /// [`gather`](Self::gather), reading main's trailers through `trailers` (kept across
+    /// the evaluations of one run).
+    pub fn gather_with(git: &Git, cfg: &Config, candidates: &[&Started], trailers: &mut Trailers) -> Result<GitFacts> {
         let remote = &cfg.integrator.remote;
         let prefix = format!("refs/remotes/{remote}/");
         let refs = git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options", &prefix])?;
@@ -84,7 +90,7 @@ impl GitFacts {
         }
         if let Some(tip) = facts.main_tip.clone() {
             facts.on_main = ancestors_of(git, &tip, facts.present.iter().map(String::as_str))?;
-            facts.trailers = integrated_trailers(git, &tip)?;
+            facts.trailers = trailers.at(git, &tip)?;
         }
         for c in candidates {
             if !facts.present.contains(&c.sha) {
@@ -127,17 +133,44 @@ pub fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
     }
 }
 
-/// Shas named by `Integrated-Sha:` trailers on the first-parent history of `tip`
-/// (how a squash-merged candidate is recognised as already merged).
-pub fn integrated_trailers(git: &Git, tip: &str) -> Result<HashSet<String>> {
+/// Shas named by `Integrated-Sha:` trailers on the first-parent history of `revs` (a tip
+/// or a range): how a squash-merged candidate is recognised as already merged.
+pub fn integrated_trailers(git: &Git, revs: &str) -> Result<HashSet<String>> {
     let out = git.capture(&[
         "log",
         "--first-parent",
         "--format=%(trailers:key=Integrated-Sha,valueonly,separator=%x0a)",
-        tip,
+        revs,
         "--",
     ])?;
     Ok(out.lines().map(str::trim).filter(|l| git::is_full_sha(l)).map(str::to_string).collect())
+}
+
+/// The `Integrated-Sha` trailers of main, remembered with the tip they were read at: a
+/// run evaluates once per candidate, and walking main's whole first-parent history each
+/// time made a run quadratic on a long history. When main only moved forward, just the
+/// new commits are read.
+#[derive(Debug, Default)]
+pub struct Trailers {
+    tip: Option<String>,
+    shas: HashSet<String>,
+}
+
+impl Trailers {
+    /// The trailers of `tip`'s history (the union with earlier tips it descends from).
+    pub fn at(&mut self, git: &Git, tip: &str) -> Result<HashSet<String>> {
+        let range = match self.tip.as_deref() {
+            Some(t) if t == tip => return Ok(self.shas.clone()),
+            Some(t) if is_ancestor(git, t, tip)? => format!("{t}..{tip}"),
+            _ => {
+                self.shas.clear();
+                tip.to_string()
+            }
+        };
+        self.shas.extend(integrated_trailers(git, &range)?);
+        self.tip = Some(tip.to_string());
+        Ok(self.shas.clone())
+    }
 }
 
 /// Evaluate every candidate of the projection against the git facts.
@@ -161,7 +194,7 @@ pub fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Candidate
             view.state = State::Superseded;
             view.superseded_by = Some(format!("{}@{}", winner.branch, winner.sha));
             view.reasons.push(format!("superseded by {}@{}", winner.branch, &winner.sha[..winner.sha.len().min(7)]));
-        } else if facts.is_on_main(&c.sha) {
+        } else if facts.is_on_main(&c.sha) || p.is_completed(&c.slug, &c.sha) {
             view.state = State::Integrated;
             view.reasons.push(format!("already on {remote}/{main}"));
         } else {

@@ -13,7 +13,7 @@ use crate::lease::{Acquire, Lease};
 use crate::mode::{self, Resolved};
 use crate::projection::Projection;
 use crate::queue::{Item, LastOutcome, Queue, Status};
-use crate::readiness::{self, CandidateView, GitFacts, State};
+use crate::readiness::{self, CandidateView, GitFacts, State, Trailers};
 use crate::repo::Repo;
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
@@ -169,6 +169,7 @@ struct Runner<'a> {
     counters: BTreeMap<String, u64>,
     timings: BTreeMap<String, u64>,
     main_tip: Option<String>,
+    trailers: Trailers,
 }
 
 impl<'a> Runner<'a> {
@@ -197,6 +198,7 @@ impl<'a> Runner<'a> {
             counters: BTreeMap::new(),
             timings: BTreeMap::new(),
             main_tip: None,
+            trailers: Trailers::default(),
         }
     }
 
@@ -273,8 +275,8 @@ impl<'a> Runner<'a> {
     fn evaluate(&mut self) -> Result<(Vec<CandidateView>, GitFacts)> {
         let t = Instant::now();
         self.proj.catch_up(&self.dir)?;
-        let cands = self.proj.candidates();
-        let facts = GitFacts::gather(&self.git, &self.cfg, &cands)?;
+        let cands = self.proj.unresolved_candidates();
+        let facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
         let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
         self.main_tip = facts.main_tip.clone();
         *self.timings.entry("evaluate_ms".into()).or_default() += t.elapsed().as_millis() as u64;
@@ -614,8 +616,8 @@ impl<'a> Runner<'a> {
                         return self.block(&item, followup::Cause::PushRejected { messages: rejections });
                     }
                     self.fetch()?;
-                    let cands = self.proj.candidates();
-                    facts = GitFacts::gather(&self.git, &self.cfg, &cands)?;
+                    let cands = self.proj.unresolved_candidates();
+                    facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
                     self.main_tip = facts.main_tip.clone();
                 }
                 Push::Failed(why) => {

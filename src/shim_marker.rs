@@ -21,8 +21,9 @@ pub fn is_shim(path: &Path) -> bool {
 }
 
 /// Stream `reader` looking for the ASCII `needle`, in chunks that overlap by its length.
-/// The search itself is std's `str::contains` (fast even in unoptimised builds): bytes are
-/// viewed lossily as UTF-8, which leaves every ASCII run — the needle — untouched.
+/// The search is the C library's `memmem` (vectorised, and fast in unoptimised builds
+/// too): viewing the bytes as UTF-8 first cost ~20 ms per git binary scanned, on every
+/// `integrator` command, since the gateway checks that the git it runs is not a shim.
 fn contains(mut reader: impl Read, needle: &str) -> std::io::Result<bool> {
     const CHUNK: usize = 1 << 20;
     let keep = needle.len() - 1;
@@ -34,7 +35,7 @@ fn contains(mut reader: impl Read, needle: &str) -> std::io::Result<bool> {
             return Ok(false);
         }
         filled += n;
-        if String::from_utf8_lossy(&buf[..filled]).contains(needle) {
+        if find(&buf[..filled], needle.as_bytes()) {
             return Ok(true);
         }
         if filled > keep {
@@ -42,6 +43,13 @@ fn contains(mut reader: impl Read, needle: &str) -> std::io::Result<bool> {
             filled = keep;
         }
     }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    // SAFETY: both pointers are valid for their lengths for the duration of the call,
+    // and memmem only reads them.
+    let at = unsafe { libc::memmem(hay.as_ptr().cast(), hay.len(), needle.as_ptr().cast(), needle.len()) };
+    !at.is_null()
 }
 
 /// Every executable regular file named `name` on the PATH value `path_var`, in lookup

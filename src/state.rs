@@ -30,6 +30,10 @@ impl StateDir {
     pub fn events(&self) -> PathBuf {
         self.file("events.jsonl")
     }
+    /// The idempotency-key index of `events.jsonl` (a cache, rebuilt when stale).
+    pub fn event_keys(&self) -> PathBuf {
+        self.file("events.keys")
+    }
     pub fn queue(&self) -> PathBuf {
         self.file("queue.json")
     }
@@ -83,6 +87,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+    Ok(())
+}
+
+/// Replace a cache file (rebuilt from the log when missing or damaged): temp file and
+/// rename, without the fsyncs of [`write_atomic`] — a crash leaves the old file, or at
+/// worst a damaged one that readers discard. Syncing a large snapshot was a noticeable
+/// share of a cold `status`.
+pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let ctx = || format!("cannot write {}", path.display());
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::io(ctx(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(ctx(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
     Ok(())
 }
 
@@ -174,14 +191,32 @@ impl LogWriter<'_> {
             .map_err(|e| Error::io(format_args!("cannot stat {}", self.path.display()), e))
     }
 
+    /// The file the lock guards.
+    pub fn file(&self) -> &File {
+        self.file
+    }
+
     /// Append `lines` (each without its newline) in one write. A torn last line left by a
     /// crashed writer is closed with a newline first so it never swallows a record.
-    pub fn append(&mut self, lines: &[String]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
+    /// Returns the offset at which the first line starts.
+    pub fn append(&mut self, lines: &[String]) -> Result<u64> {
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
+        for l in lines {
+            debug_assert!(!l.contains('\n'));
+            buf.extend_from_slice(l.as_bytes());
+            buf.push(b'\n');
         }
+        self.append_buf(buf)
+    }
+
+    /// Append `buf` (whole lines, each ending in a newline) in one write, as [`append`](Self::append).
+    pub fn append_buf(&mut self, mut buf: Vec<u8>) -> Result<u64> {
         let len = self.size()?;
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 1);
+        if buf.is_empty() {
+            return Ok(len);
+        }
+        debug_assert!(buf.ends_with(b"\n"));
+        let mut leading = 0;
         if len > 0 {
             let mut last = [0u8; 1];
             self.file
@@ -189,24 +224,21 @@ impl LogWriter<'_> {
                 .and_then(|_| self.file.read_exact(&mut last))
                 .map_err(|e| Error::io(format_args!("cannot read {}", self.path.display()), e))?;
             if last[0] != b'\n' {
-                buf.push(b'\n');
+                buf.insert(0, b'\n');
+                leading = 1;
             }
-        }
-        for l in lines {
-            debug_assert!(!l.contains('\n'));
-            buf.extend_from_slice(l.as_bytes());
-            buf.push(b'\n');
         }
         self.file
             .write_all(&buf)
             .map_err(|e| Error::io(format_args!("cannot append to {}", self.path.display()), e))?;
-        self.file.sync_data().map_err(|e| Error::io(format_args!("cannot sync {}", self.path.display()), e))
+        self.file.sync_data().map_err(|e| Error::io(format_args!("cannot sync {}", self.path.display()), e))?;
+        Ok(len + leading)
     }
 }
 
 /// Append lines to a JSONL file under its lock.
 pub fn append_lines(path: &Path, lines: &[String]) -> Result<()> {
-    open_log(path)?.with(|w| w.append(lines))
+    open_log(path)?.with(|w| w.append(lines)).map(|_| ())
 }
 
 /// What a reader found in a JSONL file.

@@ -98,7 +98,7 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
     }
     let proj = projection(repo)?;
-    let cands = proj.candidates();
+    let cands = proj.unresolved_candidates();
     let facts = GitFacts::gather(&repo.git, &cfg, &cands)?;
     let candidates =
         readiness::evaluate(&proj, &cfg, &facts).into_iter().filter(|c| all || c.state != State::Integrated).collect();

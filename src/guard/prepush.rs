@@ -129,17 +129,23 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     let state = loc.state();
     let remote = remote_name(&loc, &ctx.cwd, &remote_arg);
     let pusher = ctx.who();
+    let mut events = Vec::new();
     let mut pushed = Vec::new();
     for u in &updates {
         match u.remote_branch() {
             Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
-                crate::events::record_branch_pushed(&state, b, &u.local_sha, &remote, &pusher).map_err(|e| {
+                events.push(crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher).map_err(|e| {
                     fail_closed(format!("cannot record the push of {}: {}", printable(b), e.render("pre-push")))
-                })?;
+                })?);
                 pushed.push((b.to_string(), u.local_sha.to_ascii_lowercase()));
             }
             _ => {}
         }
+    }
+    // One batch: one lock, one write and one fsync however many branches are pushed.
+    if !events.is_empty() {
+        crate::events::record(&state, events)
+            .map_err(|e| fail_closed(format!("cannot record the push: {}", e.render("pre-push"))))?;
     }
     run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)?;
     trigger_after_push(&ctx, &loc, &pushed);

@@ -2,9 +2,8 @@
 //! counting nested shim calls, running the real program for a lookup, and `exec`.
 
 use crate::error::{Error, Result};
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -94,12 +93,30 @@ impl Real {
 
     /// Replace this process with the real program: same argv (argv[0] included), stdio,
     /// tty, signals; the exit code is the real program's own. Returns only on failure.
+    ///
+    /// `execv` directly rather than `Command::exec`: on the pass-through path every
+    /// microsecond counts, and `Command` copies the whole environment into a map first.
     pub fn exec(&self, argv: &[OsString]) -> Error {
-        let mut cmd = Command::new(&self.exe);
-        if let Some(arg0) = argv.first() {
-            cmd.arg0(arg0);
+        use std::os::unix::ffi::OsStrExt;
+        let fail = |why: &dyn std::fmt::Display| Error::failed(format!("cannot run {}: {why}", self.exe.display()));
+        let Ok(exe) = CString::new(self.exe.as_os_str().as_bytes()) else {
+            return fail(&"the path contains a NUL byte");
+        };
+        let Ok(args) = argv.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<Vec<_>, _>>()
+        else {
+            return fail(&"an argument contains a NUL byte");
+        };
+        let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        // The shims are single-threaded: nothing else reads the environment meanwhile.
+        std::env::set_var(DEPTH_ENV, (self.depth + 1).to_string());
+        // SAFETY: `exe` and every pointer in `ptrs` are NUL-terminated strings that outlive
+        // the call, and `ptrs` ends with a null pointer, as execv requires. SIGPIPE goes
+        // back to its default first: an ignored signal would be inherited by the program.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::execv(exe.as_ptr(), ptrs.as_ptr());
         }
-        let err = cmd.args(argv.iter().skip(1)).env(DEPTH_ENV, (self.depth + 1).to_string()).exec();
-        Error::failed(format!("cannot run {}: {err}", self.exe.display()))
+        fail(&std::io::Error::last_os_error())
     }
 }

@@ -242,6 +242,27 @@ fn squash_lands_one_parent_and_is_recognised_as_merged() {
     assert_eq!(sb.origin_ref("main").unwrap(), main, "never merged twice");
 }
 
+#[test]
+fn squashes_in_one_run_are_each_recognised_as_merged_as_main_moves() {
+    // The run reads main's trailers incrementally as its own pushes move main.
+    let sb = Sandbox::new();
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\nmerge = \"squash\"\n"));
+    let old = sb.origin_ref("main").unwrap();
+    let a = sb.branch("a", "a.txt", "a\n");
+    let b = sb.branch("b", "b.txt", "b\n");
+    sb.ready("sa", "a", &a, "2026-01-01T10:00:00Z");
+    sb.ready("sb", "b", &b, "2026-01-01T10:01:00Z");
+    sb.ok(&["run"]);
+    let main = sb.origin_ref("main").unwrap();
+    assert_eq!(sb.git(&sb.origin, &["rev-list", "--count", &format!("{old}..{main}")]).trim(), "2");
+    let all: serde_json::Value = serde_json::from_str(&sb.ok(&["status", "--json", "--all"])).unwrap();
+    let states: Vec<&str> =
+        all["candidates"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["INTEGRATED", "INTEGRATED"]);
+    sb.ok(&["run"]);
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "never merged twice");
+}
+
 fn kill_run_when(sb: &Sandbox, ready: impl Fn(&Sandbox) -> bool) {
     let mut child = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).spawn().unwrap();
     wait_for("the kill point", 30, || ready(sb));

@@ -14,3 +14,4 @@ mod readiness;
 mod reliability;
 mod schemas;
 mod shadow;
+mod shim_exec;
