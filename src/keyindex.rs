@@ -311,49 +311,23 @@ fn read_line_at(log: &File, offset: u64) -> Result<Vec<u8>> {
 
 /// A shared read-write mapping of a whole file.
 struct Map {
-    ptr: *mut u8,
-    len: usize,
-    _file: File,
+    map: memmap2::MmapMut,
 }
 
 impl Map {
     fn new(file: File, len: usize) -> std::io::Result<Map> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: mapping `len` bytes of a file that is exactly `len` long, shared and
-        // read-write; only this process writes it while it holds the log lock.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Map { ptr: ptr.cast(), len, _file: file })
+        // SAFETY: the file is exactly `len` bytes and is only written (or truncated) by a
+        // holder of the log's exclusive lock, which is held for the life of this mapping.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&file)? };
+        Ok(Map { map })
     }
 
     fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` maps `len` bytes for the lifetime of `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        &self.map
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and `&mut self` makes this the only live view.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Map {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly the mapping made in `new`.
-        unsafe {
-            libc::munmap(self.ptr.cast(), self.len);
-        }
+        &mut self.map
     }
 }
 
