@@ -205,6 +205,12 @@ impl Projection {
     /// Load the snapshot (or start empty when it is missing, damaged, from another
     /// version, or covers more than the log holds) and fold the rest of the log.
     pub fn load(dir: &StateDir) -> Result<Projection> {
+        Ok(Projection::load_tracked(dir)?.0)
+    }
+
+    /// [`load`](Self::load), also returning the log offset the snapshot covered (0 when
+    /// there was none), so a caller can tell whether saving it again is worth anything.
+    pub fn load_tracked(dir: &StateDir) -> Result<(Projection, u64)> {
         let log_len = std::fs::metadata(dir.events()).map(|m| m.len()).unwrap_or(0);
         let mut p = state::read_json::<Projection>(&dir.projection())
             .ok()
@@ -214,8 +220,9 @@ impl Projection {
         if p.offset == 0 {
             p = Projection { version: SNAPSHOT_VERSION, ..Projection::default() };
         }
+        let covered = p.offset;
         p.catch_up(dir)?;
-        Ok(p)
+        Ok((p, covered))
     }
 
     /// Write the snapshot so the next reader starts from here.

@@ -56,12 +56,8 @@ pub struct StatusReport {
 
 /// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
 pub fn projection(repo: &Repo) -> Result<Projection> {
-    let before = state::read_json::<serde_json::Value>(&repo.state.projection())
-        .ok()
-        .flatten()
-        .and_then(|v| v["offset"].as_u64());
-    let p = Projection::load(&repo.state)?;
-    if repo.state.root().is_dir() && before != Some(p.offset) {
+    let (p, before) = Projection::load_tracked(&repo.state)?;
+    if repo.state.root().is_dir() && before != p.offset {
         // A cache write: losing it only costs the next reader a longer replay.
         let _ = p.save(&repo.state);
     }
@@ -109,7 +105,7 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         Err(Error::Failed { message, hint }) => (None, Some(format!("{message}; {}", hint.unwrap_or_default()))),
         Err(e) => return Err(e),
     };
-    Ok(StatusReport {
+    let report = StatusReport {
         mode: mode_view(repo, &proj)?,
         lease: lease::inspect(&repo.state)?,
         candidates,
@@ -120,7 +116,11 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
             unseen: proj.notifications.values().filter(|n| n.state == "failed" && !n.seen).count() as u64,
         },
         log: proj.health,
-    })
+    };
+    // `status` is a one-shot process: freeing a projection of a million events node by
+    // node cost a sixth of a cold replay, and the kernel reclaims it at exit anyway.
+    std::mem::forget(proj);
+    Ok(report)
 }
 
 pub fn render_status(s: &StatusReport) -> String {
