@@ -327,6 +327,11 @@ impl<'a> Runner<'a> {
         for item in stuck {
             if facts.is_on_main(&item.sha) {
                 self.mark_integrated(&item, &facts, "recovered: already on main")?;
+                // The crashed run pushed it but never cleaned up: do that now (cutover only;
+                // the deletion still happens only while the branch points at the sha).
+                if self.cutover() {
+                    self.cleanup(&item)?;
+                }
             } else {
                 self.update(&item, |i| i.transition(Status::Queued, "recovered after an interrupted run"))?;
             }

@@ -320,6 +320,7 @@ fn kill_9_right_after_the_push_then_run_converges_on_git() {
     let done = events_of(&sb, "domain.software-development.deployment.completed");
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["payload"]["merge_commit"], sb.origin_ref("main").unwrap().as_str());
+    assert_eq!(sb.origin_ref("feat"), None, "the recovering run deletes the merged branch the killed run left");
 }
 
 #[test]
