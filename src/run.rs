@@ -266,7 +266,23 @@ impl<'a> Runner<'a> {
     fn fetch(&mut self) -> Result<()> {
         let t = Instant::now();
         let remote = self.cfg.integrator.remote.clone();
-        self.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &remote])?;
+        let args = ["fetch", "--prune", "--quiet", "--end-of-options", remote.as_str()];
+        // A remote-tracking ref can be locked for a moment by another git process — e.g. the
+        // push of a run killed mid-push, which finishes on its own and updates
+        // `refs/remotes/<remote>/<main>`. That contention is transient: retry briefly.
+        let mut attempt = 0;
+        loop {
+            let out = self.git.output(&args, None)?;
+            if out.ok() {
+                break;
+            }
+            let transient = out.stderr.contains("cannot lock ref") || out.stderr.contains(".lock': File exists");
+            attempt += 1;
+            if !transient || attempt >= 10 {
+                return Err(crate::git::command_failed(&args, &out));
+            }
+            std::thread::sleep(Duration::from_millis(100 * attempt));
+        }
         *self.timings.entry("fetch_ms".into()).or_default() += t.elapsed().as_millis() as u64;
         Ok(())
     }

@@ -978,3 +978,27 @@ fn a_half_written_worktree_record_does_not_break_the_next_runs_fetch() {
     assert!(!half.exists() && !early.exists());
     assert!(sb.git_out(&sb.work, &["fetch", "-q", "origin"]).status.success());
 }
+
+/// Regression: a run killed mid-push leaves its `git push` running; when that push
+/// finishes it updates `refs/remotes/origin/main` while the next run fetches, and the
+/// fetch failed with "cannot lock ref". A briefly locked tracking ref is now retried.
+#[test]
+fn a_briefly_locked_remote_tracking_ref_does_not_fail_the_run() {
+    let sb = Sandbox::new();
+    sb.config("[integrator]\nmode = \"shadow\"\n");
+    sb.land_on_main("moved.txt", "moved\n");
+    let lock = sb.work.join(".git/refs/remotes/origin/main.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let releaser = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            std::fs::remove_file(lock).unwrap();
+        })
+    };
+    let out = sb.ok(&["run"]);
+    releaser.join().unwrap();
+    assert!(out.contains("mode shadow"), "{out}");
+    assert_eq!(sb.git(&sb.work, &["rev-parse", "origin/main"]), sb.origin_ref("main").unwrap());
+}
