@@ -38,6 +38,7 @@ pub enum Command {
     Run(RunArgs),
     /// Effective mode, lease, queue, candidates and their reasons, last run, log health.
     Status {
+        /// Print one JSON document (schema in state-schema/).
         #[arg(long)]
         json: bool,
         /// Fetch the remote first (status alone never touches the network).
@@ -49,6 +50,7 @@ pub enum Command {
     },
     /// Show the event log.
     Log {
+        /// Print JSON: one document, or with --follow one envelope per line.
         #[arg(long)]
         json: bool,
         #[arg(long, value_name = "SLUG")]
@@ -68,11 +70,13 @@ pub enum Command {
     Notifications(NotificationsArgs),
     /// List follow-up notes of blocked candidates.
     Followups {
+        /// Print one JSON document (schema in state-schema/).
         #[arg(long)]
         json: bool,
     },
     /// Compare shadow decisions with what happened; --accept records the evidence.
     Parity {
+        /// Print one JSON document (schema in state-schema/).
         #[arg(long)]
         json: bool,
         #[arg(long)]
@@ -80,6 +84,7 @@ pub enum Command {
     },
     /// Check the installation: hook, shims, config, state dir, lease, log.
     Doctor {
+        /// Print one JSON document (schema in state-schema/).
         #[arg(long)]
         json: bool,
     },
@@ -160,6 +165,7 @@ pub struct RunArgs {
     /// Wait up to SECS for a busy lease instead of exiting 75.
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
+    /// Print one JSON document (schema in state-schema/).
     #[arg(long)]
     pub json: bool,
     /// Print nothing but errors.
@@ -173,6 +179,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct QueueArgs {
+    /// Print one JSON document (schema in state-schema/).
     #[arg(long)]
     pub json: bool,
     /// Include integrated and superseded items, with their transitions.
@@ -197,6 +204,7 @@ pub enum QueueAction {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct LeaseArgs {
+    /// Print one JSON document (schema in state-schema/).
     #[arg(long)]
     pub json: bool,
     #[command(subcommand)]
@@ -215,6 +223,7 @@ pub enum LeaseAction {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct NotificationsArgs {
+    /// Print one JSON document (schema in state-schema/).
     #[arg(long)]
     pub json: bool,
     /// Include seen and resolved ones.
