@@ -548,14 +548,22 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
         }
         Some(QueueAction::Drop { slug, reason }) => {
             events::check_slug(&slug).map_err(Error::usage)?;
-            if reason.trim().is_empty() {
-                return Err(Error::usage("--reason must not be empty"));
+            if reason.trim().is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
+                return Err(Error::usage("--reason must be one line of 1 to 1000 characters"));
             }
             state::with_state_lock(&repo.state, || {
                 let mut q = Queue::load(&repo.state)?;
                 let Some(i) = q.latest_of_slug(&slug, &[Status::Queued, Status::Blocked]) else {
                     return Err(Error::usage(format!("no queued or blocked item for slug `{slug}`")));
                 };
+                let it = &q.items[i];
+                // The log keeps the drop too, so a queue rebuilt from it never revives the item.
+                let mut p = serde_json::Map::new();
+                for (k, v) in [("slug", &it.slug), ("branch", &it.branch), ("sha", &it.sha), ("reason", &reason)] {
+                    p.insert(k.into(), v.clone().into());
+                }
+                let key = format!("{}:{}", crate::projection::DROPPED, it.key());
+                events::record(&repo.state, vec![events::NewEvent::lifecycle(crate::projection::DROPPED, key, p)])?;
                 q.items[i].transition(Status::Superseded, format!("dropped: {reason}"))?;
                 q.save(&repo.state)
             })?;

@@ -62,6 +62,10 @@ pub struct Projection {
     /// How many events that can make a candidate READY were folded in (review.approved,
     /// branch.pushed, deployment.started): a run re-evaluates when this moves.
     pub readiness_events: u64,
+    /// Candidates (`slug:branch:sha`) dropped with `integrator queue drop`: kept in the log
+    /// so a queue rebuilt from the log and git never takes them up again.
+    #[serde(default)]
+    pub dropped: BTreeSet<String>,
 }
 
 /// The part of an envelope the fold reads, borrowed from the line: replay parses a
@@ -102,6 +106,9 @@ struct Payload<'a> {
     #[serde(default)]
     review_round: Option<serde_json::Value>,
 }
+
+/// The event `integrator queue drop` records.
+pub const DROPPED: &str = "integration.candidate.dropped";
 
 fn completed_key(slug: &str, sha: &str) -> String {
     format!("{slug}:{sha}")
@@ -178,6 +185,9 @@ impl Projection {
                 }
             }
             "integration.parity.accepted" => self.parity_accepted = true,
+            DROPPED => {
+                self.dropped.insert(format!("{}:{}:{}", s("slug"), s("branch"), s("sha")));
+            }
             _ => {}
         }
         true

@@ -151,7 +151,7 @@ impl Queue {
                 format!(
                     "move it aside with `mv {p} {p}.damaged`; the next `integrator run` rebuilds the queue from \
                      the event log and git (candidates already on main are recognised and not merged again; \
-                     repeat any `integrator queue drop`)"
+                     dropped ones stay dropped)"
                 ),
             )
         })

@@ -380,6 +380,18 @@ impl<'a> Runner<'a> {
             let before = q.clone();
             for v in views {
                 let idx = q.find(&v.slug, &v.branch, &v.sha);
+                let key = format!("{}:{}:{}", v.slug, v.branch, v.sha);
+                if self.proj.dropped.contains(&key) && !matches!(v.state, State::Integrated) {
+                    // Dropped by hand: never taken up again, also by a rebuilt queue.
+                    let i = idx
+                        .unwrap_or_else(|| q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "rebuilt from the log"));
+                    let it = &mut q.items[i];
+                    if matches!(it.status, Status::Queued | Status::Blocked) {
+                        it.transition(Status::Superseded, "dropped (integrator queue drop)")?;
+                        superseded.push(it.clone());
+                    }
+                    continue;
+                }
                 match v.state {
                     State::Ready if idx.is_none() => {
                         q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "ready");

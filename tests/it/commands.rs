@@ -122,3 +122,31 @@ fn the_lease_is_renewed_while_a_long_verify_runs() {
     assert!(renewals.len() >= 2, "renewed every ttl/4 during the 4 s verify: {renewals:?}");
     assert_eq!(sb.integrated_count(&sha), 1);
 }
+
+#[test]
+fn a_dropped_candidate_stays_dropped_when_the_queue_is_rebuilt() {
+    let sb = Sandbox::new();
+    sb.config("[integrator]\nmode = \"shadow\"\n");
+    let sha = sb.branch("feat", "f.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    sb.ok(&["queue", "drop", "s", "--reason", "abandoned by its author"]);
+    let (code, _, err) = sb.run(&["queue", "drop", "s", "--reason", "two\nlines"]);
+    assert_eq!(code, 2, "{err}");
+    let drops: Vec<_> = crate::support::jsonl(&sb.state().join("events.jsonl"))
+        .into_iter()
+        .filter(|e| e["type"] == "integration.candidate.dropped")
+        .collect();
+    assert_eq!(drops.len(), 1);
+    assert_eq!(drops[0]["payload"]["reason"], "abandoned by its author");
+    // queue.json lost (moved aside after damage): the rebuilt queue must not take it up again,
+    // not even in cutover.
+    std::fs::rename(sb.state().join("queue.json"), sb.state().join("queue.json.damaged")).unwrap();
+    sb.config(CUTOVER);
+    let main = sb.origin_ref("main").unwrap();
+    sb.ok(&["run"]);
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "a dropped candidate is never merged");
+    let q: serde_json::Value = serde_json::from_str(&sb.ok(&["queue", "--json", "--all"])).unwrap();
+    assert_eq!(q["items"][0]["status"], "superseded");
+    assert_eq!(q["items"][0]["status_reason"], "dropped (integrator queue drop)");
+}
