@@ -451,6 +451,11 @@ impl<'a> Runner<'a> {
 
     /// Record `deployment.completed` for an item already on main.
     fn announce_completed(&mut self, item: &Item, facts: &GitFacts) -> Result<()> {
+        // Only git can say which commit brought it in: a candidate resolved by a recorded
+        // deployment.completed alone (not on main) has nothing more to announce.
+        if self.proj.is_completed(&item.slug, &item.sha) || !facts.is_on_main(&item.sha) {
+            return Ok(());
+        }
         let Some(tip) = facts.main_tip.as_deref() else { return Ok(()) };
         let merge_commit = apply::merge_commit_for(&self.git, tip, &item.sha)?;
         self.completed_event(item, &merge_commit)
@@ -631,13 +636,14 @@ impl<'a> Runner<'a> {
                 Some(&item),
                 obj(json!({"commit": commit, "main_sha": tip})),
             )?;
-            let commit = match self.verify_and_bookkeep(&item, &commit)? {
+            let merge_commit = commit;
+            let commit = match self.verify_and_bookkeep(&item, &merge_commit)? {
                 Ok(c) => c,
                 Err(cause) => return self.block(&item, cause),
             };
             self.lease.check()?;
             match apply::push_main(&self.git, &self.cfg, &commit, self.lease.token())? {
-                Push::Pushed => return self.delivered(&item, &commit),
+                Push::Pushed => return self.delivered(&item, &merge_commit, &commit),
                 Push::Rejected(why) => {
                     self.lifecycle(
                         "integration.push.rejected",
@@ -649,9 +655,27 @@ impl<'a> Runner<'a> {
                         return self.block(&item, followup::Cause::PushRejected { messages: rejections });
                     }
                     self.fetch()?;
-                    let cands = self.proj.unresolved_candidates();
-                    facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
-                    self.main_tip = facts.main_tip.clone();
+                    // Re-check readiness before applying again (SPEC §8 step 4): the slug may
+                    // have a newer candidate by now, or the branch may no longer hold the sha.
+                    let (views, fresh) = self.evaluate()?;
+                    facts = fresh;
+                    let view =
+                        views.iter().find(|v| v.slug == item.slug && v.branch == item.branch && v.sha == item.sha);
+                    match view.map(|v| (v.state, v.reasons.join("; "))) {
+                        Some((State::Ready | State::Integrated, _)) => {}
+                        Some((State::Superseded, why)) => {
+                            let it = self.update(&item, |i| i.transition(Status::Superseded, why.clone()))?;
+                            self.outcome(&it, "superseded", vec![why.clone()], None)?;
+                            self.done(&it, "superseded", vec![why]);
+                            return Ok(());
+                        }
+                        Some((_, why)) => {
+                            let why = format!("no longer READY after a rejected push: {why}");
+                            self.update(&item, |i| i.transition(Status::Queued, why))?;
+                            return Ok(());
+                        }
+                        None => return Err(Error::failed(format!("candidate {} vanished from the log", item.key()))),
+                    }
                 }
                 Push::Failed(why) => {
                     return Err(Error::failed_hint(
@@ -706,11 +730,15 @@ impl<'a> Runner<'a> {
         Ok(Ok(result))
     }
 
-    fn delivered(&mut self, item: &Item, commit: &str) -> Result<()> {
-        self.main_tip = Some(commit.to_string());
+    /// `commit` (the merge, or the bookkeeping commit on top of it) is on main now;
+    /// `merge_commit` is what `deployment.completed` names (SPEC §5: the first commit of
+    /// main's first-parent history that contains the sha).
+    fn delivered(&mut self, item: &Item, merge_commit: &str, pushed: &str) -> Result<()> {
+        self.main_tip = Some(pushed.to_string());
+        let commit = merge_commit;
         let it = self.update(item, |i| i.transition(Status::Integrated, format!("merged as {commit}")))?;
         self.completed_event(&it, commit)?;
-        self.lifecycle("integration.push.succeeded", Some(&it), obj(json!({"commit": commit})))?;
+        self.lifecycle("integration.push.succeeded", Some(&it), obj(json!({"commit": pushed})))?;
         self.lifecycle("integration.candidate.delivered", Some(&it), obj(json!({"merge_commit": commit})))?;
         self.outcome(&it, "integrated", vec![format!("merged as {commit}")], None)?;
         self.done(&it, "integrated", vec![format!("merged as {commit}")]);
@@ -718,7 +746,8 @@ impl<'a> Runner<'a> {
     }
 
     fn cleanup(&mut self, item: &Item) -> Result<()> {
-        if self.cfg.integrator.delete_merged_branches && item.branch != self.cfg.integrator.main {
+        let protected = item.branch == self.cfg.integrator.main || self.cfg.guard.protected.contains(&item.branch);
+        if self.cfg.integrator.delete_merged_branches && !protected {
             apply::delete_branch(&self.git, &self.cfg, &item.branch, &item.sha, self.lease.token())?;
         }
         if !self.cfg.integrator.after_push.is_empty() {

@@ -477,3 +477,79 @@ fn event_trigger_from_the_pre_push_hook_lands_the_candidate_after_the_push() {
     wait_for("the candidate on main", 20, || sb.is_ancestor_of_main(&sha));
     assert_eq!(events_of(&sb, "domain.software-development.branch.pushed").len(), 1, "the hook recorded the push");
 }
+
+#[test]
+fn a_protected_branch_is_never_deleted_after_delivery() {
+    let sb = Sandbox::new();
+    sb.config(&format!("{CUTOVER}[guard]\nprotected = [\"main\", \"release\"]\n"));
+    let sha = sb.branch("release", "r.txt", "r\n");
+    sb.ready("rel", "release", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    assert!(sb.is_ancestor_of_main(&sha));
+    assert_eq!(sb.origin_ref("release").as_deref(), Some(sha.as_str()), "a protected branch is kept");
+}
+
+#[test]
+fn with_bookkeeping_deployment_completed_names_the_merge_commit() {
+    let sb = Sandbox::new();
+    sb.config(
+        &CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\nbookkeeping = \"echo entry >> CHANGELOG\"\n"),
+    );
+    let sha = sb.branch("feat", "f.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    let tip = sb.origin_ref("main").unwrap();
+    assert_eq!(sb.git(&sb.origin, &["show", "main:CHANGELOG"]), "entry", "bookkeeping committed on top");
+    let merge = sb.git(&sb.origin, &["rev-parse", "main^1"]);
+    assert_eq!(sb.git(&sb.origin, &["rev-parse", &format!("{merge}^2")]), sha);
+    let done = events_of(&sb, "domain.software-development.deployment.completed");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["payload"]["merge_commit"], merge.as_str(), "the merge, not the bookkeeping commit {tip}");
+}
+
+#[test]
+fn a_candidate_superseded_while_its_push_was_rejected_is_not_pushed() {
+    let sb = Sandbox::new();
+    let scratch = sb.root.join("mover");
+    sb.git(&sb.root, &["clone", "-q", "origin.git", "mover"]);
+    sb.commit(&scratch, "moved.txt", "moved\n", "someone else lands first");
+    let newer = sb.branch("feat-v2", "f.txt", "v2\n");
+    sb.ok(&["emit", "branch-pushed", "--branch", "feat-v2", "--sha", &newer]);
+    let marker = sb.root.join("moved-once");
+    // During the first verify, main moves and the slug gets a newer candidate.
+    let verify = format!(
+        "if [ ! -e {m} ]; then touch {m}; git -C {s} push -q origin HEAD:refs/heads/main; {i} -C {w} emit deployment-started --slug s --branch feat-v2 --sha {newer} --at 2026-01-01T11:00:00Z >/dev/null; fi",
+        m = marker.display(),
+        s = scratch.display(),
+        i = bin("integrator").display(),
+        w = sb.work.display(),
+    );
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\nverify = \"{verify}\"\n")));
+    let old = sb.branch("feat", "f.txt", "v1\n");
+    sb.ready("s", "feat", &old, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    assert!(!sb.is_ancestor_of_main(&old), "the superseded candidate was not pushed on the retry");
+    assert!(sb.is_ancestor_of_main(&newer), "its successor landed in the same run");
+    let q: serde_json::Value = serde_json::from_str(&sb.ok(&["queue", "--json", "--all"])).unwrap();
+    let old_item = q["items"].as_array().unwrap().iter().find(|i| i["sha"] == old.as_str()).unwrap();
+    assert_eq!(old_item["status"], "superseded");
+}
+
+#[test]
+fn a_recorded_completion_for_a_sha_not_on_main_does_not_fail_the_run() {
+    let sb = Sandbox::new();
+    sb.config("[integrator]\nmode = \"shadow\"\n");
+    let sha = sb.branch("feat", "f.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    // The old path squash-merged it by hand (no trailer) and recorded the completion.
+    let line = format!(
+        "{{\"type\":\"domain.software-development.deployment.completed\",\"payload\":{{\"slug\":\"s\",\"branch\":\"feat\",\"sha\":\"{sha}\",\"merge_commit\":\"{}\",\"integrated_at\":\"2026-01-01T12:00:00Z\"}}}}\n",
+        "a".repeat(40)
+    );
+    let out = sb.integrator().args(["emit", "--json", "-"]).write_stdin(line).output().unwrap();
+    assert!(out.status.success());
+    sb.ok(&["run"]);
+    assert_eq!(queue_item(&sb, "s")["status"], "integrated");
+    assert_eq!(events_of(&sb, "domain.software-development.deployment.completed").len(), 1, "nothing more announced");
+}
