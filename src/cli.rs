@@ -514,10 +514,7 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
         Some(QueueAction::Retry { slug }) => {
             events::check_slug(&slug).map_err(Error::usage)?;
             let cfg = repo.config()?;
-            let proj = Projection::load(&repo.state)?;
-            let cands = proj.unresolved_candidates();
-            let facts = crate::readiness::GitFacts::gather(&repo.git, &cfg, &cands)?;
-            let views = crate::readiness::evaluate(&proj, &cfg, &facts);
+            let views = crate::readiness::evaluate_now(&repo.git, &cfg, &Projection::load(&repo.state)?)?;
             state::with_state_lock(&repo.state, || {
                 let mut q = Queue::load(&repo.state)?;
                 let Some(i) = q.latest_of_slug(&slug, &[Status::Blocked]) else {

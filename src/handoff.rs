@@ -5,7 +5,7 @@
 use crate::config::{Config, Trigger};
 use crate::error::{Error, Result};
 use crate::queue::{Queue, Status};
-use crate::readiness::{self, GitFacts, State};
+use crate::readiness::{self, State};
 use crate::repo::{Location, Repo};
 use crate::state::StateDir;
 use std::os::unix::process::CommandExt;
@@ -15,10 +15,8 @@ use std::process::{Command, Stdio};
 /// Is there a READY candidate the integrator has not taken yet?
 pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
     let proj = crate::projection::Projection::load(&repo.state)?;
-    let cands = proj.unresolved_candidates();
-    let facts = GitFacts::gather(&repo.git, cfg, &cands)?;
     let q = Queue::load(&repo.state)?;
-    Ok(readiness::evaluate(&proj, cfg, &facts).iter().any(|v| {
+    Ok(readiness::evaluate_now(&repo.git, cfg, &proj)?.iter().any(|v| {
         v.state == State::Ready
             && q.find(&v.slug, &v.branch, &v.sha).is_none_or(|i| q.items[i].status == Status::Queued)
     }))

@@ -186,7 +186,7 @@ impl Projection {
             }
             "integration.parity.accepted" => self.parity_accepted = true,
             DROPPED => {
-                self.dropped.insert(format!("{}:{}:{}", s("slug"), s("branch"), s("sha")));
+                self.dropped.insert(crate::queue::candidate_key(&s("slug"), &s("branch"), &s("sha")));
             }
             _ => {}
         }

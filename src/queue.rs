@@ -80,9 +80,15 @@ pub struct Item {
     pub transitions: Vec<Transition>,
 }
 
+/// The identity of a candidate as one string, `slug:branch:sha` (queue keys, outcome keys,
+/// recorded drops).
+pub fn candidate_key(slug: &str, branch: &str, sha: &str) -> String {
+    format!("{slug}:{branch}:{sha}")
+}
+
 impl Item {
     pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.slug, self.branch, self.sha)
+        candidate_key(&self.slug, &self.branch, &self.sha)
     }
 
     /// One line for people: status, slug, branch@sha, reason.

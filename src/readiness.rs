@@ -216,6 +216,13 @@ pub fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Candidate
     out
 }
 
+/// Evaluate every candidate of `p` against the remote-tracking refs as they are now
+/// (candidates with a recorded completion need no git facts).
+pub fn evaluate_now(git: &Git, cfg: &Config, p: &Projection) -> Result<Vec<CandidateView>> {
+    let facts = GitFacts::gather(git, cfg, &p.unresolved_candidates())?;
+    Ok(evaluate(p, cfg, &facts))
+}
+
 /// Candidate views keyed by (slug, branch, sha).
 pub fn by_key(views: &[CandidateView]) -> BTreeMap<(String, String, String), &CandidateView> {
     views.iter().map(|v| ((v.slug.clone(), v.branch.clone(), v.sha.clone()), v)).collect()

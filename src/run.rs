@@ -380,8 +380,9 @@ impl<'a> Runner<'a> {
             let before = q.clone();
             for v in views {
                 let idx = q.find(&v.slug, &v.branch, &v.sha);
-                let key = format!("{}:{}:{}", v.slug, v.branch, v.sha);
-                if self.proj.dropped.contains(&key) && !matches!(v.state, State::Integrated) {
+                if self.proj.dropped.contains(&crate::queue::candidate_key(&v.slug, &v.branch, &v.sha))
+                    && !matches!(v.state, State::Integrated)
+                {
                     // Dropped by hand: never taken up again, also by a rebuilt queue.
                     let i = idx
                         .unwrap_or_else(|| q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "rebuilt from the log"));

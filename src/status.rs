@@ -7,7 +7,7 @@ use crate::lease::{self, LeaseStatus};
 use crate::mode;
 use crate::projection::{Notification, Projection};
 use crate::queue::{Item, Queue};
-use crate::readiness::{self, CandidateView, GitFacts, State};
+use crate::readiness::{self, CandidateView, State};
 use crate::repo::Repo;
 use crate::run::Checkpoint;
 use crate::state::{self, LogHealth};
@@ -94,10 +94,10 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
     }
     let proj = projection(repo)?;
-    let cands = proj.unresolved_candidates();
-    let facts = GitFacts::gather(&repo.git, &cfg, &cands)?;
-    let candidates =
-        readiness::evaluate(&proj, &cfg, &facts).into_iter().filter(|c| all || c.state != State::Integrated).collect();
+    let candidates = readiness::evaluate_now(&repo.git, &cfg, &proj)?
+        .into_iter()
+        .filter(|c| all || c.state != State::Integrated)
+        .collect();
     let q = Queue::load(&repo.state)?;
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
     let (last_run, last_run_damaged) = match state::read_json(&repo.state.checkpoint()) {
