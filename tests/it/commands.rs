@@ -1,9 +1,9 @@
 //! The reading and housekeeping commands: status keys, queue retry/drop, log, lease renewal.
 
 use crate::support::{bin, Sandbox};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const CUTOVER: &str = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+use crate::support::CUTOVER;
 
 #[test]
 fn status_json_has_the_documented_keys() {
@@ -99,11 +99,9 @@ fn the_lease_is_renewed_while_a_long_verify_runs() {
     let sha = sb.branch("feat", "f.txt", "f\n");
     sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
     let mut child = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !sb.read_state("checkpoint.json").contains("\"phase\": \"verify\"") {
-        assert!(Instant::now() < deadline, "never reached verify");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_for("the run to reach verify", 20, || {
+        sb.read_state("checkpoint.json").contains("\"phase\": \"verify\"")
+    });
     let lease = |sb: &Sandbox| -> serde_json::Value { serde_json::from_str(&sb.read_state("lease.json")).unwrap() };
     let first = lease(&sb)["renewed_at"].clone();
     let mut renewals = std::collections::BTreeSet::new();

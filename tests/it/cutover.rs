@@ -3,7 +3,7 @@
 use crate::support::{bin, jsonl, Sandbox};
 use std::time::{Duration, Instant};
 
-const CUTOVER: &str = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+use crate::support::{wait_for, CUTOVER};
 
 fn cutover(extra: &str) -> Sandbox {
     let sb = Sandbox::new();
@@ -25,14 +25,6 @@ fn queue_item(sb: &Sandbox, slug: &str) -> serde_json::Value {
         .find(|i| i["slug"] == slug)
         .cloned()
         .unwrap_or_else(|| panic!("no item {slug}: {q:#}"))
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const CUTOVER: &str = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+use crate::support::CUTOVER;
 const COMPLETED: &str = "domain.software-development.deployment.completed";
 
 /// The cutover configuration with extra `[integrator]` keys.

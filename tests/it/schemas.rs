@@ -199,7 +199,7 @@ fn every_schema_has_a_line_in_the_readme() {
     }
 }
 
-const CUTOVER: &str = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+use crate::support::CUTOVER;
 
 /// The pre-push hook, run in `work` as git would run it, pushing `sha` to main: refused.
 fn refused_push_to_main(sb: &Sandbox, sha: &str) {

@@ -161,11 +161,9 @@ fn a_second_run_gets_lease_busy_and_kill_9_frees_the_lease_at_once() {
     let sha = sb.branch("feat", "feat.txt", "f\n");
     sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
     let mut holder = sb.cmd(crate::support::bin("integrator"), &sb.work).arg("run").arg("--quiet").spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !sb.read_state("checkpoint.json").contains("\"verify\"") {
-        assert!(Instant::now() < deadline, "the first run never reached verify");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::wait_for("the first run to reach verify", 20, || {
+        sb.read_state("checkpoint.json").contains("\"verify\"")
+    });
     let (code, _, err) = sb.run(&["run"]);
     assert_eq!(code, 75, "{err}");
     let line = err.trim();

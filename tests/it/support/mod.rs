@@ -12,6 +12,19 @@ pub use install::*;
 
 pub const EPOCH: &str = "2026-01-01T00:00:00Z";
 
+/// The local config of a repository in cutover with both controls set.
+pub const CUTOVER: &str =
+    "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+
+/// Poll `f` every 50 ms until it holds; fail after `secs` seconds naming `what`.
+pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub struct Sandbox {
     pub tmp: tempfile::TempDir,
     pub root: PathBuf,
