@@ -1,6 +1,6 @@
 //! Reading the state (SPEC §9): `status`, `queue`, `notifications`, `followups`, `log`.
 
-use crate::config::Mode;
+use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::events::{self, Envelope};
 use crate::lease::{self, LeaseStatus};
@@ -64,12 +64,11 @@ pub fn projection(repo: &Repo) -> Result<Projection> {
     Ok(p)
 }
 
-pub fn mode_view(repo: &Repo, proj: &Projection) -> Result<ModeView> {
-    let cfg = repo.config()?;
-    Ok(match mode::resolve(&cfg, None, proj.parity_accepted) {
+pub fn mode_view(cfg: &Config, proj: &Projection) -> ModeView {
+    match mode::resolve(cfg, None, proj.parity_accepted) {
         Ok(r) => ModeView { requested: r.requested, effective: Some(r.effective), reason: r.reason },
         Err(e) => ModeView { requested: cfg.integrator.mode, effective: None, reason: e.render("integrator") },
-    })
+    }
 }
 
 pub fn item_views(q: &Queue, all: bool) -> Vec<ItemView> {
@@ -106,7 +105,7 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         Err(e) => return Err(e),
     };
     let report = StatusReport {
-        mode: mode_view(repo, &proj)?,
+        mode: mode_view(&cfg, &proj),
         lease: lease::inspect(&repo.state)?,
         candidates,
         queue: QueueView { counts: q.counts(), items: item_views(&q, false) },
