@@ -311,13 +311,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
         },
         Command::Notifications(a) => {
-            let proj = status::projection(&repo)?;
+            let mut proj = status::projection(&repo)?;
             match a.action {
                 Some(NotificationsAction::Seen { slug }) => {
-                    status::mark_seen(&repo, &proj, &slug)?;
+                    status::mark_seen(&repo, &mut proj, &slug)?;
                     println!("{slug}: seen");
                 }
                 None => {
+                    if a.all {
+                        proj.with_archive()?;
+                    }
                     let n = status::notifications(&proj, a.all);
                     if a.json {
                         print_json(&n)?;
@@ -502,7 +505,7 @@ fn log_cmd(repo: &Repo, json: bool, slug: Option<String>, kind: Option<String>, 
 fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
     match a.action {
         None => {
-            let q = Queue::load(&repo.state)?;
+            let q = if a.all { Queue::load_all(&repo.state)? } else { Queue::load(&repo.state)? };
             let items = status::item_views(&q, a.all);
             if a.json {
                 print_json(&status::QueueReport { items })?;

@@ -172,15 +172,36 @@ impl KeyIndex {
 
     /// Is `key` in the log? Every hash hit is confirmed against the line it points at.
     pub fn contains(&self, log: &File, key: &str) -> Result<bool> {
+        let mut found = false;
+        self.visit(log, key, |_| {
+            found = true;
+            false
+        })?;
+        Ok(found)
+    }
+
+    /// Every line of the log whose key is `key` (in no particular order).
+    pub fn lines(&self, log: &File, key: &str) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        self.visit(log, key, |line| {
+            out.push(line);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Hand each line whose key is `key` to `f` until it returns false. Every hash hit is
+    /// confirmed against the line it points at.
+    fn visit(&self, log: &File, key: &str, mut f: impl FnMut(Vec<u8>) -> bool) -> Result<()> {
         let h = hash(key);
         let mut i = h & (self.slots - 1);
         loop {
             match self.slot(i) {
-                (_, 0) => return Ok(false),
+                (_, 0) => return Ok(()),
                 (sh, off) if sh == h => {
                     let line = read_line_at(log, off - 1)?;
-                    if line_key(&line).is_some_and(|k| k == key) {
-                        return Ok(true);
+                    if line_key(&line).is_some_and(|k| k == key) && !f(line) {
+                        return Ok(());
                     }
                 }
                 _ => {}
@@ -296,7 +317,7 @@ fn read_line_at(log: &File, offset: u64) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; 4096];
     let mut at = offset;
     loop {
-        let n = log.read_at(&mut buf, at).map_err(|e| Error::io("cannot read the event log", e))?;
+        let n = log.read_at(&mut buf, at).map_err(|e| Error::io("cannot read an indexed line", e))?;
         if n == 0 {
             return Ok(out);
         }

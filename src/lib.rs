@@ -2,6 +2,7 @@
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
 pub mod apply;
+pub mod archive;
 pub mod cli;
 pub mod clock;
 pub mod config;

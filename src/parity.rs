@@ -48,7 +48,7 @@ pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
             last.insert(r.key, r.outcome);
         }
     }
-    let q = Queue::load(&repo.state)?;
+    let q = Queue::load_all(&repo.state)?;
     let mut details = Vec::new();
     for item in &q.items {
         let resolution = match item.status {

@@ -1,7 +1,10 @@
 //! The projection: a fold of the event log into what readiness, notifications and parity
 //! need. Incremental: a snapshot (`projection.json`) stores the fold with the log offset
-//! it covers, so a reader only parses the lines appended since.
+//! it covers, so a reader only parses the lines appended since. Resolved history is kept
+//! apart in the archive ([`crate::archive`]) so the snapshot stays the size of the open
+//! work, whatever the length of the log.
 
+use crate::archive::{self, Archive, Record, SlugRecord, Stamp};
 use crate::clock;
 use crate::error::Result;
 use crate::events;
@@ -9,10 +12,11 @@ use crate::state::{self, LogHealth, StateDir};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 /// Bumped whenever the snapshot's shape or meaning changes; an old snapshot is rebuilt.
-const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_VERSION: u32 = 2;
 
 /// A `deployment.started`: this branch at this sha is declared ready to merge.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -66,6 +70,19 @@ pub struct Projection {
     /// so a queue rebuilt from the log and git never takes them up again.
     #[serde(default)]
     pub dropped: BTreeSet<String>,
+    /// The archive of resolved history this snapshot relies on.
+    #[serde(default)]
+    pub archive: Option<Stamp>,
+    /// That archive, open (only while it is the one on disk or was at load).
+    #[serde(skip)]
+    store: Option<Arc<Archive>>,
+    /// Slugs whose whole history is in memory (none of it left in the archive); built on
+    /// first use.
+    #[serde(skip)]
+    known: Option<HashSet<String>>,
+    /// Push keys already looked up in the archive by this process.
+    #[serde(skip)]
+    looked_up: HashSet<String>,
 }
 
 /// The part of an envelope the fold reads, borrowed from the line: replay parses a
@@ -201,15 +218,230 @@ impl Projection {
     pub fn catch_up(&mut self, dir: &StateDir) -> Result<bool> {
         let before = self.offset;
         let mut health = self.health;
+        let mut failed = None;
         let end = state::scan_lines(&dir.events(), self.offset, &mut health, |_, line| {
             match serde_json::from_slice::<Line>(line) {
-                Ok(e) => self.apply(&e),
+                Ok(e) => {
+                    if failed.is_none() {
+                        if let Err(err) = self.take_back_for(dir, &e) {
+                            failed = Some(err);
+                        }
+                    }
+                    self.apply(&e)
+                }
                 Err(_) => false,
             }
         })?;
+        if let Some(err) = failed {
+            return Err(err);
+        }
         self.offset = end;
         self.health = health;
         Ok(end != before)
+    }
+
+    /// Before folding `e`: take back from the archive what it needs — the history of the
+    /// slug it names, and the push of the candidate a `deployment.started` declares.
+    fn take_back_for(&mut self, dir: &StateDir, e: &Line<'_>) -> Result<()> {
+        let Some(store) = self.store.clone() else { return Ok(()) };
+        let p = &e.payload;
+        if let Some(slug) = p.slug.as_deref() {
+            self.take_back_slug(dir, slug)?;
+        }
+        if e.kind == events::DEPLOYMENT_STARTED {
+            if let (Some(branch), Some(sha)) = (p.branch.as_deref(), p.sha.as_deref()) {
+                self.take_back_push(dir, &store, branch, sha)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Make sure the pushes of `branch@sha` are in memory: every candidate in memory has
+    /// its pushes there too.
+    fn take_back_push(&mut self, dir: &StateDir, store: &Archive, branch: &str, sha: &str) -> Result<()> {
+        if self.pushes.iter().any(|(_, b, s)| b == branch && s == sha) {
+            return Ok(());
+        }
+        let key = archive::push_key(branch, sha);
+        if self.looked_up.insert(key.clone()) {
+            for r in store.lookup(dir, &key)? {
+                if let Some(push) = r.push {
+                    self.pushes.insert(push);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make sure the whole history of `slug` is in memory (a no-op without an archive).
+    pub fn take_back_slug(&mut self, dir: &StateDir, slug: &str) -> Result<()> {
+        let Some(store) = self.store.clone() else { return Ok(()) };
+        if self.known.is_none() {
+            self.known = Some(self.slugs_in_memory());
+        }
+        if self.known.as_ref().is_some_and(|k| k.contains(slug)) {
+            return Ok(());
+        }
+        let records: Vec<SlugRecord> =
+            store.lookup(dir, &archive::slug_key(slug))?.into_iter().filter_map(|r| r.slug).collect();
+        let candidates: BTreeSet<(String, String)> =
+            records.iter().flat_map(|r| r.started.iter().map(|s| (s.branch.clone(), s.sha.clone()))).collect();
+        self.merge(records);
+        for (branch, sha) in candidates {
+            self.take_back_push(dir, &store, &branch, &sha)?;
+        }
+        if let Some(k) = self.known.as_mut() {
+            k.insert(slug.to_string());
+        }
+        Ok(())
+    }
+
+    /// Every slug the in-memory fold knows anything about.
+    fn slugs_in_memory(&self) -> HashSet<String> {
+        let prefix = |k: &String| k.split(':').next().unwrap_or_default().to_string();
+        self.approvals
+            .keys()
+            .chain(self.notifications.keys())
+            .cloned()
+            .chain(self.started.iter().map(|s| s.slug.clone()))
+            .chain(self.completed.keys().map(prefix))
+            .chain(self.dropped.iter().map(prefix))
+            .collect()
+    }
+
+    /// Does the in-memory fold know `slug` (an archived slug is not known)?
+    pub fn has_slug(&self, slug: &str) -> bool {
+        self.approvals.contains_key(slug)
+            || self.notifications.contains_key(slug)
+            || self.started.iter().any(|s| s.slug == slug)
+    }
+
+    /// Fold archived slug records back in, for slugs that have nothing in memory: of the
+    /// records of one slug, the latest fold (largest offset) holds everything.
+    fn merge(&mut self, records: impl IntoIterator<Item = SlugRecord>) {
+        let mut latest: BTreeMap<String, SlugRecord> = BTreeMap::new();
+        for r in records {
+            match latest.get(&r.slug) {
+                Some(cur) if cur.offset > r.offset => {}
+                _ => {
+                    latest.insert(r.slug.clone(), r);
+                }
+            }
+        }
+        for r in latest.into_values() {
+            self.started.extend(r.started);
+            if let Some(round) = r.approval {
+                let a = self.approvals.entry(r.slug.clone()).or_insert(0);
+                *a = (*a).max(round);
+            }
+            for (sha, commit) in r.completed {
+                self.completed.insert(completed_key(&r.slug, &sha), commit);
+            }
+            if let Some(n) = r.notification {
+                self.notifications.insert(r.slug.clone(), n);
+            }
+            self.dropped.extend(r.dropped);
+        }
+    }
+
+    /// Fold the whole archive back in, for the views of all history (`--all`). The result
+    /// is for reading: saving it would archive everything again.
+    pub fn with_archive(&mut self) -> Result<()> {
+        let Some(store) = self.store.clone() else { return Ok(()) };
+        let mut pushes = Vec::new();
+        let mut slugs = Vec::new();
+        for r in store.scan()? {
+            if let Some(s) = r.slug {
+                slugs.push(s);
+            }
+            if let Some(p) = r.push {
+                pushes.push(p);
+            }
+        }
+        // Slugs already in memory hold everything their archived records do.
+        let known = self.slugs_in_memory();
+        self.merge(slugs.into_iter().filter(|s| !known.contains(&s.slug)));
+        self.pushes.extend(pushes);
+        self.known = None;
+        Ok(())
+    }
+
+    /// Move resolved history out of memory into archive records: every slug whose winner
+    /// is completed and has no unseen failure, and every push no remaining candidate names.
+    fn split(&mut self) -> Vec<Record> {
+        let resolved: HashSet<String> = self
+            .winners()
+            .into_iter()
+            .filter(|(slug, w)| {
+                self.is_completed(slug, &w.sha)
+                    && self.notifications.get(*slug).is_none_or(|n| n.state == "resolved" || n.seen)
+            })
+            .map(|(slug, _)| slug.to_string())
+            .collect();
+        let mut recs: BTreeMap<String, SlugRecord> = resolved
+            .iter()
+            .map(|s| (s.clone(), SlugRecord { slug: s.clone(), offset: self.offset, ..SlugRecord::default() }))
+            .collect();
+        let (gone, keep): (Vec<Started>, Vec<Started>) =
+            std::mem::take(&mut self.started).into_iter().partition(|s| resolved.contains(&s.slug));
+        self.started = keep;
+        for st in gone {
+            if let Some(r) = recs.get_mut(&st.slug) {
+                r.started.push(st);
+            }
+        }
+        for (slug, r) in recs.iter_mut() {
+            r.approval = self.approvals.remove(slug);
+            r.notification = self.notifications.remove(slug);
+        }
+        self.completed.retain(|k, commit| match k.split_once(':') {
+            Some((slug, sha)) if resolved.contains(slug) => {
+                if let Some(r) = recs.get_mut(slug) {
+                    r.completed.insert(sha.to_string(), commit.clone());
+                }
+                false
+            }
+            _ => true,
+        });
+        self.dropped.retain(|k| match k.split_once(':') {
+            Some((slug, _)) if resolved.contains(slug) => {
+                if let Some(r) = recs.get_mut(slug) {
+                    r.dropped.push(k.clone());
+                }
+                false
+            }
+            _ => true,
+        });
+        let named: HashSet<(&str, &str)> = self.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
+        let (kept, moved): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut self.pushes)
+            .into_iter()
+            .partition(|(_, b, s): &(String, String, String)| named.contains(&(b.as_str(), s.as_str())));
+        self.pushes = kept;
+        if let Some(k) = self.known.as_mut() {
+            k.retain(|s| !resolved.contains(s));
+        }
+        self.looked_up.clear();
+        recs.into_values()
+            .map(Record::of_slug)
+            .chain(moved.into_iter().map(|(r, b, s)| Record::of_push(r, b, s)))
+            .collect()
+    }
+
+    /// Undo [`split`](Self::split) when its records could not be written.
+    fn unsplit(&mut self, records: Vec<Record>) {
+        let mut slugs = Vec::new();
+        for r in records {
+            if let Some(s) = r.slug {
+                slugs.push(s);
+            }
+            if let Some(p) = r.push {
+                self.pushes.insert(p);
+            }
+        }
+        if let Some(k) = self.known.as_mut() {
+            k.extend(slugs.iter().map(|s| s.slug.clone()));
+        }
+        self.merge(slugs);
     }
 
     /// Load the snapshot (or start empty when it is missing, damaged, from another
@@ -226,6 +458,13 @@ impl Projection {
             .ok()
             .flatten()
             .filter(|p| p.version == SNAPSHOT_VERSION && p.offset <= log_len)
+            .and_then(|mut p| {
+                // A snapshot whose archive is gone, replaced or cut short is replayed.
+                if let Some(stamp) = &p.archive {
+                    p.store = Some(Arc::new(Archive::open(dir, stamp)?));
+                }
+                Some(p)
+            })
             .unwrap_or_default();
         if p.offset == 0 {
             p = Projection { version: SNAPSHOT_VERSION, ..Projection::default() };
@@ -235,11 +474,40 @@ impl Projection {
         Ok((p, covered))
     }
 
-    /// Write the snapshot so the next reader starts from here.
-    pub fn save(&self, dir: &StateDir) -> Result<()> {
-        let bytes = serde_json::to_vec(self)
-            .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
-        state::write_cache(&dir.projection(), &bytes)
+    /// Write the snapshot so the next reader starts from here, first moving resolved
+    /// history to the archive (so afterwards `self` holds only the open work; what it
+    /// moved is taken back on demand, see [`take_back_slug`](Self::take_back_slug)).
+    pub fn save(&mut self, dir: &StateDir) -> Result<()> {
+        let records = self.split();
+        let written = archive::with_lock(dir, || {
+            if !records.is_empty() {
+                match archive::write(dir, self.archive.as_ref(), &records)? {
+                    Some(stamp) => {
+                        if self.archive.as_ref().is_none_or(|s| s.id != stamp.id) {
+                            self.store = Archive::open(dir, &stamp).map(Arc::new);
+                        }
+                        self.archive = Some(stamp);
+                    }
+                    // Another process rebuilt the archive: this fold is not worth caching.
+                    None => return Ok(false),
+                }
+            }
+            let bytes = serde_json::to_vec(&*self)
+                .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
+            state::write_cache(&dir.projection(), &bytes)?;
+            Ok(true)
+        });
+        match written {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.unsplit(records);
+                Ok(())
+            }
+            Err(e) => {
+                self.unsplit(records);
+                Err(e)
+            }
+        }
     }
 
     /// Per slug, the winning candidate and the others it supersedes.
@@ -264,5 +532,251 @@ impl Projection {
     pub fn candidates(&self) -> Vec<&Started> {
         let mut seen = BTreeSet::new();
         self.started.iter().filter(|s| seen.insert((&s.slug, &s.branch, &s.sha))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Approve(usize, u64),
+        Push(usize, usize),
+        Start(usize, usize, usize, u8),
+        Complete(usize, usize),
+        Fail(usize),
+        Seen(usize),
+        Drop(usize, usize, usize),
+        /// A reader (status, run) loads the projection and saves it, archiving.
+        Save,
+        /// A long-lived process (a run) folds the tail and saves, keeping its projection.
+        SaveLive,
+    }
+
+    const SLUGS: [&str; 3] = ["alpha", "beta", "gamma"];
+    const BRANCHES: [&str; 3] = ["feat/a", "feat/b", "feat/c"];
+
+    fn sha(i: usize) -> String {
+        format!("{:040x}", i + 1)
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..3usize, 1..3u64).prop_map(|(s, r)| Op::Approve(s, r)),
+            (0..3usize, 0..4usize).prop_map(|(b, h)| Op::Push(b, h)),
+            (0..3usize, 0..3usize, 0..4usize, 0..6u8).prop_map(|(s, b, h, t)| Op::Start(s, b, h, t)),
+            (0..3usize, 0..4usize).prop_map(|(s, h)| Op::Complete(s, h)),
+            (0..3usize).prop_map(Op::Fail),
+            (0..3usize).prop_map(Op::Seen),
+            (0..3usize, 0..3usize, 0..4usize).prop_map(|(s, b, h)| Op::Drop(s, b, h)),
+            Just(Op::Save),
+            Just(Op::SaveLive),
+        ]
+    }
+
+    fn line(n: usize, op: &Op) -> Option<String> {
+        let at = format!("2026-01-01T00:{:02}:{:02}Z", n / 60 % 60, n % 60);
+        let (kind, payload) = match op {
+            Op::Approve(s, r) => (events::REVIEW_APPROVED, serde_json::json!({"slug": SLUGS[*s], "review_round": r})),
+            Op::Push(b, h) => {
+                (events::BRANCH_PUSHED, serde_json::json!({"branch": BRANCHES[*b], "sha": sha(*h), "remote": "origin"}))
+            }
+            Op::Start(s, b, h, t) => (
+                events::DEPLOYMENT_STARTED,
+                serde_json::json!({"slug": SLUGS[*s], "branch": BRANCHES[*b], "sha": sha(*h),
+                                   "ready_at": format!("2026-01-01T0{t}:00:00Z")}),
+            ),
+            Op::Complete(s, h) => (
+                events::DEPLOYMENT_COMPLETED,
+                serde_json::json!({"slug": SLUGS[*s], "sha": sha(*h), "merge_commit": sha(100 + n)}),
+            ),
+            Op::Fail(s) => (events::DEPLOYMENT_FAILED, serde_json::json!({"slug": SLUGS[*s]})),
+            Op::Seen(s) => ("integration.notification.seen", serde_json::json!({"slug": SLUGS[*s]})),
+            Op::Drop(s, b, h) => {
+                (DROPPED, serde_json::json!({"slug": SLUGS[*s], "branch": BRANCHES[*b], "sha": sha(*h)}))
+            }
+            Op::Save | Op::SaveLive => return None,
+        };
+        let env = serde_json::json!({"v": 1, "id": format!("id-{n}"), "type": kind, "at": at, "source": "test",
+                                     "key": format!("k{n}"), "level": "workflow", "payload": payload});
+        Some(env.to_string())
+    }
+
+    /// What a projection says, independent of the order things were folded or taken back.
+    type Canon = (
+        BTreeSet<(String, String, String, String)>,
+        BTreeMap<String, u64>,
+        BTreeSet<(String, String, String)>,
+        BTreeMap<String, String>,
+        BTreeMap<String, (String, bool)>,
+        BTreeSet<String>,
+    );
+
+    fn canon(p: &Projection) -> Canon {
+        (
+            p.started.iter().map(|s| (s.slug.clone(), s.branch.clone(), s.sha.clone(), s.ready_at.clone())).collect(),
+            p.approvals.clone(),
+            p.pushes.clone(),
+            p.completed.clone(),
+            p.notifications.iter().map(|(k, n)| (k.clone(), (n.state.clone(), n.seen))).collect(),
+            p.dropped.clone(),
+        )
+    }
+
+    /// The part of `full` about the slugs `hot` holds, and the pushes its candidates name.
+    fn restricted(full: &Projection, hot: &Projection) -> Canon {
+        let slugs = hot.slugs_in_memory();
+        let named: HashSet<(&str, &str)> = hot.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
+        let slug_of = |k: &String| k.split(':').next().unwrap_or_default().to_string();
+        let (st, ap, pu, co, no, dr) = canon(full);
+        (
+            st.into_iter().filter(|s| slugs.contains(&s.0)).collect(),
+            ap.into_iter().filter(|(k, _)| slugs.contains(k)).collect(),
+            pu.into_iter().filter(|(_, b, s)| named.contains(&(b.as_str(), s.as_str()))).collect(),
+            co.into_iter().filter(|(k, _)| slugs.contains(&slug_of(k))).collect(),
+            no.into_iter().filter(|(k, _)| slugs.contains(k)).collect(),
+            dr.into_iter().filter(|k| slugs.contains(&slug_of(k))).collect(),
+        )
+    }
+
+    fn hot_pushes(p: &Projection) -> BTreeSet<(String, String, String)> {
+        let named: HashSet<(&str, &str)> = p.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
+        p.pushes.iter().filter(|(_, b, s)| named.contains(&(b.as_str(), s.as_str()))).cloned().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Archiving never changes what the fold says: after any sequence of events and
+        /// saves, the snapshot plus its tail agrees with a plain fold of the whole log on
+        /// every slug it holds, every unresolved slug is held, and with the archive folded
+        /// back in it is the whole fold.
+        #[test]
+        fn archiving_preserves_the_fold(ops in proptest::collection::vec(op(), 1..40)) {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = StateDir::for_common_dir(tmp.path());
+            dir.ensure().unwrap();
+            let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.events()).unwrap();
+            let mut live = Projection::load(&dir).unwrap();
+            for (n, op) in ops.iter().enumerate() {
+                match (line(n, op), op) {
+                    (Some(l), _) => writeln!(log, "{l}").unwrap(),
+                    (None, Op::SaveLive) => {
+                        live.catch_up(&dir).unwrap();
+                        live.save(&dir).unwrap();
+                    }
+                    (None, _) => Projection::load(&dir).unwrap().save(&dir).unwrap(),
+                }
+            }
+            let mut reference = Projection { version: SNAPSHOT_VERSION, ..Projection::default() };
+            reference.catch_up(&dir).unwrap();
+            let hot = Projection::load(&dir).unwrap();
+            prop_assert_eq!(restricted(&reference, &hot), canon(&Projection { pushes: hot_pushes(&hot), ..hot.clone() }));
+            for (slug, w) in reference.winners() {
+                let resolved = reference.is_completed(slug, &w.sha)
+                    && reference.notifications.get(slug).is_none_or(|n| n.state == "resolved" || n.seen);
+                prop_assert!(resolved || hot.has_slug(slug), "unresolved {} must stay in the snapshot", slug);
+            }
+            live.catch_up(&dir).unwrap();
+            prop_assert_eq!(restricted(&reference, &live), canon(&Projection { pushes: hot_pushes(&live), ..live.clone() }));
+            prop_assert_eq!(hot.health, reference.health);
+            prop_assert_eq!(hot.readiness_events, reference.readiness_events);
+            let mut all = hot;
+            all.with_archive().unwrap();
+            prop_assert_eq!(canon(&all), canon(&reference));
+        }
+    }
+
+    fn write_log(dir: &StateDir, ops: &[Op]) {
+        let text: String = ops.iter().enumerate().filter_map(|(n, op)| line(n, op)).map(|l| l + "\n").collect();
+        std::fs::write(dir.events(), text).unwrap();
+    }
+
+    /// A history of `n` slugs, each approved, pushed, started and completed.
+    fn resolved_history(n: usize) -> Vec<Op> {
+        (0..n)
+            .flat_map(|i| {
+                [Op::Approve(i % 3, 1), Op::Push(i % 3, i), Op::Start(i % 3, i % 3, i, 1), Op::Complete(i % 3, i)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_snapshot_keeps_only_open_work() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::for_common_dir(tmp.path());
+        dir.ensure().unwrap();
+        let mut ops = resolved_history(3);
+        ops.extend([Op::Approve(0, 2), Op::Push(0, 9), Op::Start(0, 0, 9, 5)]);
+        write_log(&dir, &ops);
+        let mut p = Projection::load(&dir).unwrap();
+        p.save(&dir).unwrap();
+        let snap: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.projection()).unwrap()).unwrap();
+        // alpha was reopened by a newer candidate; beta and gamma are resolved and archived.
+        assert_eq!(
+            snap["started"].as_array().unwrap().iter().map(|s| s["sha"].clone()).collect::<Vec<_>>(),
+            vec![serde_json::json!(sha(0)), serde_json::json!(sha(9))]
+        );
+        assert_eq!(snap["pushes"].as_array().unwrap().len(), 2);
+        assert!(snap["notifications"].get("beta").is_none() && snap["approvals"].get("gamma").is_none());
+        let archive = std::fs::read_to_string(dir.projection_archive()).unwrap();
+        assert!(archive.contains("\"key\":\"slug:beta\"") && archive.contains("\"key\":\"slug:gamma\""), "{archive}");
+    }
+
+    #[test]
+    fn a_missing_replaced_or_short_archive_makes_the_snapshot_replay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::for_common_dir(tmp.path());
+        dir.ensure().unwrap();
+        write_log(&dir, &resolved_history(3));
+        let mut p = Projection::load(&dir).unwrap();
+        p.save(&dir).unwrap();
+        let stamp = p.archive.clone().expect("an archive was written");
+        let bytes = std::fs::read(dir.projection_archive()).unwrap();
+        let (covered, _) = Projection::load_tracked(&dir).unwrap();
+        assert!(covered.archive.is_some(), "the snapshot is used while its archive matches");
+        for damage in [Vec::new(), bytes[..bytes.len() - 10].to_vec(), bytes.replacen_id(&stamp.id)] {
+            std::fs::write(dir.projection_archive(), &damage).unwrap();
+            let (p, from) = Projection::load_tracked(&dir).unwrap();
+            assert_eq!(from, 0, "replayed from the start");
+            assert_eq!(p.completed.len(), 3, "the whole history is back");
+        }
+        std::fs::remove_file(dir.projection_archive()).unwrap();
+        assert_eq!(Projection::load_tracked(&dir).unwrap().1, 0);
+    }
+
+    trait ReplaceId {
+        fn replacen_id(&self, id: &str) -> Vec<u8>;
+    }
+
+    impl ReplaceId for Vec<u8> {
+        fn replacen_id(&self, id: &str) -> Vec<u8> {
+            String::from_utf8(self.clone()).unwrap().replacen(id, "another-generation", 1).into_bytes()
+        }
+    }
+
+    #[test]
+    fn a_reader_of_a_replaced_archive_still_finds_its_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::for_common_dir(tmp.path());
+        dir.ensure().unwrap();
+        let mut ops = resolved_history(2);
+        write_log(&dir, &ops);
+        Projection::load(&dir).unwrap().save(&dir).unwrap();
+        let mut reader = Projection::load(&dir).unwrap();
+        assert!(!reader.has_slug("alpha"));
+        // Another process rebuilds the archive (a new generation) under the reader.
+        std::fs::remove_file(dir.projection()).unwrap();
+        Projection::load(&dir).unwrap().save(&dir).unwrap();
+        // A new round of alpha: the reader takes alpha back from the file it opened.
+        ops.push(Op::Approve(0, 2));
+        write_log(&dir, &ops);
+        reader.catch_up(&dir).unwrap();
+        assert_eq!(reader.approvals.get("alpha"), Some(&2));
+        assert_eq!(reader.started.iter().filter(|s| s.slug == "alpha").count(), 1);
+        assert!(reader.is_completed("alpha", &sha(0)));
     }
 }

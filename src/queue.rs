@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::projection::timestamp_nanos;
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +136,10 @@ impl Item {
 pub struct Queue {
     pub version: u32,
     pub items: Vec<Item>,
+    /// How many items, by status, were moved to `queue.archive.jsonl` (terminal items of
+    /// resolved slugs), so `queue.json` stays the size of the open work.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub archived: BTreeMap<String, u64>,
 }
 
 impl Queue {
@@ -147,7 +152,7 @@ impl Queue {
         let path = dir.queue();
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Queue { version: 1, items: Vec::new() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Queue { version: 1, ..Queue::default() }),
             Err(e) => return Err(Error::io(format_args!("cannot read {}", path.display()), e)),
         };
         serde_json::from_slice(&bytes).map_err(|e| {
@@ -165,6 +170,54 @@ impl Queue {
 
     pub fn save(&self, dir: &StateDir) -> Result<()> {
         state::write_json(&dir.queue(), self)
+    }
+
+    /// The queue with its archived items (`queue --all`, parity): archived items first,
+    /// in the order they were archived, each candidate once (the live item, else the
+    /// last archived copy).
+    pub fn load_all(dir: &StateDir) -> Result<Queue> {
+        let mut q = Queue::load(dir)?;
+        let (archived, _) = state::read_jsonl::<Item>(&dir.queue_archive())?;
+        let live: HashSet<String> = q.items.iter().map(Item::key).collect();
+        let mut at: HashMap<String, usize> = HashMap::new();
+        let mut items: Vec<Item> = Vec::new();
+        for it in archived.into_iter().filter(|i| !live.contains(&i.key())) {
+            match at.get(&it.key()) {
+                Some(&i) => items[i] = it,
+                None => {
+                    at.insert(it.key(), items.len());
+                    items.push(it);
+                }
+            }
+        }
+        items.append(&mut q.items);
+        q.items = items;
+        q.archived.clear();
+        Ok(q)
+    }
+
+    /// Move the terminal items `resolved` accepts to `queue.archive.jsonl` (appended and
+    /// synced first, then `queue.json` rewritten: a crash in between leaves a duplicate
+    /// that [`load_all`](Self::load_all) folds, never a lost item). The caller holds the
+    /// state lock. Returns how many moved.
+    pub fn archive(&mut self, dir: &StateDir, resolved: impl Fn(&Item) -> bool) -> Result<usize> {
+        let (gone, keep): (Vec<Item>, Vec<Item>) =
+            std::mem::take(&mut self.items).into_iter().partition(|i| i.status.is_terminal() && resolved(i));
+        self.items = keep;
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let lines = gone
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::failed(format!("cannot encode a queue item: {e}")))?;
+        state::append_lines(&dir.queue_archive(), &lines)?;
+        for it in &gone {
+            *self.archived.entry(it.status.as_str().to_string()).or_default() += 1;
+        }
+        self.save(dir)?;
+        Ok(gone.len())
     }
 
     pub fn find(&self, slug: &str, branch: &str, sha: &str) -> Option<usize> {
@@ -200,11 +253,14 @@ impl Queue {
         idx
     }
 
-    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        let mut c: std::collections::BTreeMap<&'static str, u64> =
-            Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    /// Items by status, archived ones included.
+    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+        let mut c: BTreeMap<&'static str, u64> = Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         for i in &self.items {
             *c.entry(i.status.as_str()).or_default() += 1;
+        }
+        for s in Status::ALL {
+            *c.entry(s.as_str()).or_default() += self.archived.get(s.as_str()).copied().unwrap_or(0);
         }
         c
     }

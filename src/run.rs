@@ -321,7 +321,14 @@ impl<'a> Runner<'a> {
                 break;
             }
         }
-        self.proj.save(&self.dir)
+        self.proj.save(&self.dir)?;
+        // The queue follows the projection: items of slugs it archived are history.
+        let proj = &self.proj;
+        state::with_state_lock(&self.dir, || {
+            let mut q = Queue::load(&self.dir)?;
+            q.archive(&self.dir, |it| !proj.has_slug(&it.slug))
+        })?;
+        Ok(())
     }
 
     fn finish(&mut self, err: Option<&Error>) -> Result<()> {
@@ -397,6 +404,8 @@ impl<'a> Runner<'a> {
                     State::Ready if idx.is_none() => {
                         q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "ready");
                     }
+                    // Announced already; its item, if any, is in the queue archive.
+                    State::Integrated if idx.is_none() && self.proj.is_completed(&v.slug, &v.sha) => {}
                     State::Integrated => {
                         let i = idx.unwrap_or_else(|| q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "ready"));
                         let it = &mut q.items[i];

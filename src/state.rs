@@ -61,6 +61,21 @@ impl StateDir {
     pub fn projection(&self) -> PathBuf {
         self.file("projection.json")
     }
+    /// Resolved history moved out of the snapshot (see [`crate::archive`]).
+    pub fn projection_archive(&self) -> PathBuf {
+        self.file("projection.archive.jsonl")
+    }
+    /// The key index of the projection archive (a cache, rebuilt when stale).
+    pub fn projection_archive_keys(&self) -> PathBuf {
+        self.file("projection.archive.keys")
+    }
+    pub fn projection_lock(&self) -> PathBuf {
+        self.file("projection.lock")
+    }
+    /// Queue items of resolved slugs, moved out of `queue.json` by `integrator run`.
+    pub fn queue_archive(&self) -> PathBuf {
+        self.file("queue.archive.jsonl")
+    }
     pub fn state_lock(&self) -> PathBuf {
         self.file("state.lock")
     }

@@ -56,7 +56,7 @@ pub struct StatusReport {
 
 /// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
 pub fn projection(repo: &Repo) -> Result<Projection> {
-    let (p, before) = Projection::load_tracked(&repo.state)?;
+    let (mut p, before) = Projection::load_tracked(&repo.state)?;
     if repo.state.root().is_dir() && before != p.offset {
         // A cache write: losing it only costs the next reader a longer replay.
         let _ = p.save(&repo.state);
@@ -92,7 +92,10 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
     if fetch {
         repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
     }
-    let proj = projection(repo)?;
+    let mut proj = projection(repo)?;
+    if all {
+        proj.with_archive()?;
+    }
     let candidates = readiness::evaluate_now(&repo.git, &cfg, &proj)?
         .into_iter()
         .filter(|c| all || c.state != State::Integrated)
@@ -219,8 +222,9 @@ pub fn notifications(proj: &Projection, all: bool) -> NotificationsReport {
 }
 
 /// `integrator notifications seen <slug>`.
-pub fn mark_seen(repo: &Repo, proj: &Projection, slug: &str) -> Result<()> {
+pub fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
     events::check_slug(slug).map_err(Error::usage)?;
+    proj.take_back_slug(&repo.state, slug)?;
     let Some(n) = proj.notifications.get(slug) else {
         return Err(Error::usage(format!("no notification for slug `{slug}`")));
     };

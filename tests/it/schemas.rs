@@ -249,7 +249,8 @@ fn what_a_cutover_run_writes_and_prints_matches_the_schemas() {
     let events = c.lines(&sb, "event", "events.jsonl");
     let outcome_lines = c.lines(&sb, "outcome", "outcomes.jsonl");
     let refusals = c.lines(&sb, "guardrail", "guardrails.jsonl");
-    c.file(&sb, "queue", "queue.json");
+    let queue_file = c.file(&sb, "queue", "queue.json");
+    let archived = c.lines(&sb, "queue-archive", "queue.archive.jsonl");
     c.file(&sb, "lease", "lease.json");
     c.file(&sb, "checkpoint", "checkpoint.json");
     c.config(&sb);
@@ -295,12 +296,18 @@ fn what_a_cutover_run_writes_and_prints_matches_the_schemas() {
         status["candidates"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
     assert!(states.contains(&"NOT_READY"), "{status:#}");
     assert_eq!(queue["items"].as_array().unwrap().len(), 2);
+    // The landed slug is resolved: its item moved to the archive, and is counted there.
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0]["slug"], "good-slug");
+    assert_eq!(queue_file["archived"]["integrated"], 1, "{queue_file:#}");
+    assert_eq!(queue_file["items"].as_array().unwrap().len(), 1);
     assert_eq!(followups["followups"].as_array().unwrap().len(), 1);
     c.finish(&[
         "event",
         "outcome",
         "guardrail",
         "queue",
+        "queue-archive",
         "lease",
         "checkpoint",
         "config",
@@ -339,6 +346,7 @@ fn what_a_shadow_run_writes_matches_the_schemas() {
     let outcomes = c.lines(&sb, "outcome", "outcomes.jsonl");
     c.lines(&sb, "event", "events.jsonl");
     c.file(&sb, "queue", "queue.json");
+    c.lines(&sb, "queue-archive", "queue.archive.jsonl");
     c.file(&sb, "checkpoint", "checkpoint.json");
     c.file(&sb, "lease", "lease.json");
     c.config(&sb);
@@ -357,6 +365,7 @@ fn what_a_shadow_run_writes_matches_the_schemas() {
         "outcome",
         "event",
         "queue",
+        "queue-archive",
         "checkpoint",
         "lease",
         "config",
