@@ -2,6 +2,7 @@
 
 mod support;
 
+mod archive;
 mod commands;
 mod cutover;
 mod doctor;

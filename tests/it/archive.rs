@@ -1,0 +1,118 @@
+//! Resolved history leaves `projection.json` and `queue.json` for their archives, so what
+//! `status` reads after a run is the size of the open work; every view and every decision
+//! stays what the whole log says.
+
+use crate::support::{Sandbox, CUTOVER};
+use serde_json::Value;
+
+fn json(sb: &Sandbox, args: &[&str]) -> Value {
+    serde_json::from_str(&sb.ok(args)).unwrap_or_else(|e| panic!("integrator {args:?}: {e}"))
+}
+
+fn states(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = v["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["branch"].as_str().unwrap().to_string(), c["state"].as_str().unwrap().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn resolved_slugs_leave_the_snapshot_and_the_queue_but_stay_in_the_all_views() {
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    for i in 0..3 {
+        let name = format!("done{i}");
+        let sha = sb.branch(&name, &format!("{name}.txt"), "x\n");
+        sb.ready(&name, &name, &sha, &format!("2026-01-01T10:0{i}:00Z"));
+    }
+    // Open work: declared but never approved.
+    let open = sb.branch("open", "open.txt", "o\n");
+    sb.ok(&["emit", "deployment-started", "--slug", "open", "--branch", "open", "--sha", &open]);
+    sb.ok(&["run"]);
+
+    let snapshot = sb.read_state("projection.json");
+    for i in 0..3 {
+        assert!(!snapshot.contains(&format!("done{i}")), "done{i} is resolved history: {snapshot}");
+    }
+    assert!(snapshot.contains("\"open\""), "{snapshot}");
+    let queue: Value = serde_json::from_str(&sb.read_state("queue.json")).unwrap();
+    assert_eq!(queue["items"], serde_json::json!([]), "{queue:#}");
+    assert_eq!(queue["archived"]["integrated"], 3, "{queue:#}");
+
+    let status = sb.status_json();
+    assert_eq!(states(&status), [("open".to_string(), "NOT_READY".to_string())]);
+    assert_eq!(status["queue"]["counts"]["integrated"], 3, "archived items are counted");
+    let all = json(&sb, &["status", "--json", "--all"]);
+    let mut expected: Vec<(String, String)> = (0..3).map(|i| (format!("done{i}"), "INTEGRATED".to_string())).collect();
+    expected.push(("open".into(), "NOT_READY".into()));
+    assert_eq!(states(&all), expected);
+    let items = json(&sb, &["queue", "--json", "--all"]);
+    let items: Vec<(&str, &str)> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["slug"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(items, [("done0", "integrated"), ("done1", "integrated"), ("done2", "integrated")]);
+    let notes = json(&sb, &["notifications", "--json", "--all"]);
+    let resolved = notes["notifications"].as_array().unwrap().iter().filter(|n| n["state"] == "resolved").count();
+    assert_eq!(resolved, 3, "{notes:#}");
+    // A second run has nothing to do and archives nothing twice.
+    sb.ok(&["run"]);
+    let archived = sb.read_state("queue.archive.jsonl");
+    assert_eq!(archived.lines().count(), 3, "{archived}");
+}
+
+#[test]
+fn an_event_about_an_archived_slug_brings_its_history_back() {
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let v2 = sb.branch("s-v2", "s2.txt", "v2\n");
+    sb.ready("s", "s-v2", &v2, "2026-01-01T12:00:00Z");
+    sb.ok(&["run"]);
+    assert_eq!(sb.integrated_count(&v2), 1);
+    assert!(!sb.read_state("projection.json").contains("s-v2"), "s is archived");
+
+    // A late, approved and pushed candidate of s that is older than the merged one: the
+    // whole log says it is superseded, so it must never land.
+    let v1 = sb.branch("s-v1", "s1.txt", "v1\n");
+    sb.ok(&["emit", "review-approved", "--slug", "s", "--round", "2"]);
+    sb.ok(&["emit", "branch-pushed", "--branch", "s-v1", "--sha", &v1]);
+    sb.ok(&["emit", "deployment-started", "--slug", "s", "--branch", "s-v1", "--sha", &v1, "--at", "2026-01-01T11:00:00Z"]);
+    let status = sb.status_json();
+    let c = status["candidates"].as_array().unwrap().iter().find(|c| c["branch"] == "s-v1").cloned().unwrap();
+    assert_eq!(c["state"], "SUPERSEDED", "{status:#}");
+    assert_eq!(c["superseded_by"], format!("s-v2@{v2}"));
+    sb.ok(&["run"]);
+    assert!(!sb.is_ancestor_of_main(&v1), "a superseded candidate never lands");
+
+    // A newer round of s lands, once; the merged one stays merged once.
+    let v3 = sb.branch("s-v3", "s3.txt", "v3\n");
+    sb.ready("s", "s-v3", &v3, "2026-01-01T13:00:00Z");
+    sb.ok(&["run"]);
+    assert_eq!(sb.integrated_count(&v3), 1);
+    assert_eq!(sb.integrated_count(&v2), 1);
+    // Seen on an archived slug's notification works like on any other.
+    sb.ok(&["run"]);
+    assert!(!sb.read_state("projection.json").contains("\"s\""), "s is resolved again");
+    assert_eq!(sb.ok(&["notifications", "seen", "s"]), "s: seen\n");
+}
+
+#[test]
+fn a_lost_archive_is_rebuilt_from_the_log() {
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let sha = sb.branch("gone", "gone.txt", "g\n");
+    sb.ready("gone", "gone", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    let reference = json(&sb, &["status", "--json", "--all"]);
+    std::fs::remove_file(sb.state().join("projection.archive.jsonl")).unwrap();
+    let again = json(&sb, &["status", "--json", "--all"]);
+    assert_eq!(again["candidates"], reference["candidates"]);
+    assert_eq!(states(&again), [("gone".to_string(), "INTEGRATED".to_string())]);
+    assert!(sb.read_state("projection.archive.jsonl").contains("slug:gone"), "written again");
+}
