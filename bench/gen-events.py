@@ -7,6 +7,8 @@ for all but the last --live slugs, a deployment.completed (the slug was merged).
 
   gen-events.py --events N --format ingest  > in.jsonl    # `integrator emit --json -` input
   gen-events.py --events N --format log     > events.jsonl # envelopes, as the recorder writes
+  gen-events.py --events N --format log --queue queue.json > events.jsonl
+      # also the queue.json a run would have left: one integrated item per merged slug
 
 Deterministic (seeded), so every run of a benchmark sees the same bytes.
 """
@@ -25,6 +27,7 @@ def main():
     ap.add_argument("--format", choices=["ingest", "log"], required=True)
     ap.add_argument("--live", type=int, default=20, help="slugs left without deployment.completed")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--queue", help="also write the queue.json of the merged slugs here")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     out = sys.stdout
@@ -54,6 +57,18 @@ def main():
             out.write(json.dumps(env, separators=(",", ":")))
         out.write("\n")
         written += 1
+
+    items = []
+
+    def queue_item(slug, branch, head, ready, done, merge):
+        reason = "merged as " + merge
+        trans = [{"from": None, "to": "queued", "at": ready, "reason": "ready"},
+                 {"from": "queued", "to": "in_progress", "at": done, "reason": "integrating"},
+                 {"from": "in_progress", "to": "integrated", "at": done, "reason": reason}]
+        return {"slug": slug, "branch": branch, "sha": head, "ready_at": ready, "status": "integrated",
+                "status_reason": reason, "status_at": done, "attempts": 1,
+                "last_outcome": {"mode": "cutover", "outcome": "integrated", "main_sha": merge, "at": done, "reasons": [reason]},
+                "transitions": trans}
 
     # Plan the slugs first so that the last `live` ones can be left open.
     plans = []
@@ -86,13 +101,19 @@ def main():
                                     "orchestrator_session_id": "o1", "ready_at": ts(t)}, ["slug", "branch", "sha"], "workflow", t)
         if i < live_from:
             t += 1
-            emit("deployment.completed", {"slug": slug, "branch": branch, "sha": shas[-1], "merge_commit": sha(), "integrated_at": ts(t)},
+            merge = sha()
+            emit("deployment.completed", {"slug": slug, "branch": branch, "sha": shas[-1], "merge_commit": merge, "integrated_at": ts(t)},
                  ["slug", "merge_commit"], "workflow", t)
+            if a.queue and written <= a.events:
+                items.append(queue_item(slug, branch, shas[-1], ts(t - 1), ts(t), merge))
     # Pad with pushes to hit the exact count.
     while written < a.events:
         t += 1
         emit("branch.pushed", {"branch": "feat/pad", "sha": sha(), "remote": "origin", "pushed_at": ts(t), "pusher": "w"},
              ["branch", "sha", "remote"], "workflow", t)
+    if a.queue:
+        with open(a.queue, "w") as f:
+            json.dump({"version": 1, "items": items}, f, separators=(",", ":"))
     return 0
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `integrator status` replaying 10k / 100k / 1M events cold (projection.json deleted
-# before each run; budget 1M <= 3 s, 10x events <= 12x time) and after a run (snapshot
-# present: budget independent of log length, <= 50 ms). Peak RSS of the 1M replay.
+# before each run; budget 1M <= 3 s, 10x events <= 12x time) and after a run (the
+# snapshot and queue a shadow `integrator run` leaves over that history: budget
+# independent of log length, <= 50 ms). Peak RSS of the 1M replay.
 . "$(dirname "$0")/lib.sh"
 need_tools
 build
@@ -31,16 +32,23 @@ for (n1, a), (n2, b) in zip(rows, rows[1:]):
     print("scaling %d -> %d events (x%d): time x%.2f (median)" % (n1, n2, n2 // n1, b["median"] / a["median"]))
 PY
 
-say "status with a snapshot (after a run)"
+say "status after a run (the snapshot and queue an \`integrator run\` leaves)"
+# Each size gets a fresh state dir: the log, the queue.json a run would have built over
+# that history (one integrated item per merged slug), then one shadow \`integrator run\`,
+# which folds the log, moves resolved history to the archives and writes the snapshot.
 for n in $sizes; do
-  rm -f "$state/projection.json"
-  ln -f "$FIX/events-$n.jsonl" "$state/events.jsonl"
-  "$BIN/integrator" status >/dev/null # writes the snapshot, as a run does
-  cp "$state/projection.json" "$FIX/projection-$n.json"
-  warm+=(-n "status warm, $n events" "$BIN/integrator status >/dev/null")
+  rm -rf "$state"
+  mkdir -p "$state"
+  python3 "$BENCH_DIR/gen-events.py" --events "$n" --format log --queue "$state/queue.json" >"$state/events.jsonl"
+  printf '[integrator]\nmode = "shadow"\n' >"$state/config.toml"
+  /usr/bin/time -f "  integrator run over $n events (first run, archives the history): %e s, %M KB max RSS" \
+    "$BIN/integrator" run --quiet >/dev/null
+  size() { du -h "$state/$1" 2>/dev/null | cut -f1; }
+  echo "  projection.json $(size projection.json), queue.json $(size queue.json);" \
+    "archives: projection $(size projection.archive.jsonl), queue $(size queue.archive.jsonl)"
+  /usr/bin/time -f "  status after a run over $n events: %M KB max RSS" "$BIN/integrator" status >/dev/null
   hyperfine -w 3 -r "${BENCH_RUNS_WARM:-30}" --style none --export-json "$FIX/warm-$n.json" \
-    -n "status with snapshot, $n events ($(du -h "$state/projection.json" | cut -f1) snapshot)" \
-    "$BIN/integrator status >/dev/null" 2>/dev/null
+    -n "status after a run, $n events" "$BIN/integrator status >/dev/null" 2>/dev/null
   python3 -c "
 import json,sys; r=json.load(open('$FIX/warm-$n.json'))['results'][0]
 print('%-60s mean %8.1f ms  median %8.1f ms' % (r['command'], r['mean']*1e3, r['median']*1e3))"
@@ -49,7 +57,7 @@ uptime
 
 say "peak RSS, 1M-event cold replay"
 big=$(echo "$sizes" | tr ' ' '\n' | tail -1)
-rm -f "$state/projection.json"
+rm -rf "$state"
+mkdir -p "$state"
 ln -f "$FIX/events-$big.jsonl" "$state/events.jsonl"
 /usr/bin/time -f "status cold, $big events: %e s elapsed, %M KB max RSS" "$BIN/integrator" status >/dev/null
-/usr/bin/time -f "status warm, $big events: %e s elapsed, %M KB max RSS" "$BIN/integrator" status >/dev/null

@@ -12,7 +12,7 @@ use crate::state::{self, LogHealth, StateDir};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Bumped whenever the snapshot's shape or meaning changes; an old snapshot is rebuilt.
@@ -378,7 +378,7 @@ impl Projection {
             })
             .map(|(slug, _)| slug.to_string())
             .collect();
-        let mut recs: BTreeMap<String, SlugRecord> = resolved
+        let mut recs: HashMap<String, SlugRecord> = resolved
             .iter()
             .map(|s| (s.clone(), SlugRecord { slug: s.clone(), offset: self.offset, ..SlugRecord::default() }))
             .collect();
@@ -413,10 +413,11 @@ impl Projection {
             _ => true,
         });
         let named: HashSet<(&str, &str)> = self.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
-        let (kept, moved): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut self.pushes)
+        // Into vectors, in order: the kept ones become a set again in one bulk pass.
+        let (kept, moved): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pushes)
             .into_iter()
             .partition(|(_, b, s): &(String, String, String)| named.contains(&(b.as_str(), s.as_str())));
-        self.pushes = kept;
+        self.pushes = kept.into_iter().collect();
         if let Some(k) = self.known.as_mut() {
             k.retain(|s| !resolved.contains(s));
         }
@@ -512,14 +513,21 @@ impl Projection {
 
     /// Per slug, the winning candidate and the others it supersedes.
     pub fn winners(&self) -> BTreeMap<&str, &Started> {
-        let mut w: BTreeMap<&str, &Started> = BTreeMap::new();
+        // Each candidate's order key computed once: it parses a timestamp.
+        let mut w: BTreeMap<&str, ((i128, &str, &str), &Started)> = BTreeMap::new();
         for st in &self.started {
-            let e = w.entry(st.slug.as_str()).or_insert(st);
-            if st.order_key() > e.order_key() {
-                *e = st;
+            let key = st.order_key();
+            match w.entry(st.slug.as_str()) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert((key, st));
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) if key > o.get().0 => {
+                    o.insert((key, st));
+                }
+                std::collections::btree_map::Entry::Occupied(_) => {}
             }
         }
-        w
+        w.into_iter().map(|(slug, (_, st))| (slug, st)).collect()
     }
 
     /// The candidates git still has to be asked about: not yet recorded as integrated

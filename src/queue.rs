@@ -220,6 +220,11 @@ impl Queue {
         Ok(gone.len())
     }
 
+    /// Each item's position by its candidate key.
+    pub fn positions(&self) -> HashMap<String, usize> {
+        self.items.iter().enumerate().map(|(i, it)| (it.key(), i)).collect()
+    }
+
     pub fn find(&self, slug: &str, branch: &str, sha: &str) -> Option<usize> {
         self.items.iter().position(|i| i.same(slug, branch, sha))
     }

@@ -18,7 +18,7 @@ use crate::repo::Repo;
 use crate::state::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Default)]
@@ -385,14 +385,19 @@ impl<'a> Runner<'a> {
         let changed = state::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
             let before = q.clone();
+            // Positions by candidate key: a lookup per view must not scan the queue.
+            let mut at = q.positions();
+            fn enqueue(q: &mut Queue, at: &mut HashMap<String, usize>, v: &CandidateView, reason: &str) -> usize {
+                let i = q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, reason);
+                at.insert(crate::queue::candidate_key(&v.slug, &v.branch, &v.sha), i);
+                i
+            }
             for v in views {
-                let idx = q.find(&v.slug, &v.branch, &v.sha);
-                if self.proj.dropped.contains(&crate::queue::candidate_key(&v.slug, &v.branch, &v.sha))
-                    && !matches!(v.state, State::Integrated)
-                {
+                let key = crate::queue::candidate_key(&v.slug, &v.branch, &v.sha);
+                let idx = at.get(&key).copied();
+                if self.proj.dropped.contains(&key) && !matches!(v.state, State::Integrated) {
                     // Dropped by hand: never taken up again, also by a rebuilt queue.
-                    let i = idx
-                        .unwrap_or_else(|| q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "rebuilt from the log"));
+                    let i = idx.unwrap_or_else(|| enqueue(&mut q, &mut at, v, "rebuilt from the log"));
                     let it = &mut q.items[i];
                     if matches!(it.status, Status::Queued | Status::Blocked) {
                         it.transition(Status::Superseded, "dropped (integrator queue drop)")?;
@@ -402,12 +407,12 @@ impl<'a> Runner<'a> {
                 }
                 match v.state {
                     State::Ready if idx.is_none() => {
-                        q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "ready");
+                        enqueue(&mut q, &mut at, v, "ready");
                     }
                     // Announced already; its item, if any, is in the queue archive.
                     State::Integrated if idx.is_none() && self.proj.is_completed(&v.slug, &v.sha) => {}
                     State::Integrated => {
-                        let i = idx.unwrap_or_else(|| q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, "ready"));
+                        let i = idx.unwrap_or_else(|| enqueue(&mut q, &mut at, v, "ready"));
                         let it = &mut q.items[i];
                         if matches!(it.status, Status::Queued | Status::Blocked) {
                             if it.status == Status::Blocked {
@@ -449,8 +454,8 @@ impl<'a> Runner<'a> {
         // previous run stopped between the queue update and the event.
         let missing: Vec<&CandidateView> =
             views.iter().filter(|v| v.state == State::Integrated && !self.proj.is_completed(&v.slug, &v.sha)).collect();
+        let q = if missing.is_empty() { Queue::default() } else { Queue::load(&self.dir)? };
         for v in missing {
-            let q = Queue::load(&self.dir)?;
             if let Some(i) = q.find(&v.slug, &v.branch, &v.sha) {
                 let item = q.items[i].clone();
                 self.announce_completed(&item, facts)?;

@@ -55,9 +55,14 @@ pub struct StatusReport {
 }
 
 /// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
+///
+/// Only a tail folded onto a snapshot is saved. A reader that had to replay the whole log
+/// (no snapshot yet, or a damaged or outdated one) leaves writing the snapshot and the
+/// archive of resolved history to the next `integrator run`: on a long log that write
+/// costs more than the replay, and a reader should not pay it.
 pub fn projection(repo: &Repo) -> Result<Projection> {
     let (mut p, before) = Projection::load_tracked(&repo.state)?;
-    if repo.state.root().is_dir() && before != p.offset {
+    if repo.state.root().is_dir() && before != 0 && before != p.offset {
         // A cache write: losing it only costs the next reader a longer replay.
         let _ = p.save(&repo.state);
     }

@@ -82,7 +82,18 @@ fn an_event_about_an_archived_slug_brings_its_history_back() {
     let v1 = sb.branch("s-v1", "s1.txt", "v1\n");
     sb.ok(&["emit", "review-approved", "--slug", "s", "--round", "2"]);
     sb.ok(&["emit", "branch-pushed", "--branch", "s-v1", "--sha", &v1]);
-    sb.ok(&["emit", "deployment-started", "--slug", "s", "--branch", "s-v1", "--sha", &v1, "--at", "2026-01-01T11:00:00Z"]);
+    sb.ok(&[
+        "emit",
+        "deployment-started",
+        "--slug",
+        "s",
+        "--branch",
+        "s-v1",
+        "--sha",
+        &v1,
+        "--at",
+        "2026-01-01T11:00:00Z",
+    ]);
     let status = sb.status_json();
     let c = status["candidates"].as_array().unwrap().iter().find(|c| c["branch"] == "s-v1").cloned().unwrap();
     assert_eq!(c["state"], "SUPERSEDED", "{status:#}");
@@ -114,5 +125,10 @@ fn a_lost_archive_is_rebuilt_from_the_log() {
     let again = json(&sb, &["status", "--json", "--all"]);
     assert_eq!(again["candidates"], reference["candidates"]);
     assert_eq!(states(&again), [("gone".to_string(), "INTEGRATED".to_string())]);
+    // status replayed the log and left the rewrite to the next run.
+    assert!(!sb.state().join("projection.archive.jsonl").exists());
+    sb.ok(&["run"]);
     assert!(sb.read_state("projection.archive.jsonl").contains("slug:gone"), "written again");
+    assert!(!sb.read_state("projection.json").contains("\"gone\""));
+    assert_eq!(json(&sb, &["status", "--json", "--all"])["candidates"], reference["candidates"]);
 }
