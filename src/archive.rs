@@ -125,18 +125,21 @@ impl Archive {
 
     /// The records filed under `key`, through the key index (under the projection lock,
     /// which the index requires). When the archive on disk is no longer this one, or the
-    /// index cannot be written, this file is scanned instead.
+    /// lock or the index cannot be had (a read-only state dir), this file is scanned.
     pub fn lookup(&self, dir: &StateDir, key: &str) -> Result<Vec<Record>> {
-        with_lock(dir, || {
+        let indexed = with_lock(dir, || {
             let path = dir.projection_archive();
             let same = File::open(&path).ok().and_then(|f| header_id(&f)).is_some_and(|id| id == self.id);
-            if same {
-                if let Ok(idx) = KeyIndex::open(&dir.projection_archive_keys(), &path) {
-                    return Ok(parse(idx.lines(&self.file, key)?));
-                }
+            if !same {
+                return Ok(None);
             }
-            Ok(self.scan()?.into_iter().filter(|r| r.key == key).collect())
-        })
+            let idx = KeyIndex::open(&dir.projection_archive_keys(), &path)?;
+            Ok(Some(parse(idx.lines(&self.file, key)?)))
+        });
+        match indexed {
+            Ok(Some(records)) => Ok(records),
+            _ => Ok(self.scan()?.into_iter().filter(|r| r.key == key).collect()),
+        }
     }
 
     /// Every record, in file order.

@@ -656,8 +656,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-
         /// Archiving never changes what the fold says: after any sequence of events and
         /// saves, the snapshot plus its tail agrees with a plain fold of the whole log on
         /// every slug it holds, every unresolved slug is held, and with the archive folded

@@ -379,6 +379,31 @@ mod tests {
     }
 
     #[test]
+    fn archived_items_leave_the_queue_but_are_counted_and_listed_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::for_common_dir(tmp.path());
+        dir.ensure().unwrap();
+        let mut q = Queue { version: 1, ..Queue::default() };
+        for slug in ["done", "open", "other"] {
+            let i = q.enqueue(slug, "b", &format!("{slug:0>40}"), "2026-01-01T00:00:00Z", "ready");
+            if slug != "open" {
+                q.items[i].transition(Status::Integrated, "landed").unwrap();
+            }
+        }
+        // Only terminal items the caller calls resolved move.
+        assert_eq!(q.archive(&dir, |it| it.slug != "other").unwrap(), 1);
+        let hot = Queue::load(&dir).unwrap();
+        assert_eq!(hot.items.iter().map(|i| i.slug.as_str()).collect::<Vec<_>>(), ["open", "other"]);
+        assert_eq!(hot.counts()["integrated"], 2, "archived items still count");
+        // A crash between the archive append and the rewrite leaves a duplicate line.
+        let line = std::fs::read_to_string(dir.queue_archive()).unwrap();
+        std::fs::write(dir.queue_archive(), line.repeat(2)).unwrap();
+        let all = Queue::load_all(&dir).unwrap();
+        assert_eq!(all.items.iter().map(|i| i.slug.as_str()).collect::<Vec<_>>(), ["done", "open", "other"]);
+        assert_eq!(all.counts()["integrated"], 2, "no double count");
+    }
+
+    #[test]
     fn fifo_uses_real_timestamps() {
         let mut q = Queue::default();
         q.enqueue("late", "b", "1", "2026-01-01T00:00:00Z", "r");
