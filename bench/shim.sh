@@ -31,6 +31,35 @@ hyperfine -N -w 100 -r "$runs" --style none --export-json "$FIX/revparse.json" "
 uptime
 ratio "$FIX/revparse.json"
 
+# The machine drifts within one hyperfine run (each command's runs are one block), so the
+# same comparison again in interleaved rounds: the ratio of each round, then the median.
+rounds=${BENCH_ROUNDS:-7}
+say "shim pass-through in $rounds interleaved rounds of $((runs / 2)) runs"
+for i in $(seq "$rounds"); do
+  hyperfine -N -w 50 -r "$((runs / 2))" --style none --export-json "$FIX/round-$i.json" "${cmds[@]}" 2>/dev/null
+done
+python3 - "$FIX" "$rounds" <<'PY'
+import json, statistics, sys
+fix, rounds = sys.argv[1], int(sys.argv[2])
+rows = []
+for i in range(1, rounds + 1):
+    rs = json.load(open("%s/round-%d.json" % (fix, i)))["results"]
+    med = {r["command"].split(":")[0]: r["median"] for r in rs}
+    rows.append(med)
+    line = "round %d: shim %.3fx real git" % (i, med["shim"] / med["real git rev-parse --git-dir"])
+    if "C exec shim (floor)" in med:
+        line += ", floor %.3fx, shim/floor %.3f" % (med["C exec shim (floor)"] / med["real git rev-parse --git-dir"],
+                                                   med["shim"] / med["C exec shim (floor)"])
+    print(line)
+real = "real git rev-parse --git-dir"
+print("median of rounds: shim %.3fx real git" % statistics.median(r["shim"] / r[real] for r in rows), end="")
+if "C exec shim (floor)" in rows[0]:
+    print(", floor %.3fx, shim/floor %.3f" % (statistics.median(r["C exec shim (floor)"] / r[real] for r in rows),
+                                             statistics.median(r["shim"] / r["C exec shim (floor)"] for r in rows)))
+else:
+    print()
+PY
+
 say "git status in a 10k-file repository"
 new_repo "$FIX/big"
 (cd "$FIX/big/work" && python3 -c "

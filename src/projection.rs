@@ -662,9 +662,7 @@ mod tests {
         /// back in it is the whole fold.
         #[test]
         fn archiving_preserves_the_fold(ops in proptest::collection::vec(op(), 1..40)) {
-            let tmp = tempfile::tempdir().unwrap();
-            let dir = StateDir::for_common_dir(tmp.path());
-            dir.ensure().unwrap();
+            let (_tmp, dir) = state_dir();
             let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.events()).unwrap();
             let mut live = Projection::load(&dir).unwrap();
             for (n, op) in ops.iter().enumerate() {
@@ -696,6 +694,14 @@ mod tests {
         }
     }
 
+    /// A state dir in a temp dir (removed when the first value drops).
+    fn state_dir() -> (tempfile::TempDir, StateDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::for_common_dir(tmp.path());
+        dir.ensure().unwrap();
+        (tmp, dir)
+    }
+
     fn write_log(dir: &StateDir, ops: &[Op]) {
         let text: String = ops.iter().enumerate().filter_map(|(n, op)| line(n, op)).map(|l| l + "\n").collect();
         std::fs::write(dir.events(), text).unwrap();
@@ -712,9 +718,7 @@ mod tests {
 
     #[test]
     fn the_snapshot_keeps_only_open_work() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::for_common_dir(tmp.path());
-        dir.ensure().unwrap();
+        let (_tmp, dir) = state_dir();
         let mut ops = resolved_history(3);
         ops.extend([Op::Approve(0, 2), Op::Push(0, 9), Op::Start(0, 0, 9, 5)]);
         write_log(&dir, &ops);
@@ -734,9 +738,7 @@ mod tests {
 
     #[test]
     fn a_missing_replaced_or_short_archive_makes_the_snapshot_replay() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::for_common_dir(tmp.path());
-        dir.ensure().unwrap();
+        let (_tmp, dir) = state_dir();
         write_log(&dir, &resolved_history(3));
         let mut p = Projection::load(&dir).unwrap();
         p.save(&dir).unwrap();
@@ -744,7 +746,11 @@ mod tests {
         let bytes = std::fs::read(dir.projection_archive()).unwrap();
         let (covered, _) = Projection::load_tracked(&dir).unwrap();
         assert!(covered.archive.is_some(), "the snapshot is used while its archive matches");
-        for damage in [Vec::new(), bytes[..bytes.len() - 10].to_vec(), bytes.replacen_id(&stamp.id)] {
+        for damage in [
+            Vec::new(),
+            bytes[..bytes.len() - 10].to_vec(),
+            String::from_utf8(bytes.clone()).unwrap().replacen(&stamp.id, "another-generation", 1).into_bytes(),
+        ] {
             std::fs::write(dir.projection_archive(), &damage).unwrap();
             let (p, from) = Projection::load_tracked(&dir).unwrap();
             assert_eq!(from, 0, "replayed from the start");
@@ -754,21 +760,9 @@ mod tests {
         assert_eq!(Projection::load_tracked(&dir).unwrap().1, 0);
     }
 
-    trait ReplaceId {
-        fn replacen_id(&self, id: &str) -> Vec<u8>;
-    }
-
-    impl ReplaceId for Vec<u8> {
-        fn replacen_id(&self, id: &str) -> Vec<u8> {
-            String::from_utf8(self.clone()).unwrap().replacen(id, "another-generation", 1).into_bytes()
-        }
-    }
-
     #[test]
     fn a_reader_of_a_replaced_archive_still_finds_its_records() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::for_common_dir(tmp.path());
-        dir.ensure().unwrap();
+        let (_tmp, dir) = state_dir();
         let mut ops = resolved_history(2);
         write_log(&dir, &ops);
         Projection::load(&dir).unwrap().save(&dir).unwrap();

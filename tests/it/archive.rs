@@ -67,14 +67,20 @@ fn resolved_slugs_leave_the_snapshot_and_the_queue_but_stay_in_the_all_views() {
     assert_eq!(archived.lines().count(), 3, "{archived}");
 }
 
-#[test]
-fn an_event_about_an_archived_slug_brings_its_history_back() {
+/// A cutover sandbox where `slug` landed from `branch` (ready at `at`); returns its sha.
+fn landed(slug: &str, branch: &str, at: &str) -> (Sandbox, String) {
     let sb = Sandbox::new();
     sb.config(CUTOVER);
-    let v2 = sb.branch("s-v2", "s2.txt", "v2\n");
-    sb.ready("s", "s-v2", &v2, "2026-01-01T12:00:00Z");
+    let sha = sb.branch(branch, &format!("{branch}.txt"), "x\n");
+    sb.ready(slug, branch, &sha, at);
     sb.ok(&["run"]);
-    assert_eq!(sb.integrated_count(&v2), 1);
+    assert_eq!(sb.integrated_count(&sha), 1);
+    (sb, sha)
+}
+
+#[test]
+fn an_event_about_an_archived_slug_brings_its_history_back() {
+    let (sb, v2) = landed("s", "s-v2", "2026-01-01T12:00:00Z");
     assert!(!sb.read_state("projection.json").contains("s-v2"), "s is archived");
 
     // A late, approved and pushed candidate of s that is older than the merged one: the
@@ -115,11 +121,7 @@ fn an_event_about_an_archived_slug_brings_its_history_back() {
 
 #[test]
 fn a_lost_archive_is_rebuilt_from_the_log() {
-    let sb = Sandbox::new();
-    sb.config(CUTOVER);
-    let sha = sb.branch("gone", "gone.txt", "g\n");
-    sb.ready("gone", "gone", &sha, "2026-01-01T10:00:00Z");
-    sb.ok(&["run"]);
+    let (sb, _) = landed("gone", "gone", "2026-01-01T10:00:00Z");
     let reference = json(&sb, &["status", "--json", "--all"]);
     std::fs::remove_file(sb.state().join("projection.archive.jsonl")).unwrap();
     let again = json(&sb, &["status", "--json", "--all"]);
