@@ -134,3 +134,48 @@ fn a_lost_archive_is_rebuilt_from_the_log() {
     assert!(!sb.read_state("projection.json").contains("\"gone\""));
     assert_eq!(json(&sb, &["status", "--json", "--all"])["candidates"], reference["candidates"]);
 }
+
+/// `n` merged slugs (approved, pushed, started, completed) and two open ones, as bulk input.
+fn history(n: usize) -> String {
+    let mut input = String::new();
+    let p = "domain.software-development.";
+    for i in 0..n + 2 {
+        let (slug, sha, merge) = (format!("h{i:05}"), format!("{:040x}", i + 1), format!("{:040x}", i + 1_000_000));
+        let at = "2026-01-01T10:00:00Z";
+        input.push_str(&format!(
+            "{{\"type\":\"{p}review.approved\",\"payload\":{{\"slug\":\"{slug}\",\"review_round\":1,\"reviewer_session_id\":\"r\",\"approved_at\":\"{at}\"}}}}\n\
+             {{\"type\":\"{p}branch.pushed\",\"payload\":{{\"branch\":\"{slug}\",\"sha\":\"{sha}\",\"remote\":\"origin\",\"pushed_at\":\"{at}\",\"pusher\":\"p\"}}}}\n\
+             {{\"type\":\"{p}deployment.started\",\"payload\":{{\"slug\":\"{slug}\",\"branch\":\"{slug}\",\"sha\":\"{sha}\",\"worker_session_id\":\"w\",\"orchestrator_session_id\":\"o\",\"ready_at\":\"{at}\"}}}}\n"
+        ));
+        if i < n {
+            input.push_str(&format!(
+                "{{\"type\":\"{p}deployment.completed\",\"payload\":{{\"slug\":\"{slug}\",\"branch\":\"{slug}\",\"sha\":\"{sha}\",\"merge_commit\":\"{merge}\",\"integrated_at\":\"{at}\"}}}}\n"
+            ));
+        }
+    }
+    input
+}
+
+#[test]
+fn what_status_reads_after_a_run_does_not_grow_with_history() {
+    let mut sizes = Vec::new();
+    for n in [10, 1000] {
+        let sb = Sandbox::new();
+        sb.config("[integrator]\nmode = \"shadow\"\n");
+        let out = sb.integrator().args(["emit", "--json", "-"]).write_stdin(history(n)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        sb.ok(&["run"]);
+        let snapshot = sb.read_state("projection.json");
+        // The open slugs are there; no merged one is.
+        assert!(snapshot.contains(&format!("\"h{n:05}\"")) && snapshot.contains(&format!("\"h{:05}\"", n + 1)));
+        assert!(!snapshot.contains("\"h00000\""), "{snapshot}");
+        // Digits aside (log offset, line counts, generation id), the snapshot is the same.
+        let shape: String = snapshot.chars().filter(|c| !c.is_ascii_hexdigit() && *c != '-').collect();
+        sizes.push((snapshot.len(), shape));
+        let all = json(&sb, &["status", "--json", "--all"]);
+        assert_eq!(all["candidates"].as_array().unwrap().len(), n + 2);
+    }
+    let ((small, a), (large, b)) = (&sizes[0], &sizes[1]);
+    assert_eq!(a, b, "the snapshot's shape does not depend on the length of history");
+    assert!(large - small < 16, "snapshot {small} bytes after 10 merged slugs, {large} after 1000");
+}
