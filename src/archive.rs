@@ -153,6 +153,13 @@ impl Archive {
     }
 }
 
+/// Is the archive on disk the one `stamp` names (same generation, at least as long)?
+pub fn matches(dir: &StateDir, stamp: &Stamp) -> bool {
+    File::open(dir.projection_archive()).ok().is_some_and(|f| {
+        header_id(&f).is_some_and(|id| id == stamp.id) && f.metadata().is_ok_and(|m| m.len() >= stamp.len)
+    })
+}
+
 /// Run `f` holding the projection lock: archive writes, snapshot writes and index use.
 pub fn with_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let file = state::open_lock_file(&dir.projection_lock())?;

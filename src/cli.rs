@@ -517,7 +517,9 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
         Some(QueueAction::Retry { slug }) => {
             events::check_slug(&slug).map_err(Error::usage)?;
             let cfg = repo.config()?;
-            let views = crate::readiness::evaluate_now(&repo.git, &cfg, &Projection::load(&repo.state)?)?;
+            let mut proj = Projection::load(&repo.state)?;
+            proj.take_back_slug(&repo.state, &slug)?;
+            let views = crate::readiness::evaluate_now(&repo.git, &cfg, &proj)?;
             state::with_state_lock(&repo.state, || {
                 let mut q = Queue::load(&repo.state)?;
                 let Some(i) = q.latest_of_slug(&slug, &[Status::Blocked]) else {

@@ -83,6 +83,20 @@ pub struct Projection {
     /// Push keys already looked up in the archive by this process.
     #[serde(skip)]
     looked_up: HashSet<String>,
+    /// Slugs taken back from a record newer than the fold (a snapshot written by a slower
+    /// process): the log offset that record covers, below which the slug's own events are
+    /// already in it and must not be folded again.
+    #[serde(skip)]
+    covered: HashMap<String, u64>,
+}
+
+/// What a writer checks of the snapshot on disk before replacing it.
+#[derive(Deserialize)]
+struct SnapshotHead {
+    version: u32,
+    offset: u64,
+    #[serde(default)]
+    archive: Option<Stamp>,
 }
 
 /// The part of an envelope the fold reads, borrowed from the line: replay parses a
@@ -143,8 +157,10 @@ fn sane_candidate(p: &Payload<'_>, with_slug: bool) -> bool {
 }
 
 impl Projection {
-    /// Fold one event; false when it is not fit to fold (counted as skipped).
-    fn apply(&mut self, e: &Line<'_>) -> bool {
+    /// Fold one event; false when it is not fit to fold (counted as skipped). Without
+    /// `slug_state` only what is not kept per slug is folded (counters, parity): the slug's
+    /// state already includes the event (see `covered`).
+    fn apply(&mut self, e: &Line<'_>, slug_state: bool) -> bool {
         let p = &e.payload;
         match e.kind.as_ref() {
             events::DEPLOYMENT_STARTED if !sane_candidate(p, true) => return false,
@@ -174,6 +190,9 @@ impl Projection {
         };
         if matches!(e.kind.as_ref(), events::REVIEW_APPROVED | events::BRANCH_PUSHED | events::DEPLOYMENT_STARTED) {
             self.readiness_events += 1;
+        }
+        if !slug_state {
+            return true;
         }
         match e.kind.as_ref() {
             events::REVIEW_APPROVED => {
@@ -219,15 +238,19 @@ impl Projection {
         let before = self.offset;
         let mut health = self.health;
         let mut failed = None;
-        let end = state::scan_lines(&dir.events(), self.offset, &mut health, |_, line| {
+        let end = state::scan_lines(&dir.events(), self.offset, &mut health, |off, line| {
+            if failed.is_some() {
+                // The caller gets the error and drops this projection: fold no further.
+                return true;
+            }
             match serde_json::from_slice::<Line>(line) {
                 Ok(e) => {
-                    if failed.is_none() {
-                        if let Err(err) = self.take_back_for(dir, &e) {
-                            failed = Some(err);
-                        }
+                    if let Err(err) = self.take_back_for(dir, &e) {
+                        failed = Some(err);
+                        return true;
                     }
-                    self.apply(&e)
+                    let folded = e.payload.slug.as_deref().and_then(|s| self.covered.get(s)).is_some_and(|c| off < *c);
+                    self.apply(&e, !folded)
                 }
                 Err(_) => false,
             }
@@ -257,11 +280,9 @@ impl Projection {
     }
 
     /// Make sure the pushes of `branch@sha` are in memory: every candidate in memory has
-    /// its pushes there too.
+    /// its pushes there too. Looked up once per process even when a push of it is in
+    /// memory: the archive may hold the same push to another remote.
     fn take_back_push(&mut self, dir: &StateDir, store: &Archive, branch: &str, sha: &str) -> Result<()> {
-        if self.pushes.iter().any(|(_, b, s)| b == branch && s == sha) {
-            return Ok(());
-        }
         let key = archive::push_key(branch, sha);
         if self.looked_up.insert(key.clone()) {
             for r in store.lookup(dir, &key)? {
@@ -286,12 +307,25 @@ impl Projection {
             store.lookup(dir, &archive::slug_key(slug))?.into_iter().filter_map(|r| r.slug).collect();
         let candidates: BTreeSet<(String, String)> =
             records.iter().flat_map(|r| r.started.iter().map(|s| (s.branch.clone(), s.sha.clone()))).collect();
+        if let Some(newest) = records.iter().map(|r| r.offset).max().filter(|o| *o > self.offset) {
+            self.covered.insert(slug.to_string(), newest);
+        }
         self.merge(records);
         for (branch, sha) in candidates {
             self.take_back_push(dir, &store, &branch, &sha)?;
         }
         if let Some(k) = self.known.as_mut() {
             k.insert(slug.to_string());
+        }
+        Ok(())
+    }
+
+    /// [`take_back_slug`](Self::take_back_slug) for each of `slugs` — the slugs of open
+    /// queue items, which a run must see until their items are settled, even when a
+    /// reader archived the slug in between.
+    pub fn take_back_slugs<'a>(&mut self, dir: &StateDir, slugs: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        for slug in slugs {
+            self.take_back_slug(dir, slug)?;
         }
         Ok(())
     }
@@ -481,7 +515,12 @@ impl Projection {
     pub fn save(&mut self, dir: &StateDir) -> Result<()> {
         let records = self.split();
         let written = archive::with_lock(dir, || {
-            if !records.is_empty() {
+            if records.is_empty() {
+                // Another process rebuilt the archive: this fold is not worth caching.
+                if self.archive.as_ref().is_some_and(|st| !archive::matches(dir, st)) {
+                    return Ok(false);
+                }
+            } else {
                 match archive::write(dir, self.archive.as_ref(), &records)? {
                     Some(stamp) => {
                         if self.archive.as_ref().is_none_or(|s| s.id != stamp.id) {
@@ -489,9 +528,17 @@ impl Projection {
                         }
                         self.archive = Some(stamp);
                     }
-                    // Another process rebuilt the archive: this fold is not worth caching.
                     None => return Ok(false),
                 }
+            }
+            // A faster process saved a later fold of the same archive: keep that one.
+            let on_disk = state::read_json::<SnapshotHead>(&dir.projection()).ok().flatten();
+            if on_disk.is_some_and(|h| {
+                h.version == SNAPSHOT_VERSION
+                    && h.offset > self.offset
+                    && h.archive.as_ref().map(|a| &a.id) == self.archive.as_ref().map(|a| &a.id)
+            }) {
+                return Ok(false);
             }
             let bytes = serde_json::to_vec(&*self)
                 .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
@@ -552,7 +599,8 @@ mod tests {
     #[derive(Clone, Debug)]
     enum Op {
         Approve(usize, u64),
-        Push(usize, usize),
+        /// branch, sha, remote (0: origin, 1: a second remote)
+        Push(usize, usize, usize),
         Start(usize, usize, usize, u8),
         Complete(usize, usize),
         Fail(usize),
@@ -562,10 +610,18 @@ mod tests {
         Save,
         /// A long-lived process (a run) folds the tail and saves, keeping its projection.
         SaveLive,
+        /// A slow process: loads here, and at the next `SaveStale` saves what it loaded
+        /// without folding what came since.
+        SaveStale,
+        /// The snapshot is lost and the next reader replays the log (a new archive).
+        Rebuild,
+        /// A process killed between appending to the archive and writing the snapshot.
+        Crash,
     }
 
     const SLUGS: [&str; 3] = ["alpha", "beta", "gamma"];
     const BRANCHES: [&str; 3] = ["feat/a", "feat/b", "feat/c"];
+    const REMOTES: [&str; 2] = ["origin", "fork"];
 
     fn sha(i: usize) -> String {
         format!("{:040x}", i + 1)
@@ -574,7 +630,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0..3usize, 1..3u64).prop_map(|(s, r)| Op::Approve(s, r)),
-            (0..3usize, 0..4usize).prop_map(|(b, h)| Op::Push(b, h)),
+            (0..3usize, 0..4usize, 0..2usize).prop_map(|(b, h, r)| Op::Push(b, h, r)),
             (0..3usize, 0..3usize, 0..4usize, 0..6u8).prop_map(|(s, b, h, t)| Op::Start(s, b, h, t)),
             (0..3usize, 0..4usize).prop_map(|(s, h)| Op::Complete(s, h)),
             (0..3usize).prop_map(Op::Fail),
@@ -582,6 +638,9 @@ mod tests {
             (0..3usize, 0..3usize, 0..4usize).prop_map(|(s, b, h)| Op::Drop(s, b, h)),
             Just(Op::Save),
             Just(Op::SaveLive),
+            Just(Op::SaveStale),
+            Just(Op::Rebuild),
+            Just(Op::Crash),
         ]
     }
 
@@ -589,9 +648,10 @@ mod tests {
         let at = format!("2026-01-01T00:{:02}:{:02}Z", n / 60 % 60, n % 60);
         let (kind, payload) = match op {
             Op::Approve(s, r) => (events::REVIEW_APPROVED, serde_json::json!({"slug": SLUGS[*s], "review_round": r})),
-            Op::Push(b, h) => {
-                (events::BRANCH_PUSHED, serde_json::json!({"branch": BRANCHES[*b], "sha": sha(*h), "remote": "origin"}))
-            }
+            Op::Push(b, h, r) => (
+                events::BRANCH_PUSHED,
+                serde_json::json!({"branch": BRANCHES[*b], "sha": sha(*h), "remote": REMOTES[*r]}),
+            ),
             Op::Start(s, b, h, t) => (
                 events::DEPLOYMENT_STARTED,
                 serde_json::json!({"slug": SLUGS[*s], "branch": BRANCHES[*b], "sha": sha(*h),
@@ -606,7 +666,7 @@ mod tests {
             Op::Drop(s, b, h) => {
                 (DROPPED, serde_json::json!({"slug": SLUGS[*s], "branch": BRANCHES[*b], "sha": sha(*h)}))
             }
-            Op::Save | Op::SaveLive => return None,
+            Op::Save | Op::SaveLive | Op::SaveStale | Op::Rebuild | Op::Crash => return None,
         };
         let env = serde_json::json!({"v": 1, "id": format!("id-{n}"), "type": kind, "at": at, "source": "test",
                                      "key": format!("k{n}"), "level": "workflow", "payload": payload});
@@ -614,8 +674,9 @@ mod tests {
     }
 
     /// What a projection says, independent of the order things were folded or taken back.
+    /// Candidates as a sorted list, so a candidate folded twice shows.
     type Canon = (
-        BTreeSet<(String, String, String, String)>,
+        Vec<(String, String, String, String)>,
         BTreeMap<String, u64>,
         BTreeSet<(String, String, String)>,
         BTreeMap<String, String>,
@@ -624,8 +685,11 @@ mod tests {
     );
 
     fn canon(p: &Projection) -> Canon {
+        let mut started: Vec<_> =
+            p.started.iter().map(|s| (s.slug.clone(), s.branch.clone(), s.sha.clone(), s.ready_at.clone())).collect();
+        started.sort();
         (
-            p.started.iter().map(|s| (s.slug.clone(), s.branch.clone(), s.sha.clone(), s.ready_at.clone())).collect(),
+            started,
             p.approvals.clone(),
             p.pushes.clone(),
             p.completed.clone(),
@@ -665,12 +729,28 @@ mod tests {
             let (_tmp, dir) = state_dir();
             let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.events()).unwrap();
             let mut live = Projection::load(&dir).unwrap();
+            let mut slow: Option<Projection> = None;
             for (n, op) in ops.iter().enumerate() {
                 match (line(n, op), op) {
                     (Some(l), _) => writeln!(log, "{l}").unwrap(),
                     (None, Op::SaveLive) => {
                         live.catch_up(&dir).unwrap();
                         live.save(&dir).unwrap();
+                    }
+                    (None, Op::SaveStale) => match slow.take() {
+                        Some(mut p) => p.save(&dir).unwrap(),
+                        None => slow = Some(Projection::load(&dir).unwrap()),
+                    },
+                    (None, Op::Crash) => {
+                        let mut p = Projection::load(&dir).unwrap();
+                        let records = p.split();
+                        if !records.is_empty() {
+                            archive::with_lock(&dir, || archive::write(&dir, p.archive.as_ref(), &records)).unwrap();
+                        }
+                    }
+                    (None, Op::Rebuild) => {
+                        let _ = std::fs::remove_file(dir.projection());
+                        Projection::load(&dir).unwrap().save(&dir).unwrap();
                     }
                     (None, _) => Projection::load(&dir).unwrap().save(&dir).unwrap(),
                 }
@@ -711,7 +791,7 @@ mod tests {
     fn resolved_history(n: usize) -> Vec<Op> {
         (0..n)
             .flat_map(|i| {
-                [Op::Approve(i % 3, 1), Op::Push(i % 3, i), Op::Start(i % 3, i % 3, i, 1), Op::Complete(i % 3, i)]
+                [Op::Approve(i % 3, 1), Op::Push(i % 3, i, 0), Op::Start(i % 3, i % 3, i, 1), Op::Complete(i % 3, i)]
             })
             .collect()
     }
@@ -720,7 +800,7 @@ mod tests {
     fn the_snapshot_keeps_only_open_work() {
         let (_tmp, dir) = state_dir();
         let mut ops = resolved_history(3);
-        ops.extend([Op::Approve(0, 2), Op::Push(0, 9), Op::Start(0, 0, 9, 5)]);
+        ops.extend([Op::Approve(0, 2), Op::Push(0, 9, 0), Op::Start(0, 0, 9, 5)]);
         write_log(&dir, &ops);
         let mut p = Projection::load(&dir).unwrap();
         p.save(&dir).unwrap();
@@ -758,6 +838,27 @@ mod tests {
         }
         std::fs::remove_file(dir.projection_archive()).unwrap();
         assert_eq!(Projection::load_tracked(&dir).unwrap().1, 0);
+    }
+
+    #[test]
+    fn a_process_holding_a_replaced_archive_does_not_overwrite_the_snapshot() {
+        let (_tmp, dir) = state_dir();
+        let mut ops = resolved_history(2);
+        write_log(&dir, &ops);
+        Projection::load(&dir).unwrap().save(&dir).unwrap();
+        let mut slow = Projection::load(&dir).unwrap();
+        // The snapshot is lost; the next run replays and writes a new archive.
+        std::fs::remove_file(dir.projection()).unwrap();
+        Projection::load(&dir).unwrap().save(&dir).unwrap();
+        let fresh = std::fs::read(dir.projection()).unwrap();
+        // The slow process folds a tail with nothing to archive and saves: it must not
+        // replace the snapshot with one naming the archive that is gone.
+        ops.push(Op::Approve(2, 1));
+        write_log(&dir, &ops);
+        slow.catch_up(&dir).unwrap();
+        slow.save(&dir).unwrap();
+        assert_eq!(std::fs::read(dir.projection()).unwrap(), fresh);
+        assert_ne!(Projection::load_tracked(&dir).unwrap().1, 0, "the next reader starts from the snapshot");
     }
 
     #[test]

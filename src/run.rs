@@ -291,6 +291,10 @@ impl<'a> Runner<'a> {
     fn evaluate(&mut self) -> Result<(Vec<CandidateView>, GitFacts)> {
         let t = Instant::now();
         self.proj.catch_up(&self.dir)?;
+        // A reader may have archived a slug whose item this queue still has to settle.
+        let q = Queue::load(&self.dir)?;
+        self.proj
+            .take_back_slugs(&self.dir, q.items.iter().filter(|i| !i.status.is_terminal()).map(|i| i.slug.as_str()))?;
         let cands = self.proj.unresolved_candidates();
         let facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
         let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
@@ -396,8 +400,13 @@ impl<'a> Runner<'a> {
                 let key = crate::queue::candidate_key(&v.slug, &v.branch, &v.sha);
                 let idx = at.get(&key).copied();
                 if self.proj.dropped.contains(&key) && !matches!(v.state, State::Integrated) {
-                    // Dropped by hand: never taken up again, also by a rebuilt queue.
-                    let i = idx.unwrap_or_else(|| enqueue(&mut q, &mut at, v, "rebuilt from the log"));
+                    // Dropped by hand: never taken up again, also by a rebuilt queue. Only a
+                    // READY one needs an item to say so; any other is not taken up anyway.
+                    let i = match idx {
+                        Some(i) => i,
+                        None if v.state == State::Ready => enqueue(&mut q, &mut at, v, "rebuilt from the log"),
+                        None => continue,
+                    };
                     let it = &mut q.items[i];
                     if matches!(it.status, Status::Queued | Status::Blocked) {
                         it.transition(Status::Superseded, "dropped (integrator queue drop)")?;

@@ -98,14 +98,17 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
     }
     let mut proj = projection(repo)?;
+    let q = Queue::load(&repo.state)?;
     if all {
         proj.with_archive()?;
+    } else {
+        // The candidates of open queue items, also of a slug archived before a run settled them.
+        proj.take_back_slugs(&repo.state, q.items.iter().filter(|i| !i.status.is_terminal()).map(|i| i.slug.as_str()))?;
     }
     let candidates = readiness::evaluate_now(&repo.git, &cfg, &proj)?
         .into_iter()
         .filter(|c| all || c.state != State::Integrated)
         .collect();
-    let q = Queue::load(&repo.state)?;
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
     let (last_run, last_run_damaged) = match state::read_json(&repo.state.checkpoint()) {
         Ok(cp) => (cp, None),

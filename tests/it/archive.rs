@@ -179,3 +179,64 @@ fn what_status_reads_after_a_run_does_not_grow_with_history() {
     assert_eq!(a, b, "the snapshot's shape does not depend on the length of history");
     assert!(large - small < 16, "snapshot {small} bytes after 10 merged slugs, {large} after 1000");
 }
+
+#[test]
+fn a_status_between_runs_does_not_strand_a_queued_item() {
+    let sb = Sandbox::new();
+    sb.config("[integrator]\nmode = \"shadow\"\n");
+    let sha = sb.branch("feat", "f.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    // The old path lands it and records the completion; a `status` archives the slug
+    // before the next run has settled its queue item.
+    sb.git(&sb.work, &["push", "-q", "origin", &format!("{sha}:refs/heads/main")]);
+    let line = format!(
+        "{{\"type\":\"domain.software-development.deployment.completed\",\"payload\":{{\"slug\":\"s\",\"branch\":\"feat\",\"sha\":\"{sha}\",\"merge_commit\":\"{sha}\",\"integrated_at\":\"2026-01-01T12:00:00Z\"}}}}\n"
+    );
+    let out = sb.integrator().args(["emit", "--json", "-"]).write_stdin(line).output().unwrap();
+    assert!(out.status.success());
+    sb.ok(&["status"]);
+    assert!(!sb.read_state("projection.json").contains("\"feat\""), "status archived the slug");
+    sb.ok(&["run"]);
+    let q: Value = serde_json::from_str(&sb.read_state("queue.json")).unwrap();
+    assert_eq!(q["items"], serde_json::json!([]), "{q:#}");
+    assert_eq!(q["archived"]["integrated"], 1, "{q:#}");
+    let parity = json(&sb, &["parity", "--json"]);
+    assert_eq!((parity["samples"].as_u64(), parity["agree"].as_u64()), (Some(1), Some(1)), "{parity:#}");
+}
+
+#[test]
+fn a_dropped_candidate_is_not_taken_up_again_when_its_slug_reopens() {
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let c1 = sb.branch("c1", "c1.txt", "1\n");
+    sb.ready("s", "c1", &c1, "2026-01-01T10:00:00Z");
+    sb.ok(&["run", "--max-items", "0"]);
+    sb.ok(&["queue", "drop", "s", "--reason", "replaced"]);
+    let c2 = sb.branch("c2", "c2.txt", "2\n");
+    sb.ready("s", "c2", &c2, "2026-01-01T11:00:00Z");
+    sb.ok(&["run"]);
+    // A new round of the archived slug brings back its history, the drop included.
+    let c3 = sb.branch("c3", "c3.txt", "3\n");
+    sb.ok(&["emit", "review-approved", "--slug", "s", "--round", "2"]);
+    sb.ok(&["emit", "branch-pushed", "--branch", "c3", "--sha", &c3]);
+    sb.ok(&[
+        "emit",
+        "deployment-started",
+        "--slug",
+        "s",
+        "--branch",
+        "c3",
+        "--sha",
+        &c3,
+        "--at",
+        "2026-01-01T12:00:00Z",
+    ]);
+    sb.ok(&["run"]);
+    assert!(sb.is_ancestor_of_main(&c3) && !sb.is_ancestor_of_main(&c1));
+    let counts = &sb.status_json()["queue"]["counts"];
+    assert_eq!((counts["superseded"].as_u64(), counts["integrated"].as_u64()), (Some(1), Some(2)), "{counts:#}");
+    let outcomes = sb.read_state("outcomes.jsonl");
+    let c1_outcomes = outcomes.lines().filter(|l| l.contains(&c1) && l.contains("\"superseded\"")).count();
+    assert_eq!(c1_outcomes, 0, "the drop records no outcome, and reopening the slug adds none: {outcomes}");
+}
