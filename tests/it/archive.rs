@@ -78,6 +78,16 @@ fn landed(slug: &str, branch: &str, at: &str) -> (Sandbox, String) {
     (sb, sha)
 }
 
+/// A new round of `slug`: a branch with one commit, approved (`round`), pushed and
+/// declared ready at `at`; returns its sha.
+fn new_round(sb: &Sandbox, slug: &str, round: u32, branch: &str, at: &str) -> String {
+    let sha = sb.branch(branch, &format!("{branch}.txt"), &format!("{branch}\n"));
+    sb.ok(&["emit", "review-approved", "--slug", slug, "--round", &round.to_string()]);
+    sb.ok(&["emit", "branch-pushed", "--branch", branch, "--sha", &sha]);
+    sb.ok(&["emit", "deployment-started", "--slug", slug, "--branch", branch, "--sha", &sha, "--at", at]);
+    sha
+}
+
 #[test]
 fn an_event_about_an_archived_slug_brings_its_history_back() {
     let (sb, v2) = landed("s", "s-v2", "2026-01-01T12:00:00Z");
@@ -85,21 +95,7 @@ fn an_event_about_an_archived_slug_brings_its_history_back() {
 
     // A late, approved and pushed candidate of s that is older than the merged one: the
     // whole log says it is superseded, so it must never land.
-    let v1 = sb.branch("s-v1", "s1.txt", "v1\n");
-    sb.ok(&["emit", "review-approved", "--slug", "s", "--round", "2"]);
-    sb.ok(&["emit", "branch-pushed", "--branch", "s-v1", "--sha", &v1]);
-    sb.ok(&[
-        "emit",
-        "deployment-started",
-        "--slug",
-        "s",
-        "--branch",
-        "s-v1",
-        "--sha",
-        &v1,
-        "--at",
-        "2026-01-01T11:00:00Z",
-    ]);
+    let v1 = new_round(&sb, "s", 2, "s-v1", "2026-01-01T11:00:00Z");
     let status = sb.status_json();
     let c = status["candidates"].as_array().unwrap().iter().find(|c| c["branch"] == "s-v1").cloned().unwrap();
     assert_eq!(c["state"], "SUPERSEDED", "{status:#}");
@@ -217,21 +213,7 @@ fn a_dropped_candidate_is_not_taken_up_again_when_its_slug_reopens() {
     sb.ready("s", "c2", &c2, "2026-01-01T11:00:00Z");
     sb.ok(&["run"]);
     // A new round of the archived slug brings back its history, the drop included.
-    let c3 = sb.branch("c3", "c3.txt", "3\n");
-    sb.ok(&["emit", "review-approved", "--slug", "s", "--round", "2"]);
-    sb.ok(&["emit", "branch-pushed", "--branch", "c3", "--sha", &c3]);
-    sb.ok(&[
-        "emit",
-        "deployment-started",
-        "--slug",
-        "s",
-        "--branch",
-        "c3",
-        "--sha",
-        &c3,
-        "--at",
-        "2026-01-01T12:00:00Z",
-    ]);
+    let c3 = new_round(&sb, "s", 2, "c3", "2026-01-01T12:00:00Z");
     sb.ok(&["run"]);
     assert!(sb.is_ancestor_of_main(&c3) && !sb.is_ancestor_of_main(&c1));
     let counts = &sb.status_json()["queue"]["counts"];
