@@ -94,7 +94,7 @@ pub struct Stamp {
 #[derive(Debug)]
 pub struct Archive {
     file: File,
-    id: String,
+    stamp: Stamp,
 }
 
 /// The generation named by the header line of an archive file.
@@ -104,6 +104,11 @@ fn header_id(file: &File) -> Option<String> {
     let end = buf[..n].iter().position(|b| *b == b'\n')?;
     let r: Record = serde_json::from_slice(&buf[..end]).ok()?;
     (r.key == HEADER_KEY).then_some(r.id).flatten()
+}
+
+/// Is `file` the archive `stamp` names: same generation, at least as long?
+fn describes(file: &File, stamp: &Stamp) -> bool {
+    header_id(file).is_some_and(|id| id == stamp.id) && file.metadata().is_ok_and(|m| m.len() >= stamp.len)
 }
 
 fn parse(lines: impl IntoIterator<Item = Vec<u8>>) -> Vec<Record> {
@@ -119,8 +124,7 @@ impl Archive {
     /// generation, or shorter than the snapshot relies on.
     pub fn open(dir: &StateDir, stamp: &Stamp) -> Option<Archive> {
         let file = File::open(dir.projection_archive()).ok()?;
-        let ok = header_id(&file)? == stamp.id && file.metadata().ok()?.len() >= stamp.len;
-        ok.then(|| Archive { file, id: stamp.id.clone() })
+        describes(&file, stamp).then(|| Archive { file, stamp: stamp.clone() })
     }
 
     /// The records filed under `key`, through the key index (under the projection lock,
@@ -128,12 +132,10 @@ impl Archive {
     /// lock or the index cannot be had (a read-only state dir), this file is scanned.
     pub fn lookup(&self, dir: &StateDir, key: &str) -> Result<Vec<Record>> {
         let indexed = with_lock(dir, || {
-            let path = dir.projection_archive();
-            let same = File::open(&path).ok().and_then(|f| header_id(&f)).is_some_and(|id| id == self.id);
-            if !same {
+            if !matches(dir, &self.stamp) {
                 return Ok(None);
             }
-            let idx = KeyIndex::open(&dir.projection_archive_keys(), &path)?;
+            let idx = KeyIndex::open(&dir.projection_archive_keys(), &dir.projection_archive())?;
             Ok(Some(parse(idx.lines(&self.file, key)?)))
         });
         match indexed {
@@ -155,9 +157,7 @@ impl Archive {
 
 /// Is the archive on disk the one `stamp` names (same generation, at least as long)?
 pub fn matches(dir: &StateDir, stamp: &Stamp) -> bool {
-    File::open(dir.projection_archive()).ok().is_some_and(|f| {
-        header_id(&f).is_some_and(|id| id == stamp.id) && f.metadata().is_ok_and(|m| m.len() >= stamp.len)
-    })
+    File::open(dir.projection_archive()).is_ok_and(|f| describes(&f, stamp))
 }
 
 /// Run `f` holding the projection lock: archive writes, snapshot writes and index use.
@@ -199,10 +199,10 @@ pub fn write(dir: &StateDir, stamp: Option<&Stamp>, records: &[Record]) -> Resul
         }
         Some(st) => {
             let Ok(mut file) = OpenOptions::new().read(true).append(true).open(&path) else { return Ok(None) };
-            let len = file.metadata().map_err(|e| Error::io(ctx(), e))?.len();
-            if header_id(&file).as_deref() != Some(st.id.as_str()) || len < st.len {
+            if !describes(&file, st) {
                 return Ok(None);
             }
+            let len = file.metadata().map_err(|e| Error::io(ctx(), e))?.len();
             let mut last = [0u8; 1];
             let torn = file.read_exact_at(&mut last, len - 1).is_ok() && last[0] != b'\n';
             let mut bytes = if torn { vec![b'\n'] } else { Vec::new() };

@@ -12,6 +12,7 @@ use crate::state::{self, LogHealth, StateDir};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -143,6 +144,11 @@ pub const DROPPED: &str = "integration.candidate.dropped";
 
 fn completed_key(slug: &str, sha: &str) -> String {
     format!("{slug}:{sha}")
+}
+
+/// The slug a completion or drop key (`slug:…`) belongs to; slugs hold no `:`.
+fn key_slug(key: &str) -> &str {
+    key.split(':').next().unwrap_or_default()
 }
 
 /// Is a candidate's identity safe to hand to git? The recorder validates every event, but
@@ -330,24 +336,21 @@ impl Projection {
         Ok(())
     }
 
-    /// Every slug the in-memory fold knows anything about.
-    fn slugs_in_memory(&self) -> HashSet<String> {
-        let prefix = |k: &String| k.split(':').next().unwrap_or_default().to_string();
+    /// Every slug the in-memory fold knows anything about (an archived slug is not one).
+    pub fn slugs_in_memory(&self) -> HashSet<String> {
         self.approvals
             .keys()
             .chain(self.notifications.keys())
-            .cloned()
-            .chain(self.started.iter().map(|s| s.slug.clone()))
-            .chain(self.completed.keys().map(prefix))
-            .chain(self.dropped.iter().map(prefix))
+            .map(String::as_str)
+            .chain(self.started.iter().map(|s| s.slug.as_str()))
+            .chain(self.completed.keys().chain(&self.dropped).map(|k| key_slug(k)))
+            .map(str::to_string)
             .collect()
     }
 
-    /// Does the in-memory fold know `slug` (an archived slug is not known)?
-    pub fn has_slug(&self, slug: &str) -> bool {
-        self.approvals.contains_key(slug)
-            || self.notifications.contains_key(slug)
-            || self.started.iter().any(|s| s.slug == slug)
+    /// `(branch, sha)` of every candidate in memory: the pushes that stay with them.
+    fn named_candidates(&self) -> HashSet<(&str, &str)> {
+        self.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect()
     }
 
     /// Fold archived slug records back in, for slugs that have nothing in memory: of the
@@ -437,20 +440,19 @@ impl Projection {
             }
             _ => true,
         });
-        self.dropped.retain(|k| match k.split_once(':') {
-            Some((slug, _)) if resolved.contains(slug) => {
-                if let Some(r) = recs.get_mut(slug) {
-                    r.dropped.push(k.clone());
-                }
+        self.dropped.retain(|k| match recs.get_mut(key_slug(k)) {
+            Some(r) => {
+                r.dropped.push(k.clone());
                 false
             }
-            _ => true,
+            None => true,
         });
-        let named: HashSet<(&str, &str)> = self.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
         // Into vectors, in order: the kept ones become a set again in one bulk pass.
-        let (kept, moved): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pushes)
-            .into_iter()
-            .partition(|(_, b, s): &(String, String, String)| named.contains(&(b.as_str(), s.as_str())));
+        let pushes = std::mem::take(&mut self.pushes);
+        let named = self.named_candidates();
+        let (kept, moved): (Vec<_>, Vec<_>) =
+            pushes.into_iter().partition(|(_, b, s)| named.contains(&(b.as_str(), s.as_str())));
+        drop(named);
         self.pushes = kept.into_iter().collect();
         if let Some(k) = self.known.as_mut() {
             k.retain(|s| !resolved.contains(s));
@@ -545,17 +547,11 @@ impl Projection {
             state::write_cache(&dir.projection(), &bytes)?;
             Ok(true)
         });
-        match written {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                self.unsplit(records);
-                Ok(())
-            }
-            Err(e) => {
-                self.unsplit(records);
-                Err(e)
-            }
+        // Not written (a stale fold, or an error): the records stay in memory.
+        if !matches!(written, Ok(true)) {
+            self.unsplit(records);
         }
+        written.map(|_| ())
     }
 
     /// Per slug, the winning candidate and the others it supersedes.
@@ -565,13 +561,13 @@ impl Projection {
         for st in &self.started {
             let key = st.order_key();
             match w.entry(st.slug.as_str()) {
-                std::collections::btree_map::Entry::Vacant(v) => {
+                Entry::Vacant(v) => {
                     v.insert((key, st));
                 }
-                std::collections::btree_map::Entry::Occupied(mut o) if key > o.get().0 => {
+                Entry::Occupied(mut o) if key > o.get().0 => {
                     o.insert((key, st));
                 }
-                std::collections::btree_map::Entry::Occupied(_) => {}
+                Entry::Occupied(_) => {}
             }
         }
         w.into_iter().map(|(slug, (_, st))| (slug, st)).collect()
@@ -701,8 +697,8 @@ mod tests {
     /// The part of `full` about the slugs `hot` holds, and the pushes its candidates name.
     fn restricted(full: &Projection, hot: &Projection) -> Canon {
         let slugs = hot.slugs_in_memory();
-        let named: HashSet<(&str, &str)> = hot.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
-        let slug_of = |k: &String| k.split(':').next().unwrap_or_default().to_string();
+        let named = hot.named_candidates();
+        let slug_of = |k: &String| key_slug(k).to_string();
         let (st, ap, pu, co, no, dr) = canon(full);
         (
             st.into_iter().filter(|s| slugs.contains(&s.0)).collect(),
@@ -715,7 +711,7 @@ mod tests {
     }
 
     fn hot_pushes(p: &Projection) -> BTreeSet<(String, String, String)> {
-        let named: HashSet<(&str, &str)> = p.started.iter().map(|s| (s.branch.as_str(), s.sha.as_str())).collect();
+        let named = p.named_candidates();
         p.pushes.iter().filter(|(_, b, s)| named.contains(&(b.as_str(), s.as_str()))).cloned().collect()
     }
 
@@ -726,7 +722,7 @@ mod tests {
         /// back in it is the whole fold.
         #[test]
         fn archiving_preserves_the_fold(ops in proptest::collection::vec(op(), 1..40)) {
-            let (_tmp, dir) = state_dir();
+            let (_tmp, dir) = StateDir::temp();
             let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.events()).unwrap();
             let mut live = Projection::load(&dir).unwrap();
             let mut slow: Option<Projection> = None;
@@ -762,7 +758,7 @@ mod tests {
             for (slug, w) in reference.winners() {
                 let resolved = reference.is_completed(slug, &w.sha)
                     && reference.notifications.get(slug).is_none_or(|n| n.state == "resolved" || n.seen);
-                prop_assert!(resolved || hot.has_slug(slug), "unresolved {} must stay in the snapshot", slug);
+                prop_assert!(resolved || hot.slugs_in_memory().contains(slug), "unresolved {} must stay in the snapshot", slug);
             }
             live.catch_up(&dir).unwrap();
             prop_assert_eq!(restricted(&reference, &live), canon(&Projection { pushes: hot_pushes(&live), ..live.clone() }));
@@ -772,14 +768,6 @@ mod tests {
             all.with_archive().unwrap();
             prop_assert_eq!(canon(&all), canon(&reference));
         }
-    }
-
-    /// A state dir in a temp dir (removed when the first value drops).
-    fn state_dir() -> (tempfile::TempDir, StateDir) {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::for_common_dir(tmp.path());
-        dir.ensure().unwrap();
-        (tmp, dir)
     }
 
     fn write_log(dir: &StateDir, ops: &[Op]) {
@@ -798,7 +786,7 @@ mod tests {
 
     #[test]
     fn the_snapshot_keeps_only_open_work() {
-        let (_tmp, dir) = state_dir();
+        let (_tmp, dir) = StateDir::temp();
         let mut ops = resolved_history(3);
         ops.extend([Op::Approve(0, 2), Op::Push(0, 9, 0), Op::Start(0, 0, 9, 5)]);
         write_log(&dir, &ops);
@@ -818,7 +806,7 @@ mod tests {
 
     #[test]
     fn a_missing_replaced_or_short_archive_makes_the_snapshot_replay() {
-        let (_tmp, dir) = state_dir();
+        let (_tmp, dir) = StateDir::temp();
         write_log(&dir, &resolved_history(3));
         let mut p = Projection::load(&dir).unwrap();
         p.save(&dir).unwrap();
@@ -842,7 +830,7 @@ mod tests {
 
     #[test]
     fn a_process_holding_a_replaced_archive_does_not_overwrite_the_snapshot() {
-        let (_tmp, dir) = state_dir();
+        let (_tmp, dir) = StateDir::temp();
         let mut ops = resolved_history(2);
         write_log(&dir, &ops);
         Projection::load(&dir).unwrap().save(&dir).unwrap();
@@ -863,12 +851,12 @@ mod tests {
 
     #[test]
     fn a_reader_of_a_replaced_archive_still_finds_its_records() {
-        let (_tmp, dir) = state_dir();
+        let (_tmp, dir) = StateDir::temp();
         let mut ops = resolved_history(2);
         write_log(&dir, &ops);
         Projection::load(&dir).unwrap().save(&dir).unwrap();
         let mut reader = Projection::load(&dir).unwrap();
-        assert!(!reader.has_slug("alpha"));
+        assert!(!reader.slugs_in_memory().contains("alpha"));
         // Another process rebuilds the archive (a new generation) under the reader.
         std::fs::remove_file(dir.projection()).unwrap();
         Projection::load(&dir).unwrap().save(&dir).unwrap();

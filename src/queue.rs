@@ -220,6 +220,11 @@ impl Queue {
         Ok(gone.len())
     }
 
+    /// The slugs of the items not yet settled (queued, in progress, blocked).
+    pub fn open_slugs(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().filter(|i| !i.status.is_terminal()).map(|i| i.slug.as_str())
+    }
+
     /// Each item's position by its candidate key.
     pub fn positions(&self) -> HashMap<String, usize> {
         self.items.iter().enumerate().map(|(i, it)| (it.key(), i)).collect()
@@ -380,9 +385,7 @@ mod tests {
 
     #[test]
     fn archived_items_leave_the_queue_but_are_counted_and_listed_once() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::for_common_dir(tmp.path());
-        dir.ensure().unwrap();
+        let (_tmp, dir) = StateDir::temp();
         let mut q = Queue { version: 1, ..Queue::default() };
         for slug in ["done", "open", "other"] {
             let i = q.enqueue(slug, "b", &format!("{slug:0>40}"), "2026-01-01T00:00:00Z", "ready");

@@ -293,8 +293,7 @@ impl<'a> Runner<'a> {
         self.proj.catch_up(&self.dir)?;
         // A reader may have archived a slug whose item this queue still has to settle.
         let q = Queue::load(&self.dir)?;
-        self.proj
-            .take_back_slugs(&self.dir, q.items.iter().filter(|i| !i.status.is_terminal()).map(|i| i.slug.as_str()))?;
+        self.proj.take_back_slugs(&self.dir, q.open_slugs())?;
         let cands = self.proj.unresolved_candidates();
         let facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
         let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
@@ -327,10 +326,10 @@ impl<'a> Runner<'a> {
         }
         self.proj.save(&self.dir)?;
         // The queue follows the projection: items of slugs it archived are history.
-        let proj = &self.proj;
+        let in_memory = self.proj.slugs_in_memory();
         state::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
-            q.archive(&self.dir, |it| !proj.has_slug(&it.slug))
+            q.archive(&self.dir, |it| !in_memory.contains(&it.slug))
         })?;
         Ok(())
     }

@@ -85,6 +85,14 @@ impl StateDir {
     pub fn run_log(&self) -> PathBuf {
         self.file("run.log")
     }
+    /// A state dir under a new temp dir (removed when the first value drops), for tests.
+    #[cfg(test)]
+    pub fn temp() -> (tempfile::TempDir, StateDir) {
+        let tmp = tempfile::tempdir().expect("a temp dir");
+        let dir = StateDir::for_common_dir(tmp.path());
+        dir.ensure().expect("a state dir");
+        (tmp, dir)
+    }
     pub fn waiter_lock(&self) -> PathBuf {
         self.file("waiter.lock")
     }

@@ -103,7 +103,7 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         proj.with_archive()?;
     } else {
         // The candidates of open queue items, also of a slug archived before a run settled them.
-        proj.take_back_slugs(&repo.state, q.items.iter().filter(|i| !i.status.is_terminal()).map(|i| i.slug.as_str()))?;
+        proj.take_back_slugs(&repo.state, q.open_slugs())?;
     }
     let candidates = readiness::evaluate_now(&repo.git, &cfg, &proj)?
         .into_iter()
