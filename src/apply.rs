@@ -5,7 +5,7 @@
 use crate::config::{Config, MergeStyle};
 use crate::error::{Error, Result};
 use crate::git::{self, Git};
-use crate::state::StateDir;
+use crate::store::StateDir;
 use std::path::{Path, PathBuf};
 
 /// The result of merging a candidate onto a main tip.

@@ -12,8 +12,8 @@ use crate::projection::Projection;
 use crate::queue::{Queue, Status};
 use crate::repo::Repo;
 use crate::run::{self, Options};
-use crate::state;
 use crate::status;
+use crate::store;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -520,7 +520,7 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
             let mut proj = Projection::load(&repo.state)?;
             proj.take_back_slug(&repo.state, &slug)?;
             let views = crate::readiness::evaluate_now(&repo.git, &cfg, &proj)?;
-            state::with_state_lock(&repo.state, || {
+            store::with_state_lock(&repo.state, || {
                 let mut q = Queue::load(&repo.state)?;
                 let Some(i) = q.latest_of_slug(&slug, &[Status::Blocked]) else {
                     return Err(Error::usage(format!("no blocked item for slug `{slug}`")));
@@ -553,7 +553,7 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
             if reason.trim().is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
                 return Err(Error::usage("--reason must be one line of 1 to 1000 characters"));
             }
-            state::with_state_lock(&repo.state, || {
+            store::with_state_lock(&repo.state, || {
                 let mut q = Queue::load(&repo.state)?;
                 let Some(i) = q.latest_of_slug(&slug, &[Status::Queued, Status::Blocked]) else {
                     return Err(Error::usage(format!("no queued or blocked item for slug `{slug}`")));

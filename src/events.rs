@@ -3,8 +3,8 @@
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::keyindex::KeyIndex;
-use crate::state::{self, StateDir};
+use crate::store::keyindex::KeyIndex;
+use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -391,11 +391,11 @@ pub enum Recorded {
 pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
     dir.ensure()?;
     let path = dir.events();
-    let mut log = state::open_log(&path)?;
+    let log = store::open_log(&path)?;
     log.with(|w| {
         let index = KeyIndex::open(&dir.event_keys(), &path)?;
         let at = clock::now_string();
-        let mut batch = crate::keyindex::KeySet::default();
+        let mut batch = crate::store::keyindex::KeySet::default();
         let mut buf = Vec::new();
         // (key, offset of its line within `buf`)
         let mut fresh = Vec::new();

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::events;
 use crate::queue::Item;
-use crate::state::{self, StateDir};
+use crate::store::{self, StateDir};
 
 /// Why a candidate was blocked.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +139,6 @@ impl Note {
 
     /// Write (or refresh) the note atomically.
     pub fn write(&self, dir: &StateDir) -> Result<()> {
-        state::write_atomic(&dir.followups().join(format!("{}.md", self.stem)), self.body.as_bytes())
+        store::write_atomic(&dir.followups().join(format!("{}.md", self.stem)), self.body.as_bytes())
     }
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::queue::{Queue, Status};
 use crate::readiness::{self, State};
 use crate::repo::{Location, Repo};
-use crate::state::StateDir;
+use crate::store::StateDir;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -4,9 +4,8 @@
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::state::{self, StateDir};
+use crate::store::{self, FileLock, StateDir};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -66,19 +65,12 @@ pub fn hostname() -> String {
 }
 
 fn read_meta(dir: &StateDir) -> Option<LeaseMeta> {
-    state::read_json(&dir.lease_json()).ok().flatten()
+    store::read_json(&dir.lease_json()).ok().flatten()
 }
 
 /// Is the lock on `lease.lock` held by some process right now?
 fn lock_is_held(dir: &StateDir) -> Result<bool> {
-    let file = state::open_lock_file(&dir.lease_lock())?;
-    let lock = fd_lock::RwLock::new(file);
-    let held = match lock.try_read() {
-        Ok(_guard) => false,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-        Err(e) => return Err(Error::io("cannot probe the lease lock", e)),
-    };
-    Ok(held)
+    FileLock::is_held(&dir.lease_lock())
 }
 
 fn expired(meta: &LeaseMeta) -> bool {
@@ -107,8 +99,8 @@ pub fn token_is_live(dir: &StateDir, token: &str) -> bool {
 /// A held lease. Dropping it without [`Lease::release`] still frees the lock (the file closes).
 pub struct Lease {
     dir: StateDir,
-    // The flock lives as long as this open file; the guard was forgotten on purpose.
-    _lock: fd_lock::RwLock<File>,
+    // Held for the whole run; the kernel frees it if the process dies.
+    _lock: FileLock,
     meta: LeaseMeta,
     renewer: Option<Renewer>,
     lost: Arc<AtomicBool>,
@@ -142,13 +134,7 @@ impl Lease {
     /// Try to take the lease once, without blocking.
     pub fn try_acquire(dir: &StateDir, owner: &str, ttl_secs: u64) -> Result<Acquire> {
         dir.ensure()?;
-        let file = state::open_lock_file(&dir.lease_lock())?;
-        let mut lock = fd_lock::RwLock::new(file);
-        match lock.try_write() {
-            Ok(guard) => std::mem::forget(guard),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Acquire::Busy(busy_line(dir))),
-            Err(e) => return Err(Error::io("cannot take the lease lock", e)),
-        }
+        let Some(lock) = FileLock::try_lock(&dir.lease_lock())? else { return Ok(Acquire::Busy(busy_line(dir))) };
         let previous = read_meta(dir);
         let now = clock::now();
         let stale_takeover = previous.filter(|m| m.released_at.is_none() && !m.token.is_empty()).map(|m| StaleHolder {
@@ -170,7 +156,7 @@ impl Lease {
             released_at: None,
             stale_takeover,
         };
-        state::write_json(&dir.lease_json(), &meta)?;
+        store::write_json(&dir.lease_json(), &meta)?;
         Ok(Acquire::Taken(Box::new(Lease {
             dir: dir.clone(),
             _lock: lock,
@@ -240,7 +226,7 @@ impl Lease {
         let mut meta = read_meta(&self.dir).filter(|m| m.token == self.meta.token).unwrap_or_else(|| self.meta.clone());
         meta.released_at = Some(clock::now_string());
         meta.token.clear();
-        state::write_json(&self.dir.lease_json(), &meta)
+        store::write_json(&self.dir.lease_json(), &meta)
     }
 }
 
@@ -251,7 +237,7 @@ fn renew(dir: &StateDir, token: &str, ttl: u64) -> Result<()> {
     let now = clock::now();
     meta.renewed_at = clock::format(now);
     meta.expires_at = clock::format(now + Duration::from_secs(ttl));
-    state::write_json(&dir.lease_json(), &meta)
+    store::write_json(&dir.lease_json(), &meta)
 }
 
 /// `integrator lease break --force`: signal a live holder on this host.

@@ -2,7 +2,6 @@
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
 pub mod apply;
-pub mod archive;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,7 +13,6 @@ pub mod followup;
 pub mod git;
 pub mod guard;
 pub mod handoff;
-pub mod keyindex;
 pub mod lease;
 pub mod mode;
 pub mod parity;
@@ -24,5 +22,5 @@ pub mod readiness;
 pub mod repo;
 pub mod run;
 pub mod shim_marker;
-pub mod state;
 pub mod status;
+pub mod store;

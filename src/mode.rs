@@ -3,7 +3,7 @@
 
 use crate::config::{Config, Mode, ParityEvidence};
 use crate::error::{Error, Result};
-use crate::state::{self, StateDir};
+use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -42,7 +42,7 @@ struct CheckpointMode {
 /// `checkpoint.json`; with no run yet, resolved from the configuration files alone. When
 /// that is unresolvable the guards assume cutover (they fail closed).
 pub fn recorded_effective_mode(dir: &StateDir, files_cfg: &Config) -> Mode {
-    if let Ok(Some(c)) = state::read_json::<CheckpointMode>(&dir.checkpoint()) {
+    if let Ok(Some(c)) = store::read_json::<CheckpointMode>(&dir.checkpoint()) {
         return c.mode.effective;
     }
     resolve(files_cfg, None, false).map(|r| r.effective).unwrap_or(Mode::Cutover)

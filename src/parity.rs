@@ -12,7 +12,7 @@ use crate::projection::Projection;
 use crate::queue::{Queue, Status};
 use crate::repo::Repo;
 use crate::run::OutcomeRecord;
-use crate::state;
+use crate::store;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -41,7 +41,7 @@ pub struct ParityReport {
 
 pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
     let cfg = repo.config()?;
-    let (records, _) = state::read_jsonl::<OutcomeRecord>(&repo.state.outcomes())?;
+    let (records, _) = store::read_jsonl::<OutcomeRecord>(&repo.state.outcomes())?;
     let mut last: HashMap<String, String> = HashMap::new();
     for r in records.into_iter().filter(|r| r.mode == "shadow") {
         if matches!(r.outcome.as_str(), "would_integrate" | "would_block") {

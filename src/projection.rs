@@ -1,14 +1,14 @@
 //! The projection: a fold of the event log into what readiness, notifications and parity
 //! need. Incremental: a snapshot (`projection.json`) stores the fold with the log offset
 //! it covers, so a reader only parses the lines appended since. Resolved history is kept
-//! apart in the archive ([`crate::archive`]) so the snapshot stays the size of the open
+//! apart in the archive ([`crate::store::archive`]) so the snapshot stays the size of the open
 //! work, whatever the length of the log.
 
-use crate::archive::{self, Archive, Record, SlugRecord, Stamp};
 use crate::clock;
 use crate::error::Result;
 use crate::events;
-use crate::state::{self, LogHealth, StateDir};
+use crate::store::archive::{self, Archive, Record, SlugRecord, Stamp};
+use crate::store::{self, LogHealth, StateDir};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -244,7 +244,7 @@ impl Projection {
         let before = self.offset;
         let mut health = self.health;
         let mut failed = None;
-        let end = state::scan_lines(&dir.events(), self.offset, &mut health, |off, line| {
+        let end = store::scan_lines(&dir.events(), self.offset, &mut health, |off, line| {
             if failed.is_some() {
                 // The caller gets the error and drops this projection: fold no further.
                 return true;
@@ -491,7 +491,7 @@ impl Projection {
     /// there was none), so a caller can tell whether saving it again is worth anything.
     pub fn load_tracked(dir: &StateDir) -> Result<(Projection, u64)> {
         let log_len = std::fs::metadata(dir.events()).map(|m| m.len()).unwrap_or(0);
-        let mut p = state::read_json::<Projection>(&dir.projection())
+        let mut p = store::read_json::<Projection>(&dir.projection())
             .ok()
             .flatten()
             .filter(|p| p.version == SNAPSHOT_VERSION && p.offset <= log_len)
@@ -534,7 +534,7 @@ impl Projection {
                 }
             }
             // A faster process saved a later fold of the same archive: keep that one.
-            let on_disk = state::read_json::<SnapshotHead>(&dir.projection()).ok().flatten();
+            let on_disk = store::read_json::<SnapshotHead>(&dir.projection()).ok().flatten();
             if on_disk.is_some_and(|h| {
                 h.version == SNAPSHOT_VERSION
                     && h.offset > self.offset
@@ -544,7 +544,7 @@ impl Projection {
             }
             let bytes = serde_json::to_vec(&*self)
                 .map_err(|e| crate::error::Error::failed(format!("cannot encode the projection: {e}")))?;
-            state::write_cache(&dir.projection(), &bytes)?;
+            store::write_cache(&dir.projection(), &bytes)?;
             Ok(true)
         });
         // Not written (a stale fold, or an error): the records stay in memory.

@@ -5,7 +5,7 @@
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::projection::timestamp_nanos;
-use crate::state::{self, StateDir};
+use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -169,7 +169,7 @@ impl Queue {
     }
 
     pub fn save(&self, dir: &StateDir) -> Result<()> {
-        state::write_json(&dir.queue(), self)
+        store::write_json(&dir.queue(), self)
     }
 
     /// The queue with its archived items (`queue --all`, parity): archived items first,
@@ -177,7 +177,7 @@ impl Queue {
     /// last archived copy).
     pub fn load_all(dir: &StateDir) -> Result<Queue> {
         let mut q = Queue::load(dir)?;
-        let (archived, _) = state::read_jsonl::<Item>(&dir.queue_archive())?;
+        let (archived, _) = store::read_jsonl::<Item>(&dir.queue_archive())?;
         let live: HashSet<String> = q.items.iter().map(Item::key).collect();
         let mut at: HashMap<String, usize> = HashMap::new();
         let mut items: Vec<Item> = Vec::new();
@@ -212,7 +212,7 @@ impl Queue {
             .map(serde_json::to_string)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::failed(format!("cannot encode a queue item: {e}")))?;
-        state::append_lines(&dir.queue_archive(), &lines)?;
+        store::append_lines(&dir.queue_archive(), &lines)?;
         for it in &gone {
             *self.archived.entry(it.status.as_str().to_string()).or_default() += 1;
         }

@@ -4,7 +4,7 @@
 use crate::config::{Config, Sources};
 use crate::error::{Error, Result};
 use crate::git::Git;
-use crate::state::StateDir;
+use crate::store::StateDir;
 use std::path::{Path, PathBuf};
 
 /// Where a repository's pieces are.

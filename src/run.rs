@@ -15,7 +15,7 @@ use crate::projection::Projection;
 use crate::queue::{Item, LastOutcome, Queue, Status};
 use crate::readiness::{self, CandidateView, GitFacts, State, Trailers};
 use crate::repo::Repo;
-use crate::state::{self, StateDir};
+use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -133,11 +133,9 @@ fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Le
         None => Lease::try_acquire(dir, &owner, ttl)?,
         Some(wait) => {
             // At most one run waits per repository: the waiter slot is a second lock.
-            let file = state::open_lock_file(&dir.waiter_lock())?;
-            let mut slot = fd_lock::RwLock::new(file);
-            let _waiting = match slot.try_write() {
-                Ok(g) => g,
-                Err(_) => match Lease::try_acquire(dir, &owner, ttl)? {
+            let _waiting = match store::FileLock::try_lock(&dir.waiter_lock())? {
+                Some(slot) => slot,
+                None => match Lease::try_acquire(dir, &owner, ttl)? {
                     Acquire::Taken(l) => return Ok(*l),
                     Acquire::Busy(line) => {
                         return Err(Error::LeaseBusy(format!("{line} (another run is already waiting)")))
@@ -235,7 +233,7 @@ impl<'a> Runner<'a> {
             main_sha: self.main_tip.clone(),
             error: error.map(|e| e.render("integrator")),
         };
-        state::write_json(&self.dir.checkpoint(), &cp)
+        store::write_json(&self.dir.checkpoint(), &cp)
     }
 
     /// Record a lifecycle event (unique per run; the first one also announces the run).
@@ -327,7 +325,7 @@ impl<'a> Runner<'a> {
         self.proj.save(&self.dir)?;
         // The queue follows the projection: items of slugs it archived are history.
         let in_memory = self.proj.slugs_in_memory();
-        state::with_state_lock(&self.dir, || {
+        store::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
             q.archive(&self.dir, |it| !in_memory.contains(&it.slug))
         })?;
@@ -367,7 +365,7 @@ impl<'a> Runner<'a> {
 
     /// Load, change and save the queue under the state lock; returns the changed item.
     fn update(&self, item: &Item, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
-        state::with_state_lock(&self.dir, || {
+        store::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
             let idx = q
                 .find(&item.slug, &item.branch, &item.sha)
@@ -385,7 +383,7 @@ impl<'a> Runner<'a> {
         let remote_main = format!("{}/{}", self.cfg.integrator.remote, self.cfg.integrator.main);
         let mut superseded = Vec::new();
         let mut newly_integrated = Vec::new();
-        let changed = state::with_state_lock(&self.dir, || {
+        let changed = store::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
             let before = q.clone();
             // Positions by candidate key: a lookup per view must not scan the queue.
@@ -528,7 +526,7 @@ impl<'a> Runner<'a> {
             run_id: self.run_id.clone(),
         };
         let line = serde_json::to_string(&rec).map_err(|e| Error::failed(format!("cannot encode outcome: {e}")))?;
-        state::append_lines(&self.dir.outcomes(), &[line])?;
+        store::append_lines(&self.dir.outcomes(), &[line])?;
         let last = LastOutcome {
             mode: mode.into(),
             outcome: outcome.into(),

@@ -10,7 +10,7 @@ use crate::queue::{Item, Queue};
 use crate::readiness::{self, CandidateView, State};
 use crate::repo::Repo;
 use crate::run::Checkpoint;
-use crate::state::{self, LogHealth};
+use crate::store::{self, LogHealth};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -110,7 +110,7 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         .filter(|c| all || c.state != State::Integrated)
         .collect();
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
-    let (last_run, last_run_damaged) = match state::read_json(&repo.state.checkpoint()) {
+    let (last_run, last_run_damaged) = match store::read_json(&repo.state.checkpoint()) {
         Ok(cp) => (cp, None),
         Err(Error::Failed { message, hint }) => (None, Some(format!("{message}; {}", hint.unwrap_or_default()))),
         Err(e) => return Err(e),
@@ -273,7 +273,7 @@ pub fn log(repo: &Repo, slug: Option<&str>, kind: Option<&str>, from: u64) -> Re
     let want = kind.map(|k| events::canonical_type(k).unwrap_or(k).to_string());
     let mut out = Vec::new();
     let mut health = LogHealth::default();
-    let end = state::scan_lines(&repo.state.events(), from, &mut health, |_, line| {
+    let end = store::scan_lines(&repo.state.events(), from, &mut health, |_, line| {
         let Ok(e) = serde_json::from_slice::<Envelope>(line) else { return false };
         let slug_ok = slug.is_none_or(|s| e.payload.get("slug").and_then(|v| v.as_str()) == Some(s));
         let kind_ok = want.as_deref().is_none_or(|k| e.kind == k || e.kind.starts_with(&format!("{k}.")));

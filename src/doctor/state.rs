@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::lease;
 use crate::queue::Queue;
 use crate::repo::Repo;
-use crate::state::{scan_lines, LogHealth};
+use crate::store::{scan_lines, LogHealth};
 use std::path::Path;
 
 pub(crate) fn check(repo: &Repo) -> Vec<Finding> {

@@ -16,7 +16,7 @@ pub mod shim;
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::repo::{discover_native, Location};
-use crate::state::StateDir;
+use crate::store::StateDir;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -167,7 +167,7 @@ pub fn record_refusals(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) {
             .to_string()
         })
         .collect();
-    if let Err(e) = crate::state::append_lines(&state.guardrails(), &lines) {
+    if let Err(e) = crate::store::append_lines(&state.guardrails(), &lines) {
         eprintln!("warning: the refusal was not recorded: {e}");
     }
 }

@@ -10,7 +10,7 @@
 //! can never turn a new event into a duplicate.
 
 use crate::error::{Error, Result};
-use crate::state::{self, LogHealth};
+use crate::store::{self, LogHealth};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -259,7 +259,7 @@ impl KeyIndex {
     fn catch_up(mut self, log: &Path) -> Result<KeyIndex> {
         let mut found = Vec::new();
         let mut health = LogHealth::default();
-        let end = state::scan_lines(log, self.covered(), &mut health, |off, line| match line_key(line) {
+        let end = store::scan_lines(log, self.covered(), &mut health, |off, line| match line_key(line) {
             Some(k) => {
                 found.push((k.into_owned(), off));
                 true

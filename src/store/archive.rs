@@ -10,7 +10,7 @@
 //!
 //! When a later event names an archived slug (a new round of a merged slug, a
 //! notification marked seen) or a candidate whose push was archived, the fold looks the
-//! record up through the key index `projection.archive.keys` (see [`crate::keyindex`])
+//! record up through the key index `projection.archive.keys` (see [`crate::store::keyindex`])
 //! and takes it back before folding the event, so the result is the fold of the whole
 //! log. The `--all` views read every record.
 //!
@@ -21,9 +21,9 @@
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::keyindex::KeyIndex;
 use crate::projection::{Notification, Started};
-use crate::state::{self, StateDir};
+use crate::store::keyindex::KeyIndex;
+use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -162,9 +162,7 @@ pub fn matches(dir: &StateDir, stamp: &Stamp) -> bool {
 
 /// Run `f` holding the projection lock: archive writes, snapshot writes and index use.
 pub fn with_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let file = state::open_lock_file(&dir.projection_lock())?;
-    let mut lock = fd_lock::RwLock::new(file);
-    let _guard = lock.write().map_err(|e| Error::io("cannot lock the projection", e))?;
+    let _lock = store::FileLock::lock(&dir.projection_lock())?;
     f()
 }
 
@@ -193,7 +191,7 @@ pub fn write(dir: &StateDir, stamp: Option<&Stamp>, records: &[Record]) -> Resul
             let header = Record { key: HEADER_KEY.into(), id: Some(id.clone()), ..Record::default() };
             let mut bytes = encode(&[header])?;
             bytes.extend_from_slice(&body);
-            state::write_atomic(&path, &bytes)?;
+            store::write_atomic(&path, &bytes)?;
             let _ = std::fs::remove_file(dir.projection_archive_keys());
             (id, bytes.len() as u64)
         }
