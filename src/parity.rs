@@ -45,7 +45,7 @@ pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
     let mut last: HashMap<String, String> = HashMap::new();
     for r in records.into_iter().filter(|r| r.mode == "shadow") {
         if matches!(r.outcome.as_str(), "would_integrate" | "would_block") {
-            last.insert(r.key, r.outcome);
+            last.insert(r.key, r.outcome.as_str().to_string());
         }
     }
     let q = Queue::load_all(&repo.state)?;

@@ -9,6 +9,9 @@ use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod outcome;
+pub use outcome::{LastOutcome, Outcome};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -55,16 +58,6 @@ pub struct Transition {
     pub to: Status,
     pub at: String,
     pub reason: String,
-}
-
-/// The last evaluation of an item (shadow decision or cutover result).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct LastOutcome {
-    pub mode: String,
-    pub outcome: String,
-    pub main_sha: Option<String>,
-    pub at: String,
-    pub reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

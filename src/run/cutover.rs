@@ -1,0 +1,208 @@
+//! Cutover (SPEC §8.1, §8.3, §8.4): merge the checked sha onto the current main, verify
+//! and bookkeep in a private worktree, push exactly the commit that was tested (retrying
+//! on a moved main), then announce and clean up — or block the candidate with evidence.
+
+use super::{obj, Outcome, Phase, Runner};
+use crate::apply::{self, Merge, Push, Worktree};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::events;
+use crate::followup::{self, Cause};
+use crate::queue::{Item, Status};
+use crate::readiness::{GitFacts, State};
+use serde_json::{json, Map};
+
+/// How one merge-verify-push attempt ended.
+enum Attempt {
+    /// The candidate was settled (delivered, already merged or blocked).
+    Settled,
+    /// The remote refused the push because main moved.
+    Rejected { commit: String, why: String },
+}
+
+impl Runner<'_> {
+    /// Merge, verify, bookkeeping, push — retrying on a moved main — then announce.
+    pub(super) fn integrate(&mut self, item: Item, mut facts: GitFacts) -> Result<()> {
+        let item = self.update(&item, |i| {
+            i.attempts += 1;
+            i.transition(Status::InProgress, "integrating")
+        })?;
+        self.lifecycle("integration.candidate.dequeued", Some(&item), Map::new())?;
+        let mut rejections = Vec::new();
+        loop {
+            let Attempt::Rejected { commit, why } = self.attempt(&item, &facts)? else { return Ok(()) };
+            self.lifecycle("integration.push.rejected", Some(&item), obj(json!({"commit": commit, "message": why})))?;
+            rejections.push(why);
+            if rejections.len() > self.cfg.integrator.max_push_retries as usize {
+                return self.block(&item, Cause::PushRejected { messages: rejections });
+            }
+            self.fetch()?;
+            match self.recheck(&item)? {
+                Some(fresh) => facts = fresh,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// One attempt on the main `facts` describe.
+    fn attempt(&mut self, item: &Item, facts: &GitFacts) -> Result<Attempt> {
+        self.lease.check()?;
+        if facts.is_on_main(&item.sha) {
+            self.mark_integrated(item, facts, &format!("already on {}", self.remote_main()))?;
+            return Ok(Attempt::Settled);
+        }
+        let Some(tip) = facts.main_tip.clone() else {
+            return Err(Error::failed(format!("{} does not exist", self.remote_main())));
+        };
+        let merge_commit =
+            match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
+                Merge::Clean { commit, .. } => commit,
+                Merge::Conflict { paths, messages } => {
+                    self.lifecycle("integration.merge.conflicted", Some(item), obj(json!({"paths": paths})))?;
+                    self.block(item, Cause::Conflict { paths, messages })?;
+                    return Ok(Attempt::Settled);
+                }
+                Merge::Failed { message } => {
+                    self.block(item, Cause::GitFailure { message })?;
+                    return Ok(Attempt::Settled);
+                }
+            };
+        let p = obj(json!({"commit": merge_commit, "main_sha": tip}));
+        self.lifecycle("integration.merge.succeeded", Some(item), p)?;
+        let commit = match self.verify_and_bookkeep(item, &merge_commit)? {
+            Ok(c) => c,
+            Err(cause) => {
+                self.block(item, cause)?;
+                return Ok(Attempt::Settled);
+            }
+        };
+        self.lease.check()?;
+        match apply::push_main(&self.git, &self.cfg, &commit, self.lease.token())? {
+            Push::Pushed => {
+                self.delivered(item, &merge_commit, &commit)?;
+                Ok(Attempt::Settled)
+            }
+            Push::Rejected(why) => Ok(Attempt::Rejected { commit, why }),
+            Push::Failed(why) => Err(Error::failed_hint(
+                format!("pushing {} failed: {why}", self.remote_main()),
+                "the candidate stays in progress; the next `integrator run` re-examines it",
+            )),
+        }
+    }
+
+    /// Re-check readiness before applying again after a rejected push (SPEC §8 step 4):
+    /// the slug may have a newer candidate by now, or the branch may no longer hold the
+    /// sha. Some(fresh facts) to try again; None when the item was settled otherwise.
+    fn recheck(&mut self, item: &Item) -> Result<Option<GitFacts>> {
+        let (views, fresh) = self.evaluate()?;
+        let view = views.iter().find(|v| v.slug == item.slug && v.branch == item.branch && v.sha == item.sha);
+        match view.map(|v| (v.state, v.reasons.join("; "))) {
+            Some((State::Ready | State::Integrated, _)) => Ok(Some(fresh)),
+            Some((State::Superseded, why)) => {
+                let it = self.update(item, |i| i.transition(Status::Superseded, why.clone()))?;
+                self.outcome(&it, Outcome::Superseded, vec![why], None)?;
+                Ok(None)
+            }
+            Some((_, why)) => {
+                let why = format!("no longer READY after a rejected push: {why}");
+                self.update(item, |i| i.transition(Status::Queued, why))?;
+                Ok(None)
+            }
+            None => Err(Error::failed(format!("candidate {} vanished from the log", item.key()))),
+        }
+    }
+
+    /// Run `verify` and `bookkeeping` in the private worktree. Ok(Ok(commit to push)) or
+    /// Ok(Err(cause to block with)).
+    fn verify_and_bookkeep(&mut self, item: &Item, commit: &str) -> Result<std::result::Result<String, Cause>> {
+        let cfg = self.cfg.integrator.clone();
+        if cfg.verify.is_empty() && cfg.bookkeeping.is_empty() {
+            return Ok(Ok(commit.to_string()));
+        }
+        self.checkpoint(Phase::Verify, Some(item), None)?;
+        let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
+        let result = self.in_worktree(&wt, item, commit);
+        wt.remove(&self.git);
+        result
+    }
+
+    fn in_worktree(&mut self, wt: &Worktree, item: &Item, commit: &str) -> Result<std::result::Result<String, Cause>> {
+        let cfg = self.cfg.integrator.clone();
+        if !cfg.verify.is_empty() {
+            let (code, out) = wt.run_shell(&cfg.verify, &self.cfg.guard.agent_env)?;
+            if code != 0 {
+                let tail = apply::tail(&out, 40);
+                let p = obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail}));
+                self.lifecycle("integration.verify.failed", Some(item), p)?;
+                return Ok(Err(Cause::VerifyFailed { command: cfg.verify, code, output_tail: tail }));
+            }
+        }
+        if cfg.bookkeeping.is_empty() {
+            return Ok(Ok(commit.to_string()));
+        }
+        let (code, out) = wt.run_shell(&cfg.bookkeeping, &self.cfg.guard.agent_env)?;
+        if code != 0 {
+            return Ok(Err(Cause::VerifyFailed { command: cfg.bookkeeping, code, output_tail: apply::tail(&out, 40) }));
+        }
+        wt.commit_changes(&self.git, commit, &item.slug, &item.sha).map(Ok)
+    }
+
+    /// `pushed` (the merge, or the bookkeeping commit on top of it) is on main now;
+    /// `merge_commit` is what `deployment.completed` names (SPEC §5: the first commit of
+    /// main's first-parent history that contains the sha).
+    fn delivered(&mut self, item: &Item, merge_commit: &str, pushed: &str) -> Result<()> {
+        self.main_tip = Some(pushed.to_string());
+        let reason = format!("merged as {merge_commit}");
+        let it = self.update(item, |i| i.transition(Status::Integrated, reason.clone()))?;
+        self.completed_event(&it, merge_commit)?;
+        self.lifecycle("integration.push.succeeded", Some(&it), obj(json!({"commit": pushed})))?;
+        self.lifecycle("integration.candidate.delivered", Some(&it), obj(json!({"merge_commit": merge_commit})))?;
+        self.outcome(&it, Outcome::Integrated, vec![reason], None)?;
+        self.cleanup(&it)
+    }
+
+    /// After delivery: delete the merged branch (only while it still points at the sha)
+    /// and run `after_push`.
+    pub(super) fn cleanup(&mut self, item: &Item) -> Result<()> {
+        let protected = item.branch == self.cfg.integrator.main || self.cfg.guard.protected.contains(&item.branch);
+        if self.cfg.integrator.delete_merged_branches && !protected {
+            apply::delete_branch(&self.git, &self.cfg, &item.branch, &item.sha, self.lease.token())?;
+        }
+        if !self.cfg.integrator.after_push.is_empty() {
+            let cmd = duct::cmd("sh", ["-c", &self.cfg.integrator.after_push])
+                .dir(self.git.dir())
+                .env("TELECLAUDE_SLUG", &item.slug)
+                .env("TELECLAUDE_BRANCH", &item.branch)
+                .env("TELECLAUDE_SHA", &item.sha)
+                .env_remove("TELECLAUDE_INTEGRATOR_TOKEN")
+                .stdin_null()
+                .stderr_to_stdout()
+                .stdout_capture()
+                .unchecked()
+                .run();
+            if let Ok(out) = cmd {
+                if !out.status.success() {
+                    eprintln!("integrator: warning: after_push for {} exited {:?}", item.slug, out.status.code());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Block the candidate: queue status, follow-up note, `deployment.failed`, outcome.
+    fn block(&mut self, item: &Item, cause: Cause) -> Result<()> {
+        let blocked_at = clock::now_string();
+        let note = followup::Note::new(&self.cfg, item, self.main_tip.as_deref(), &cause, &blocked_at);
+        let reason = cause.reason();
+        let it = self.update(item, |i| i.transition(Status::Blocked, reason.clone()))?;
+        note.write(&self.dir)?;
+        let p = json!({
+            "slug": it.slug, "branch": it.branch, "sha": it.sha,
+            "conflict_evidence": cause.evidence(), "diagnostics": cause.diagnostics(),
+            "next_action": note.next_action, "blocked_at": blocked_at, "follow_up": note.stem,
+        });
+        events::record_canonical(&self.dir, events::DEPLOYMENT_FAILED, obj(p), "integrator")?;
+        self.lifecycle("integration.candidate.blocked", Some(&it), obj(json!({"reason": reason})))?;
+        self.outcome(&it, Outcome::Blocked, vec![reason], None)
+    }
+}

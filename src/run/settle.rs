@@ -1,0 +1,220 @@
+//! Keeping the queue in line with the log and git: fetch, evaluate readiness, recover
+//! items a killed run left in progress, enqueue READY candidates, supersede older ones,
+//! and mark (and announce, once) those already on main.
+
+use super::{obj, Outcome, Runner};
+use crate::apply;
+use crate::clock;
+use crate::error::Result;
+use crate::events;
+use crate::queue::{Item, Queue, Status};
+use crate::readiness::{self, CandidateView, GitFacts, State};
+use crate::store;
+use serde_json::{json, Map};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What settling the queue changed, for the records written after the lock is released.
+#[derive(Default)]
+struct Settled {
+    changed: bool,
+    superseded: Vec<Item>,
+    newly_integrated: Vec<Item>,
+}
+
+impl Runner<'_> {
+    pub(super) fn fetch(&mut self) -> Result<()> {
+        let t = Instant::now();
+        let remote = self.cfg.integrator.remote.clone();
+        let args = ["fetch", "--prune", "--quiet", "--end-of-options", remote.as_str()];
+        // A remote-tracking ref can be locked for a moment by another git process — e.g. the
+        // push of a run killed mid-push, which finishes on its own and updates
+        // `refs/remotes/<remote>/<main>`. That contention is transient: retry briefly.
+        let mut attempt = 0;
+        loop {
+            let out = self.git.output(&args, None)?;
+            if out.ok() {
+                break;
+            }
+            let transient = out.stderr.contains("cannot lock ref") || out.stderr.contains(".lock': File exists");
+            attempt += 1;
+            if !transient || attempt >= 10 {
+                return Err(crate::git::command_failed(&args, &out));
+            }
+            std::thread::sleep(Duration::from_millis(100 * attempt));
+        }
+        self.add_time("fetch_ms", t);
+        Ok(())
+    }
+
+    /// Fold new events, gather git facts and evaluate every candidate.
+    pub(super) fn evaluate(&mut self) -> Result<(Vec<CandidateView>, GitFacts)> {
+        let t = Instant::now();
+        self.proj.catch_up(&self.dir)?;
+        // A reader may have archived a slug whose item this queue still has to settle.
+        let q = Queue::load(&self.dir)?;
+        self.proj.take_back_slugs(&self.dir, q.open_slugs())?;
+        let cands = self.proj.unresolved_candidates();
+        let facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
+        let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
+        self.main_tip = facts.main_tip.clone();
+        self.add_time("evaluate_ms", t);
+        Ok((views, facts))
+    }
+
+    /// A candidate left `in_progress` by a crashed run is re-examined against git.
+    pub(super) fn recover(&mut self) -> Result<()> {
+        let queue = Queue::load(&self.dir)?;
+        let stuck: Vec<Item> = queue.items.iter().filter(|i| i.status == Status::InProgress).cloned().collect();
+        if stuck.is_empty() {
+            return Ok(());
+        }
+        let (_, facts) = self.evaluate()?;
+        for item in stuck {
+            if facts.is_on_main(&item.sha) {
+                self.mark_integrated(&item, &facts, "recovered: already on main")?;
+                // The crashed run pushed it but never cleaned up: do that now (cutover only;
+                // the deletion still happens only while the branch points at the sha).
+                if self.cutover() {
+                    self.cleanup(&item)?;
+                }
+            } else {
+                self.update(&item, |i| i.transition(Status::Queued, "recovered after an interrupted run"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bring the queue in line with readiness: enqueue READY candidates, supersede older
+    /// ones, mark those already on main integrated. Returns the queue as it now stands.
+    pub(super) fn sync(&mut self, views: &[CandidateView], facts: &GitFacts) -> Result<Queue> {
+        let (q, settled) = store::with_state_lock(&self.dir, || {
+            let mut q = Queue::load(&self.dir)?;
+            let settled = self.settle(&mut q, views)?;
+            if settled.changed {
+                q.save(&self.dir)?;
+            }
+            Ok((q, settled))
+        })?;
+        if settled.changed {
+            self.lifecycle("", None, Map::new())?;
+        }
+        for it in &settled.superseded {
+            self.record_outcome(it, Outcome::Superseded, vec![it.status_reason.clone()], None)?;
+        }
+        for it in &settled.newly_integrated {
+            self.announce_completed(it, facts)?;
+            self.record_outcome(it, Outcome::Integrated, vec![it.status_reason.clone()], None)?;
+        }
+        // deployment.completed is recorded once for every integrated candidate, also when a
+        // previous run stopped between the queue update and the event.
+        let missing: Vec<usize> = views
+            .iter()
+            .filter(|v| v.state == State::Integrated && !self.proj.is_completed(&v.slug, &v.sha))
+            .filter_map(|v| q.find(&v.slug, &v.branch, &v.sha))
+            .collect();
+        for i in missing {
+            self.announce_completed(&q.items[i], facts)?;
+        }
+        Ok(q)
+    }
+
+    /// Apply every view to the queue (the caller holds the state lock).
+    fn settle(&self, q: &mut Queue, views: &[CandidateView]) -> Result<Settled> {
+        let before = q.clone();
+        let mut out = Settled::default();
+        // Positions by candidate key: a lookup per view must not scan the queue.
+        let mut at = q.positions();
+        for v in views {
+            let key = crate::queue::candidate_key(&v.slug, &v.branch, &v.sha);
+            if self.proj.dropped.contains(&key) && !matches!(v.state, State::Integrated) {
+                settle_dropped(q, &mut at, v, &key, &mut out)?;
+                continue;
+            }
+            let idx = at.get(&key).copied();
+            match v.state {
+                State::Ready if idx.is_none() => {
+                    enqueue(q, &mut at, v, "ready");
+                }
+                // Announced already; its item, if any, is in the queue archive.
+                State::Integrated if idx.is_none() && self.proj.is_completed(&v.slug, &v.sha) => {}
+                State::Integrated => {
+                    let i = idx.unwrap_or_else(|| enqueue(q, &mut at, v, "ready"));
+                    let it = &mut q.items[i];
+                    if matches!(it.status, Status::Queued | Status::Blocked) {
+                        if it.status == Status::Blocked {
+                            it.transition(Status::Queued, "landed on main")?;
+                        }
+                        it.transition(Status::Integrated, format!("already on {}", self.remote_main()))?;
+                        out.newly_integrated.push(it.clone());
+                    }
+                }
+                State::Superseded => {
+                    if let Some(it) = idx.map(|i| &mut q.items[i]) {
+                        if matches!(it.status, Status::Queued | Status::Blocked) {
+                            it.transition(Status::Superseded, v.reasons.join("; "))?;
+                            out.superseded.push(it.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.changed = *q != before;
+        Ok(out)
+    }
+
+    /// Record `deployment.completed` for an item already on main.
+    pub(super) fn announce_completed(&mut self, item: &Item, facts: &GitFacts) -> Result<()> {
+        // Only git can say which commit brought it in: a candidate resolved by a recorded
+        // deployment.completed alone (not on main) has nothing more to announce.
+        if self.proj.is_completed(&item.slug, &item.sha) || !facts.is_on_main(&item.sha) {
+            return Ok(());
+        }
+        let Some(tip) = facts.main_tip.as_deref() else { return Ok(()) };
+        let merge_commit = apply::merge_commit_for(&self.git, tip, &item.sha)?;
+        self.completed_event(item, &merge_commit)
+    }
+
+    pub(super) fn completed_event(&mut self, item: &Item, merge_commit: &str) -> Result<()> {
+        let p = json!({"slug": item.slug, "branch": item.branch, "sha": item.sha, "merge_commit": merge_commit, "integrated_at": clock::now_string()});
+        events::record_canonical(&self.dir, events::DEPLOYMENT_COMPLETED, obj(p), "integrator")?;
+        self.proj.catch_up(&self.dir)?;
+        Ok(())
+    }
+
+    pub(super) fn mark_integrated(&mut self, item: &Item, facts: &GitFacts, reason: &str) -> Result<()> {
+        let it = self.update(item, |i| i.transition(Status::Integrated, reason))?;
+        self.announce_completed(&it, facts)?;
+        self.lifecycle("integration.candidate.already_merged", Some(&it), Map::new())?;
+        self.outcome(&it, Outcome::Integrated, vec![reason.into()], None)
+    }
+}
+
+fn enqueue(q: &mut Queue, at: &mut HashMap<String, usize>, v: &CandidateView, reason: &str) -> usize {
+    let i = q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, reason);
+    at.insert(crate::queue::candidate_key(&v.slug, &v.branch, &v.sha), i);
+    i
+}
+
+/// A candidate dropped by hand is never taken up again, also by a rebuilt queue. Only a
+/// READY one needs an item to say so; any other is not taken up anyway.
+fn settle_dropped(
+    q: &mut Queue,
+    at: &mut HashMap<String, usize>,
+    v: &CandidateView,
+    key: &str,
+    out: &mut Settled,
+) -> Result<()> {
+    let i = match at.get(key).copied() {
+        Some(i) => i,
+        None if v.state == State::Ready => enqueue(q, at, v, "rebuilt from the log"),
+        None => return Ok(()),
+    };
+    let it = &mut q.items[i];
+    if matches!(it.status, Status::Queued | Status::Blocked) {
+        it.transition(Status::Superseded, "dropped (integrator queue drop)")?;
+        out.superseded.push(it.clone());
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Shadow mode (SPEC §8.2): record what the integrator would do with a candidate —
+//! would_integrate or would_block — without writing any ref of the remote or local main.
+
+use super::{Outcome, Runner};
+use crate::apply::{self, Merge, Worktree};
+use crate::error::{Error, Result};
+use crate::queue::Item;
+use crate::readiness::GitFacts;
+
+impl Runner<'_> {
+    /// Record what would happen, only when main or the candidate changed.
+    pub(super) fn shadow(&mut self, item: Item, facts: &GitFacts) -> Result<()> {
+        let Some(tip) = facts.main_tip.clone() else {
+            return Err(Error::failed(format!("{} does not exist", self.remote_main())));
+        };
+        if item.last_outcome.as_ref().is_some_and(|o| o.mode == "shadow" && o.main_sha.as_deref() == Some(tip.as_str()))
+        {
+            return Ok(());
+        }
+        let merged = apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)?;
+        let (outcome, reasons, tree) = match merged {
+            Merge::Clean { commit, tree } => match self.verify_in_shadow(&commit)? {
+                None => (
+                    Outcome::WouldIntegrate,
+                    vec![format!("merges cleanly onto {}", crate::git::short(&tip))],
+                    Some(tree),
+                ),
+                Some(fail) => (Outcome::WouldBlock, vec![fail], Some(tree)),
+            },
+            Merge::Conflict { paths, .. } => {
+                (Outcome::WouldBlock, paths.iter().map(|p| format!("conflict in {p}")).collect(), None)
+            }
+            Merge::Failed { message } => (Outcome::WouldBlock, vec![message], None),
+        };
+        self.outcome(&item, outcome, reasons, tree)
+    }
+
+    fn verify_in_shadow(&mut self, commit: &str) -> Result<Option<String>> {
+        if !self.cfg.integrator.verify_in_shadow || self.cfg.integrator.verify.is_empty() {
+            return Ok(None);
+        }
+        let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
+        let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env)?;
+        wt.remove(&self.git);
+        Ok((code != 0)
+            .then(|| format!("verify `{}` failed (exit {code}): {}", self.cfg.integrator.verify, apply::tail(&out, 5))))
+    }
+}
