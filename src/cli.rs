@@ -526,7 +526,7 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
                     return Err(Error::usage(format!("no blocked item for slug `{slug}`")));
                 };
                 let it = &q.items[i];
-                let view = views.iter().find(|v| v.slug == it.slug && v.branch == it.branch && v.sha == it.sha);
+                let view = views.iter().find(|v| crate::candidate::Named::names(*v, it));
                 match view {
                     Some(v) if v.state == crate::readiness::State::Ready => {}
                     Some(v) => {

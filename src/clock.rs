@@ -23,6 +23,11 @@ pub fn parse(s: &str) -> Result<Timestamp, String> {
         .map_err(|_| format!("`{s}` is not an RFC 3339 timestamp with an offset (e.g. 2026-01-31T12:00:00Z)"))
 }
 
+/// `s` as nanoseconds since the epoch, for ordering; an unparseable time sorts first.
+pub fn nanos(s: &str) -> i128 {
+    parse(s).map(|t| t.unix_timestamp_nanos()).unwrap_or(i128::MIN)
+}
+
 /// Format as RFC 3339 in UTC (`Z`), keeping sub-second precision when there is any.
 pub fn format(t: Timestamp) -> String {
     t.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())

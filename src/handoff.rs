@@ -16,10 +16,9 @@ use std::process::{Command, Stdio};
 pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
     let proj = crate::projection::Projection::load(&repo.state)?;
     let q = Queue::load(&repo.state)?;
-    Ok(readiness::evaluate_now(&repo.git, cfg, &proj)?.iter().any(|v| {
-        v.state == State::Ready
-            && q.find(&v.slug, &v.branch, &v.sha).is_none_or(|i| q.items[i].status == Status::Queued)
-    }))
+    Ok(readiness::evaluate_now(&repo.git, cfg, &proj)?
+        .iter()
+        .any(|v| v.state == State::Ready && q.find(v).is_none_or(|i| q.items[i].status == Status::Queued)))
 }
 
 /// Start a detached run when the trigger is `event` and there is work. Returns whether

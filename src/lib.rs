@@ -2,6 +2,7 @@
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
 pub mod apply;
+pub mod candidate;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod guard;
 pub mod handoff;
 pub mod lease;
 pub mod mode;
+pub mod notification;
 pub mod parity;
 pub mod projection;
 pub mod queue;

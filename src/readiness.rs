@@ -2,12 +2,13 @@
 //! and wording), SUPERSEDED or INTEGRATED. Git facts come from the remote-tracking refs
 //! as of the last fetch, gathered in a few batched git processes — never one per event.
 
+use crate::candidate::{named, Candidate, Named, Started};
 use crate::config::Config;
 use crate::error::Result;
 use crate::git::{self, Git};
-use crate::projection::{Projection, Started};
+use crate::projection::Projection;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
@@ -32,6 +33,8 @@ pub struct CandidateView {
     pub reasons: Vec<String>,
     pub superseded_by: Option<String>,
 }
+
+named!(CandidateView);
 
 /// What git says about the remote, gathered once per evaluation.
 #[derive(Debug, Default)]
@@ -224,6 +227,6 @@ pub fn evaluate_now(git: &Git, cfg: &Config, p: &Projection) -> Result<Vec<Candi
 }
 
 /// Candidate views keyed by (slug, branch, sha).
-pub fn by_key(views: &[CandidateView]) -> BTreeMap<(String, String, String), &CandidateView> {
-    views.iter().map(|v| ((v.slug.clone(), v.branch.clone(), v.sha.clone()), v)).collect()
+pub fn by_candidate(views: &[CandidateView]) -> HashMap<Candidate, &CandidateView> {
+    views.iter().map(|v| (v.candidate(), v)).collect()
 }

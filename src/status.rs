@@ -5,7 +5,8 @@ use crate::error::{Error, Result};
 use crate::events::{self, Envelope};
 use crate::lease::{self, LeaseStatus};
 use crate::mode;
-use crate::projection::{Notification, Projection};
+use crate::notification::{Notification, NotificationState};
+use crate::projection::Projection;
 use crate::queue::{Item, Queue};
 use crate::readiness::{self, CandidateView, State};
 use crate::repo::Repo;
@@ -123,7 +124,8 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
         last_run,
         last_run_damaged,
         notifications: Unseen {
-            unseen: proj.notifications.values().filter(|n| n.state == "failed" && !n.seen).count() as u64,
+            unseen: proj.notifications.values().filter(|n| n.state == NotificationState::Failed && !n.seen).count()
+                as u64,
         },
         log: proj.health,
     };
@@ -224,8 +226,12 @@ pub struct NotificationsReport {
 }
 
 pub fn notifications(proj: &Projection, all: bool) -> NotificationsReport {
-    let notifications =
-        proj.notifications.values().filter(|n| all || !(n.seen || n.state == "resolved")).cloned().collect();
+    let notifications = proj
+        .notifications
+        .values()
+        .filter(|n| all || !(n.seen || n.state == NotificationState::Resolved))
+        .cloned()
+        .collect();
     NotificationsReport { notifications }
 }
 
@@ -239,7 +245,7 @@ pub fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
     let key = format!("integration.notification.seen:{slug}:{}", n.updated_at);
     let mut p = serde_json::Map::new();
     p.insert("slug".into(), slug.into());
-    p.insert("state".into(), n.state.clone().into());
+    p.insert("state".into(), n.state.as_str().into());
     events::record(&repo.state, vec![events::NewEvent::lifecycle("integration.notification.seen", key, p)])?;
     Ok(())
 }

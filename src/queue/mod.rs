@@ -2,9 +2,9 @@
 //! transition table enforced, dedup on (slug, branch, sha), FIFO by
 //! (ready_at, slug, branch, sha) on real timestamps.
 
+use crate::candidate::{named, Candidate, Named};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::projection::timestamp_nanos;
 use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -74,15 +74,11 @@ pub struct Item {
     pub transitions: Vec<Transition>,
 }
 
-/// The identity of a candidate as one string, `slug:branch:sha` (queue keys, outcome keys,
-/// recorded drops).
-pub fn candidate_key(slug: &str, branch: &str, sha: &str) -> String {
-    format!("{slug}:{branch}:{sha}")
-}
+named!(Item);
 
 impl Item {
     pub fn key(&self) -> String {
-        candidate_key(&self.slug, &self.branch, &self.sha)
+        self.candidate().key()
     }
 
     /// One line for people: status, slug, branch@sha, reason.
@@ -97,12 +93,8 @@ impl Item {
         )
     }
 
-    pub fn same(&self, slug: &str, branch: &str, sha: &str) -> bool {
-        self.slug == slug && self.branch == branch && self.sha == sha
-    }
-
     fn fifo_key(&self) -> (i128, &str, &str, &str) {
-        (timestamp_nanos(&self.ready_at), &self.slug, &self.branch, &self.sha)
+        (clock::nanos(&self.ready_at), &self.slug, &self.branch, &self.sha)
     }
 
     /// Move to `to`, enforcing the transition table and keeping the history.
@@ -223,14 +215,15 @@ impl Queue {
         self.items.iter().enumerate().map(|(i, it)| (it.key(), i)).collect()
     }
 
-    pub fn find(&self, slug: &str, branch: &str, sha: &str) -> Option<usize> {
-        self.items.iter().position(|i| i.same(slug, branch, sha))
+    /// The position of the item of candidate `c`.
+    pub fn find(&self, c: &impl Named) -> Option<usize> {
+        self.items.iter().position(|i| i.names(c))
     }
 
     /// Add a new item as `queued` unless (slug, branch, sha) is already in the queue in
     /// any status. Returns its index.
     pub fn enqueue(&mut self, slug: &str, branch: &str, sha: &str, ready_at: &str, reason: &str) -> usize {
-        if let Some(i) = self.find(slug, branch, sha) {
+        if let Some(i) = self.find(&Candidate::new(slug, branch, sha)) {
             return i;
         }
         let at = clock::now_string();
@@ -354,7 +347,7 @@ mod tests {
                         let at = format!("2026-01-01T0{hour}:00:00+0{hour}:00");
                         let (slug, sha) = (format!("s{k}"), format!("{k:040x}"));
                         let i = q.enqueue(&slug, "b", &sha, &at, "ready");
-                        prop_assert!(q.items[i].same(&slug, "b", &sha));
+                        prop_assert!(q.items[i].names(&Candidate::new(slug.as_str(), "b", sha.as_str())));
                         if before.items.len() == q.items.len() {
                             prop_assert_eq!(&before, &q, "a duplicate enqueue changes nothing");
                         }

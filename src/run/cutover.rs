@@ -4,6 +4,7 @@
 
 use super::{obj, Outcome, Phase, Runner};
 use crate::apply::{self, Merge, Push, Worktree};
+use crate::candidate::Named;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events;
@@ -95,7 +96,7 @@ impl Runner<'_> {
     /// sha. Some(fresh facts) to try again; None when the item was settled otherwise.
     fn recheck(&mut self, item: &Item) -> Result<Option<GitFacts>> {
         let (views, fresh) = self.evaluate()?;
-        let view = views.iter().find(|v| v.slug == item.slug && v.branch == item.branch && v.sha == item.sha);
+        let view = views.iter().find(|v| v.names(item));
         match view.map(|v| (v.state, v.reasons.join("; "))) {
             Some((State::Ready | State::Integrated, _)) => Ok(Some(fresh)),
             Some((State::Superseded, why)) => {

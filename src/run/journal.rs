@@ -4,6 +4,7 @@
 //! and `parity` read these types; only the run writes them.
 
 use super::Runner;
+use crate::candidate::named;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::{self, NewEvent};
@@ -45,6 +46,8 @@ pub struct Processed {
     pub outcome: Outcome,
     pub reasons: Vec<String>,
 }
+
+named!(Processed);
 
 impl Processed {
     /// One line of a run's account: outcome, slug, branch@sha, reasons.

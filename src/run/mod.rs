@@ -13,6 +13,7 @@ mod shadow;
 pub use journal::{obj, Checkpoint, Outcome, OutcomeRecord, Phase, Processed, RunReport};
 
 use crate::apply::{self, Worktree};
+use crate::candidate::Named;
 use crate::clock;
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
@@ -206,11 +207,9 @@ impl<'a> Runner<'a> {
             self.checkpoint(Phase::Evaluate, None, None)?;
             let (views, facts) = self.evaluate()?;
             let q = self.sync(&views, &facts)?;
-            let ready = readiness::by_key(&views);
+            let ready = readiness::by_candidate(&views);
             let next = q.fifo(Status::Queued).into_iter().map(|i| &q.items[i]).find(|it| {
-                let is_ready = ready
-                    .get(&(it.slug.clone(), it.branch.clone(), it.sha.clone()))
-                    .is_some_and(|v| v.state == State::Ready);
+                let is_ready = ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready);
                 is_ready && !evaluated.contains(&it.key())
             });
             let Some(item) = next.cloned() else { return Ok(false) };
@@ -233,9 +232,7 @@ impl<'a> Runner<'a> {
     fn update(&self, item: &Item, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
         store::with_state_lock(&self.dir, || {
             let mut q = Queue::load(&self.dir)?;
-            let idx = q
-                .find(&item.slug, &item.branch, &item.sha)
-                .ok_or_else(|| Error::failed(format!("queue item {} vanished", item.key())))?;
+            let idx = q.find(item).ok_or_else(|| Error::failed(format!("queue item {} vanished", item.key())))?;
             f(&mut q.items[idx])?;
             let changed = q.items[idx].clone();
             q.save(&self.dir)?;

@@ -4,6 +4,7 @@
 
 use super::{obj, Outcome, Runner};
 use crate::apply;
+use crate::candidate::Named;
 use crate::clock;
 use crate::error::Result;
 use crate::events;
@@ -111,7 +112,7 @@ impl Runner<'_> {
         let missing: Vec<usize> = views
             .iter()
             .filter(|v| v.state == State::Integrated && !self.proj.is_completed(&v.slug, &v.sha))
-            .filter_map(|v| q.find(&v.slug, &v.branch, &v.sha))
+            .filter_map(|v| q.find(v))
             .collect();
         for i in missing {
             self.announce_completed(&q.items[i], facts)?;
@@ -126,7 +127,7 @@ impl Runner<'_> {
         // Positions by candidate key: a lookup per view must not scan the queue.
         let mut at = q.positions();
         for v in views {
-            let key = crate::queue::candidate_key(&v.slug, &v.branch, &v.sha);
+            let key = v.candidate().key();
             if self.proj.dropped.contains(&key) && !matches!(v.state, State::Integrated) {
                 settle_dropped(q, &mut at, v, &key, &mut out)?;
                 continue;
@@ -193,7 +194,7 @@ impl Runner<'_> {
 
 fn enqueue(q: &mut Queue, at: &mut HashMap<String, usize>, v: &CandidateView, reason: &str) -> usize {
     let i = q.enqueue(&v.slug, &v.branch, &v.sha, &v.ready_at, reason);
-    at.insert(crate::queue::candidate_key(&v.slug, &v.branch, &v.sha), i);
+    at.insert(v.candidate().key(), i);
     i
 }
 

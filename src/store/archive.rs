@@ -19,9 +19,10 @@
 //! archive does not match. Like the snapshot, it is derived from the log: losing it costs
 //! one full replay, never an event.
 
+use crate::candidate::Started;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::projection::{Notification, Started};
+use crate::notification::Notification;
 use crate::store::keyindex::KeyIndex;
 use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
