@@ -267,6 +267,19 @@ impl Queue {
     }
 }
 
+/// Load, change and save the queue under the state lock; returns the changed item.
+pub fn update(dir: &StateDir, item: &impl Named, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
+    store::with_state_lock(dir, || {
+        let mut q = Queue::load(dir)?;
+        let idx =
+            q.find(item).ok_or_else(|| Error::failed(format!("queue item {} vanished", item.candidate().key())))?;
+        f(&mut q.items[idx])?;
+        let changed = q.items[idx].clone();
+        q.save(dir)?;
+        Ok(changed)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::events;
 use crate::followup::{self, Cause};
-use crate::queue::{Item, Status};
+use crate::queue::{self, Item, Status};
 use crate::readiness::{GitFacts, State};
 use serde_json::{json, Map};
 
@@ -24,15 +24,19 @@ enum Attempt {
 impl Runner<'_> {
     /// Merge, verify, bookkeeping, push — retrying on a moved main — then announce.
     pub(super) fn integrate(&mut self, item: Item, mut facts: GitFacts) -> Result<()> {
-        let item = self.update(&item, |i| {
+        let item = queue::update(&self.dir, &item, |i| {
             i.attempts += 1;
             i.transition(Status::InProgress, "integrating")
         })?;
-        self.lifecycle("integration.candidate.dequeued", Some(&item), Map::new())?;
+        self.journal.lifecycle("integration.candidate.dequeued", Some(&item), Map::new())?;
         let mut rejections = Vec::new();
         loop {
             let Attempt::Rejected { commit, why } = self.attempt(&item, &facts)? else { return Ok(()) };
-            self.lifecycle("integration.push.rejected", Some(&item), obj(json!({"commit": commit, "message": why})))?;
+            self.journal.lifecycle(
+                "integration.push.rejected",
+                Some(&item),
+                obj(json!({"commit": commit, "message": why})),
+            )?;
             rejections.push(why);
             if rejections.len() > self.cfg.integrator.max_push_retries as usize {
                 return self.block(&item, Cause::PushRejected { messages: rejections });
@@ -59,7 +63,7 @@ impl Runner<'_> {
             match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
                 Merge::Clean { commit, .. } => commit,
                 Merge::Conflict { paths, messages } => {
-                    self.lifecycle("integration.merge.conflicted", Some(item), obj(json!({"paths": paths})))?;
+                    self.journal.lifecycle("integration.merge.conflicted", Some(item), obj(json!({"paths": paths})))?;
                     self.block(item, Cause::Conflict { paths, messages })?;
                     return Ok(Attempt::Settled);
                 }
@@ -69,7 +73,7 @@ impl Runner<'_> {
                 }
             };
         let p = obj(json!({"commit": merge_commit, "main_sha": tip}));
-        self.lifecycle("integration.merge.succeeded", Some(item), p)?;
+        self.journal.lifecycle("integration.merge.succeeded", Some(item), p)?;
         let commit = match self.verify_and_bookkeep(item, &merge_commit)? {
             Ok(c) => c,
             Err(cause) => {
@@ -100,13 +104,13 @@ impl Runner<'_> {
         match view.map(|v| (v.state, v.reasons.join("; "))) {
             Some((State::Ready | State::Integrated, _)) => Ok(Some(fresh)),
             Some((State::Superseded, why)) => {
-                let it = self.update(item, |i| i.transition(Status::Superseded, why.clone()))?;
-                self.outcome(&it, Outcome::Superseded, vec![why], None)?;
+                let it = queue::update(&self.dir, item, |i| i.transition(Status::Superseded, why.clone()))?;
+                self.journal.outcome(&it, Outcome::Superseded, vec![why], None)?;
                 Ok(None)
             }
             Some((_, why)) => {
                 let why = format!("no longer READY after a rejected push: {why}");
-                self.update(item, |i| i.transition(Status::Queued, why))?;
+                queue::update(&self.dir, item, |i| i.transition(Status::Queued, why))?;
                 Ok(None)
             }
             None => Err(Error::failed(format!("candidate {} vanished from the log", item.key()))),
@@ -120,7 +124,7 @@ impl Runner<'_> {
         if cfg.verify.is_empty() && cfg.bookkeeping.is_empty() {
             return Ok(Ok(commit.to_string()));
         }
-        self.checkpoint(Phase::Verify, Some(item), None)?;
+        self.journal.checkpoint(Phase::Verify, Some(item), None)?;
         let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
         let result = self.in_worktree(&wt, item, commit);
         wt.remove(&self.git);
@@ -134,7 +138,7 @@ impl Runner<'_> {
             if code != 0 {
                 let tail = apply::tail(&out, 40);
                 let p = obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail}));
-                self.lifecycle("integration.verify.failed", Some(item), p)?;
+                self.journal.lifecycle("integration.verify.failed", Some(item), p)?;
                 return Ok(Err(Cause::VerifyFailed { command: cfg.verify, code, output_tail: tail }));
             }
         }
@@ -152,13 +156,17 @@ impl Runner<'_> {
     /// `merge_commit` is what `deployment.completed` names (SPEC §5: the first commit of
     /// main's first-parent history that contains the sha).
     fn delivered(&mut self, item: &Item, merge_commit: &str, pushed: &str) -> Result<()> {
-        self.main_tip = Some(pushed.to_string());
+        self.journal.main_tip = Some(pushed.to_string());
         let reason = format!("merged as {merge_commit}");
-        let it = self.update(item, |i| i.transition(Status::Integrated, reason.clone()))?;
+        let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason.clone()))?;
         self.completed_event(&it, merge_commit)?;
-        self.lifecycle("integration.push.succeeded", Some(&it), obj(json!({"commit": pushed})))?;
-        self.lifecycle("integration.candidate.delivered", Some(&it), obj(json!({"merge_commit": merge_commit})))?;
-        self.outcome(&it, Outcome::Integrated, vec![reason], None)?;
+        self.journal.lifecycle("integration.push.succeeded", Some(&it), obj(json!({"commit": pushed})))?;
+        self.journal.lifecycle(
+            "integration.candidate.delivered",
+            Some(&it),
+            obj(json!({"merge_commit": merge_commit})),
+        )?;
+        self.journal.outcome(&it, Outcome::Integrated, vec![reason], None)?;
         self.cleanup(&it)
     }
 
@@ -193,9 +201,9 @@ impl Runner<'_> {
     /// Block the candidate: queue status, follow-up note, `deployment.failed`, outcome.
     fn block(&mut self, item: &Item, cause: Cause) -> Result<()> {
         let blocked_at = clock::now_string();
-        let note = followup::Note::new(&self.cfg, item, self.main_tip.as_deref(), &cause, &blocked_at);
+        let note = followup::Note::new(&self.cfg, item, self.journal.main_tip.as_deref(), &cause, &blocked_at);
         let reason = cause.reason();
-        let it = self.update(item, |i| i.transition(Status::Blocked, reason.clone()))?;
+        let it = queue::update(&self.dir, item, |i| i.transition(Status::Blocked, reason.clone()))?;
         note.write(&self.dir)?;
         let p = json!({
             "slug": it.slug, "branch": it.branch, "sha": it.sha,
@@ -203,7 +211,7 @@ impl Runner<'_> {
             "next_action": note.next_action, "blocked_at": blocked_at, "follow_up": note.stem,
         });
         events::record_canonical(&self.dir, events::DEPLOYMENT_FAILED, obj(p), "integrator")?;
-        self.lifecycle("integration.candidate.blocked", Some(&it), obj(json!({"reason": reason})))?;
-        self.outcome(&it, Outcome::Blocked, vec![reason], None)
+        self.journal.lifecycle("integration.candidate.blocked", Some(&it), obj(json!({"reason": reason})))?;
+        self.journal.outcome(&it, Outcome::Blocked, vec![reason], None)
     }
 }

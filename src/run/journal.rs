@@ -3,19 +3,20 @@
 //! `integration.*` lifecycle events and the run's own account (`run --json`). `status`
 //! and `parity` read these types; only the run writes them.
 
-use super::Runner;
 use crate::candidate::named;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::{self, NewEvent};
 use crate::mode::Resolved;
+use crate::queue;
 pub use crate::queue::Outcome;
 use crate::queue::{Item, LastOutcome};
-use crate::store;
+use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Instant;
 
 /// Where a run is (`checkpoint.json`'s `phase`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -111,7 +112,43 @@ pub fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-impl Runner<'_> {
+/// The run's record keeper: its id, counters, timings and account, and every file and
+/// event through which readers learn what it did.
+pub(super) struct Journal {
+    dir: StateDir,
+    pub(super) run_id: String,
+    mode: Resolved,
+    pub(super) started: Instant,
+    started_at: String,
+    /// Whether `integration.started` was recorded (a run that changes nothing records none).
+    pub(super) announced: bool,
+    pub(super) processed: Vec<Processed>,
+    counters: BTreeMap<String, u64>,
+    timings: BTreeMap<String, u64>,
+    /// `<remote>/<main>` as the run last saw it (or pushed it).
+    pub(super) main_tip: Option<String>,
+}
+
+impl Journal {
+    pub(super) fn new(dir: StateDir, mode: Resolved) -> Journal {
+        Journal {
+            dir,
+            run_id: clock::uuid(),
+            mode,
+            started: Instant::now(),
+            started_at: clock::now_string(),
+            announced: false,
+            processed: Vec::new(),
+            counters: BTreeMap::new(),
+            timings: BTreeMap::new(),
+            main_tip: None,
+        }
+    }
+
+    fn cutover(&self) -> bool {
+        self.mode.effective == crate::config::Mode::Cutover
+    }
+
     pub(super) fn report(&self) -> RunReport {
         RunReport {
             mode: self.mode.clone(),
@@ -219,7 +256,7 @@ impl Runner<'_> {
         let line = serde_json::to_string(&rec).map_err(|e| Error::failed(format!("cannot encode outcome: {e}")))?;
         store::append_lines(&self.dir.outcomes(), &[line])?;
         let last = LastOutcome { mode: mode.into(), outcome, main_sha: rec.main_sha, at: rec.at, reasons };
-        self.update(item, |i| {
+        queue::update(&self.dir, item, |i| {
             i.last_outcome = Some(last);
             Ok(())
         })?;

@@ -10,11 +10,11 @@ pub mod journal;
 mod settle;
 mod shadow;
 
+use journal::Journal;
 pub use journal::{obj, Checkpoint, Outcome, OutcomeRecord, Phase, Processed, RunReport};
 
 use crate::apply::{self, Worktree};
 use crate::candidate::Named;
-use crate::clock;
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::events;
@@ -22,7 +22,7 @@ use crate::git::Git;
 use crate::lease::{Acquire, Lease};
 use crate::mode::{self, Resolved};
 use crate::projection::Projection;
-use crate::queue::{Item, Queue, Status};
+use crate::queue::{Queue, Status};
 use crate::readiness::{self, State, Trailers};
 use crate::repo::Repo;
 use crate::store::{self, FileLock, StateDir};
@@ -61,7 +61,7 @@ pub fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let mut runner = Runner::new(git, cfg, dir.clone(), resolved, &lease, opts.clone(), proj);
     let result = runner.execute();
     let finish = runner.finish(result.as_ref().err());
-    let report = runner.report();
+    let report = runner.journal.report();
     drop(runner);
     let released = lease.release();
     result?;
@@ -104,14 +104,7 @@ struct Runner<'a> {
     lease: &'a Lease,
     opts: Options,
     proj: Projection,
-    run_id: String,
-    started: Instant,
-    started_at: String,
-    announced: bool,
-    processed: Vec<Processed>,
-    counters: BTreeMap<String, u64>,
-    timings: BTreeMap<String, u64>,
-    main_tip: Option<String>,
+    journal: Journal,
     trailers: Trailers,
 }
 
@@ -126,6 +119,7 @@ impl<'a> Runner<'a> {
         proj: Projection,
     ) -> Self {
         Runner {
+            journal: Journal::new(dir.clone(), mode.clone()),
             git,
             cfg,
             dir,
@@ -133,14 +127,6 @@ impl<'a> Runner<'a> {
             lease,
             opts,
             proj,
-            run_id: clock::uuid(),
-            started: Instant::now(),
-            started_at: clock::now_string(),
-            announced: false,
-            processed: Vec::new(),
-            counters: BTreeMap::new(),
-            timings: BTreeMap::new(),
-            main_tip: None,
             trailers: Trailers::default(),
         }
     }
@@ -157,7 +143,7 @@ impl<'a> Runner<'a> {
     fn execute(&mut self) -> Result<()> {
         // First: a half-written worktree record left by a killed run breaks `git fetch`.
         Worktree::clean_stale(&self.git, &self.dir)?;
-        self.checkpoint(Phase::Fetch, None, None)?;
+        self.journal.checkpoint(Phase::Fetch, None, None)?;
         self.fetch()?;
         self.recover()?;
         loop {
@@ -166,7 +152,7 @@ impl<'a> Runner<'a> {
                 break;
             }
             if self.cfg.integrator.grace_secs > 0 {
-                self.checkpoint(Phase::Grace, None, None)?;
+                self.journal.checkpoint(Phase::Grace, None, None)?;
                 std::thread::sleep(Duration::from_secs(self.cfg.integrator.grace_secs));
             }
             // Re-read the log before releasing the lease: a late event is never stranded.
@@ -186,16 +172,16 @@ impl<'a> Runner<'a> {
     }
 
     fn finish(&mut self, err: Option<&Error>) -> Result<()> {
-        if self.announced {
-            let p = serde_json::json!({"processed": self.processed.len(), "ok": err.is_none()});
-            self.lifecycle("integration.completed", None, obj(p))?;
+        if self.journal.announced {
+            let p = serde_json::json!({"processed": self.journal.processed.len(), "ok": err.is_none()});
+            self.journal.lifecycle("integration.completed", None, obj(p))?;
         }
-        self.checkpoint(if err.is_some() { Phase::Failed } else { Phase::Done }, None, err)
+        self.journal.checkpoint(if err.is_some() { Phase::Failed } else { Phase::Done }, None, err)
     }
 
     fn out_of_budget(&self) -> bool {
-        self.opts.max_items.is_some_and(|n| self.processed.len() >= n)
-            || self.opts.time_budget.is_some_and(|b| self.started.elapsed() >= b)
+        self.opts.max_items.is_some_and(|n| self.journal.processed.len() >= n)
+            || self.opts.time_budget.is_some_and(|b| self.journal.started.elapsed() >= b)
     }
 
     /// Process queued READY items one at a time, re-checking readiness before each.
@@ -204,7 +190,7 @@ impl<'a> Runner<'a> {
         let mut evaluated = HashSet::new();
         loop {
             self.lease.check()?;
-            self.checkpoint(Phase::Evaluate, None, None)?;
+            self.journal.checkpoint(Phase::Evaluate, None, None)?;
             let (views, facts) = self.evaluate()?;
             let q = self.sync(&views, &facts)?;
             let ready = readiness::by_candidate(&views);
@@ -217,26 +203,14 @@ impl<'a> Runner<'a> {
                 return Ok(true);
             }
             evaluated.insert(item.key());
-            self.checkpoint(Phase::Apply, Some(&item), None)?;
+            self.journal.checkpoint(Phase::Apply, Some(&item), None)?;
             let t = Instant::now();
             if self.cutover() {
                 self.integrate(item, facts)?;
             } else {
                 self.shadow(item, &facts)?;
             }
-            self.add_time("apply_ms", t);
+            self.journal.add_time("apply_ms", t);
         }
-    }
-
-    /// Load, change and save the queue under the state lock; returns the changed item.
-    fn update(&self, item: &Item, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
-        store::with_state_lock(&self.dir, || {
-            let mut q = Queue::load(&self.dir)?;
-            let idx = q.find(item).ok_or_else(|| Error::failed(format!("queue item {} vanished", item.key())))?;
-            f(&mut q.items[idx])?;
-            let changed = q.items[idx].clone();
-            q.save(&self.dir)?;
-            Ok(changed)
-        })
     }
 }

@@ -8,7 +8,7 @@ use crate::candidate::Named;
 use crate::clock;
 use crate::error::Result;
 use crate::events;
-use crate::queue::{Item, Queue, Status};
+use crate::queue::{self, Item, Queue, Status};
 use crate::readiness::{self, CandidateView, GitFacts, State};
 use crate::store;
 use serde_json::{json, Map};
@@ -44,7 +44,7 @@ impl Runner<'_> {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        self.add_time("fetch_ms", t);
+        self.journal.add_time("fetch_ms", t);
         Ok(())
     }
 
@@ -58,8 +58,8 @@ impl Runner<'_> {
         let cands = self.proj.unresolved_candidates();
         let facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
         let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
-        self.main_tip = facts.main_tip.clone();
-        self.add_time("evaluate_ms", t);
+        self.journal.main_tip = facts.main_tip.clone();
+        self.journal.add_time("evaluate_ms", t);
         Ok((views, facts))
     }
 
@@ -80,7 +80,9 @@ impl Runner<'_> {
                     self.cleanup(&item)?;
                 }
             } else {
-                self.update(&item, |i| i.transition(Status::Queued, "recovered after an interrupted run"))?;
+                queue::update(&self.dir, &item, |i| {
+                    i.transition(Status::Queued, "recovered after an interrupted run")
+                })?;
             }
         }
         Ok(())
@@ -98,14 +100,14 @@ impl Runner<'_> {
             Ok((q, settled))
         })?;
         if settled.changed {
-            self.lifecycle("", None, Map::new())?;
+            self.journal.lifecycle("", None, Map::new())?;
         }
         for it in &settled.superseded {
-            self.record_outcome(it, Outcome::Superseded, vec![it.status_reason.clone()], None)?;
+            self.journal.record_outcome(it, Outcome::Superseded, vec![it.status_reason.clone()], None)?;
         }
         for it in &settled.newly_integrated {
             self.announce_completed(it, facts)?;
-            self.record_outcome(it, Outcome::Integrated, vec![it.status_reason.clone()], None)?;
+            self.journal.record_outcome(it, Outcome::Integrated, vec![it.status_reason.clone()], None)?;
         }
         // deployment.completed is recorded once for every integrated candidate, also when a
         // previous run stopped between the queue update and the event.
@@ -185,10 +187,10 @@ impl Runner<'_> {
     }
 
     pub(super) fn mark_integrated(&mut self, item: &Item, facts: &GitFacts, reason: &str) -> Result<()> {
-        let it = self.update(item, |i| i.transition(Status::Integrated, reason))?;
+        let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason))?;
         self.announce_completed(&it, facts)?;
-        self.lifecycle("integration.candidate.already_merged", Some(&it), Map::new())?;
-        self.outcome(&it, Outcome::Integrated, vec![reason.into()], None)
+        self.journal.lifecycle("integration.candidate.already_merged", Some(&it), Map::new())?;
+        self.journal.outcome(&it, Outcome::Integrated, vec![reason.into()], None)
     }
 }
 

@@ -32,7 +32,7 @@ impl Runner<'_> {
             }
             Merge::Failed { message } => (Outcome::WouldBlock, vec![message], None),
         };
-        self.outcome(&item, outcome, reasons, tree)
+        self.journal.outcome(&item, outcome, reasons, tree)
     }
 
     fn verify_in_shadow(&mut self, commit: &str) -> Result<Option<String>> {
