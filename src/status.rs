@@ -2,7 +2,7 @@
 
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
-use crate::events::{self, Envelope};
+use crate::events::{self, lifecycle, Envelope};
 use crate::lease::{self, LeaseStatus};
 use crate::mode;
 use crate::projection::{Notification, Projection};
@@ -236,11 +236,11 @@ pub fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
     let Some(n) = proj.notifications.get(slug) else {
         return Err(Error::usage(format!("no notification for slug `{slug}`")));
     };
-    let key = format!("integration.notification.seen:{slug}:{}", n.updated_at);
+    let key = format!("{}:{slug}:{}", lifecycle::NOTIFICATION_SEEN, n.updated_at);
     let mut p = serde_json::Map::new();
     p.insert("slug".into(), slug.into());
     p.insert("state".into(), n.state.clone().into());
-    events::record(&repo.state, vec![events::NewEvent::lifecycle("integration.notification.seen", key, p)])?;
+    events::record(&repo.state, vec![events::NewEvent::lifecycle(lifecycle::NOTIFICATION_SEEN, key, p)])?;
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Events (SPEC §4): the envelope and the canonical types. Native
+//! Events (SPEC §4): the envelope, the canonical types and the lifecycle names. Native
 //! validation that lists every violation at once lives in `validate`, recording with dedup
 //! under the log lock in `record`, bulk ingest in `ingest`, and the events built from
 //! command-line arguments in `emit`.
@@ -24,6 +24,27 @@ pub const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
 pub const DEPLOYMENT_STARTED: &str = "domain.software-development.deployment.started";
 pub const DEPLOYMENT_COMPLETED: &str = "domain.software-development.deployment.completed";
 pub const DEPLOYMENT_FAILED: &str = "domain.software-development.deployment.failed";
+
+/// The lifecycle events the integrator writes itself (SPEC §4), all `integration.*`.
+pub mod lifecycle {
+    pub const STARTED: &str = "integration.started";
+    pub const CANDIDATE_DEQUEUED: &str = "integration.candidate.dequeued";
+    pub const CANDIDATE_ALREADY_MERGED: &str = "integration.candidate.already_merged";
+    pub const MERGE_SUCCEEDED: &str = "integration.merge.succeeded";
+    pub const MERGE_CONFLICTED: &str = "integration.merge.conflicted";
+    pub const VERIFY_FAILED: &str = "integration.verify.failed";
+    pub const PUSH_SUCCEEDED: &str = "integration.push.succeeded";
+    pub const PUSH_REJECTED: &str = "integration.push.rejected";
+    pub const CANDIDATE_DELIVERED: &str = "integration.candidate.delivered";
+    pub const CANDIDATE_BLOCKED: &str = "integration.candidate.blocked";
+    pub const COMPLETED: &str = "integration.completed";
+    /// `integrator parity --accept`: the evidence that gates cutover.
+    pub const PARITY_ACCEPTED: &str = "integration.parity.accepted";
+    /// `integrator notifications seen <slug>`.
+    pub const NOTIFICATION_SEEN: &str = "integration.notification.seen";
+    /// `integrator queue drop`: kept in the log so a queue rebuilt from it never revives the item.
+    pub const CANDIDATE_DROPPED: &str = "integration.candidate.dropped";
+}
 
 /// One line of `events.jsonl`. Field order is the wire order.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
