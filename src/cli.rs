@@ -1,22 +1,19 @@
 //! The `integrator` command line: clap definitions and dispatch. Every subcommand returns
 //! a `Result<i32>`; `main` turns errors into messages and exit codes in one place.
 
-use crate::clock;
 use crate::config::Mode;
 use crate::error::{Error, Result};
-use crate::events::{self, Recorded};
+use crate::events::{self, emit, Recorded};
 use crate::handoff;
 use crate::lease;
 use crate::parity;
-use crate::projection::Projection;
-use crate::queue::{Queue, Status};
+use crate::queue::{manual, Queue};
 use crate::repo::Repo;
 use crate::run::{self, Options};
 use crate::status;
-use crate::store;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -373,14 +370,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn id_or_default(v: Option<String>) -> String {
-    v.unwrap_or_else(events::default_actor)
-}
-
 fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
     // An invalid configuration fails the emit before anything is written (exit 2).
     let cfg = repo.config()?;
-    let source = events::default_actor();
     if let Some(file) = a.json {
         let mut input = Vec::new();
         let read = if file == "-" {
@@ -389,8 +381,7 @@ fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
             std::fs::File::open(&file).and_then(|mut f| f.read_to_end(&mut input))
         };
         read.map_err(|e| Error::usage(format!("cannot read {file}: {e}")))?;
-        let src = if source.is_empty() { "emit-json".to_string() } else { source };
-        let report = events::ingest(&repo.state, &input, &src)?;
+        let report = emit::ingest_given(&repo.state, &input)?;
         let mut err = std::io::stderr().lock();
         for e in &report.errors {
             let _ = writeln!(err, "integrator: rejected {e}");
@@ -402,28 +393,18 @@ fn emit(repo: &Repo, a: EmitArgs) -> Result<i32> {
         return Ok(if report.rejected > 0 { 2 } else { 0 });
     }
     let Some(event) = a.event else { return Err(Error::usage("emit needs an event subcommand or --json")) };
-    let now = clock::now_string();
-    let (kind, payload): (&str, Value) = match event {
-        EmitEvent::ReviewApproved { slug, round, reviewer, at } => (
-            events::REVIEW_APPROVED,
-            json!({"slug": slug, "review_round": round, "reviewer_session_id": id_or_default(reviewer), "approved_at": at.unwrap_or(now)}),
-        ),
-        EmitEvent::DeploymentStarted { slug, branch, sha, worker, orchestrator, at } => (
-            events::DEPLOYMENT_STARTED,
-            json!({"slug": slug, "branch": branch, "sha": sha, "worker_session_id": id_or_default(worker),
-                   "orchestrator_session_id": id_or_default(orchestrator), "ready_at": at.unwrap_or(now)}),
-        ),
+    let given = match event {
+        EmitEvent::ReviewApproved { slug, round, reviewer, at } => emit::review_approved(slug, round, reviewer, at),
+        EmitEvent::DeploymentStarted { slug, branch, sha, worker, orchestrator, at } => {
+            emit::deployment_started(slug, branch, sha, worker, orchestrator, at)
+        }
         EmitEvent::BranchPushed { branch, sha, remote, pusher, at } => {
             let remote = remote.unwrap_or_else(|| cfg.integrator.remote.clone());
-            (
-                events::BRANCH_PUSHED,
-                json!({"branch": branch, "sha": sha, "remote": remote, "pusher": id_or_default(pusher), "pushed_at": at.unwrap_or(now)}),
-            )
+            emit::branch_pushed_by_hand(branch, sha, remote, pusher, at)
         }
     };
-    let payload: Map<String, Value> = run::obj(payload);
-    let src = if source.is_empty() { "integrator-cli".to_string() } else { source };
-    match events::record_canonical(&repo.state, kind, payload, &src)? {
+    let kind = given.0;
+    match emit::record_given(&repo.state, given)? {
         Recorded::Recorded => {
             println!("recorded {kind}");
             trigger(repo, &cfg)?;
@@ -515,60 +496,12 @@ fn queue_cmd(repo: &Repo, a: QueueArgs) -> Result<i32> {
             Ok(0)
         }
         Some(QueueAction::Retry { slug }) => {
-            events::check_slug(&slug).map_err(Error::usage)?;
-            let cfg = repo.config()?;
-            let mut proj = Projection::load(&repo.state)?;
-            proj.take_back_slug(&repo.state, &slug)?;
-            let views = crate::readiness::evaluate_now(&repo.git, &cfg, &proj)?;
-            store::with_state_lock(&repo.state, || {
-                let mut q = Queue::load(&repo.state)?;
-                let Some(i) = q.latest_of_slug(&slug, &[Status::Blocked]) else {
-                    return Err(Error::usage(format!("no blocked item for slug `{slug}`")));
-                };
-                let it = &q.items[i];
-                let view = views.iter().find(|v| v.slug == it.slug && v.branch == it.branch && v.sha == it.sha);
-                match view {
-                    Some(v) if v.state == crate::readiness::State::Ready => {}
-                    Some(v) => {
-                        return Err(Error::failed(format!(
-                            "{} is not READY ({}): {}",
-                            slug,
-                            serde_json::to_value(v.state)
-                                .ok()
-                                .and_then(|s| s.as_str().map(str::to_string))
-                                .unwrap_or_default(),
-                            v.reasons.join("; ")
-                        )))
-                    }
-                    None => return Err(Error::failed(format!("{slug} has no candidate in the event log"))),
-                }
-                q.items[i].transition(Status::Queued, "retry requested")?;
-                q.save(&repo.state)
-            })?;
+            manual::retry(repo, &slug)?;
             println!("{slug}: re-queued");
             Ok(0)
         }
         Some(QueueAction::Drop { slug, reason }) => {
-            events::check_slug(&slug).map_err(Error::usage)?;
-            if reason.trim().is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
-                return Err(Error::usage("--reason must be one line of 1 to 1000 characters"));
-            }
-            store::with_state_lock(&repo.state, || {
-                let mut q = Queue::load(&repo.state)?;
-                let Some(i) = q.latest_of_slug(&slug, &[Status::Queued, Status::Blocked]) else {
-                    return Err(Error::usage(format!("no queued or blocked item for slug `{slug}`")));
-                };
-                let it = &q.items[i];
-                // The log keeps the drop too, so a queue rebuilt from it never revives the item.
-                let mut p = serde_json::Map::new();
-                for (k, v) in [("slug", &it.slug), ("branch", &it.branch), ("sha", &it.sha), ("reason", &reason)] {
-                    p.insert(k.into(), v.clone().into());
-                }
-                let key = format!("{}:{}", crate::projection::DROPPED, it.key());
-                events::record(&repo.state, vec![events::NewEvent::lifecycle(crate::projection::DROPPED, key, p)])?;
-                q.items[i].transition(Status::Superseded, format!("dropped: {reason}"))?;
-                q.save(&repo.state)
-            })?;
+            manual::drop(repo, &slug, &reason)?;
             println!("{slug}: dropped");
             Ok(0)
         }
