@@ -2,8 +2,8 @@
 //! and merges them one at a time onto `main` — the only writer of `main`.
 
 pub mod apply;
-pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod doctor;
