@@ -3,7 +3,7 @@
 //! with a readable account of what happened.
 
 use crate::config::Mode;
-use crate::error::{Error, Result};
+use crate::error::{exit, Error, Result};
 use crate::events;
 use crate::git::Git;
 use crate::queue::Queue;
@@ -61,14 +61,16 @@ fn print_run(title: &str, report: &run::RunReport) {
     }
 }
 
-pub fn run(keep: bool) -> Result<i32> {
-    let tmp = tempfile::Builder::new()
-        .prefix("integrator-demo-")
-        .tempdir()
-        .map_err(|e| Error::io("cannot create a sandbox", e))?;
-    let root = std::fs::canonicalize(tmp.path()).map_err(|e| Error::io("sandbox", e))?;
-    println!("sandbox: {}", root.display());
-    let g = demo_git(&root)?;
+/// The tips of the three agents' branches.
+struct Agents {
+    alpha1: String,
+    alpha2: String,
+    beta: String,
+}
+
+/// A bare `origin.git` with one commit on main, and its clone `work`; returns git in the clone.
+fn origin_and_clone(root: &Path) -> Result<Git> {
+    let g = demo_git(root)?;
     g.capture(&["init", "-q", "--bare", "--initial-branch=main", "origin.git"])?;
     g.capture(&["clone", "-q", "origin.git", "work"])?;
     let work = root.join("work");
@@ -78,14 +80,17 @@ pub fn run(keep: bool) -> Result<i32> {
     g.capture(&["add", "."])?;
     g.capture(&["commit", "-q", "-m", "initial"])?;
     g.capture(&["push", "-q", "origin", "HEAD:refs/heads/main"])?;
+    Ok(g)
+}
 
-    // Three agents: alpha's first try (superseded by its second), alpha's second try
-    // (clean), and beta, whose CHANGELOG edit collides with one that lands on main first.
-    let alpha1 = agent_branch(&g, "alpha-v1", "alpha.txt", "alpha, first try\n")?;
-    let alpha2 = agent_branch(&g, "alpha-v2", "alpha.txt", "alpha, reviewed\n")?;
-    let beta = agent_branch(&g, "beta", "CHANGELOG.md", "- initial\n- beta\n")?;
+/// Three agents: alpha's first try (superseded by its second), alpha's second try
+/// (clean), and beta, whose CHANGELOG edit collides with one that lands on main first.
+fn push_agents(g: &Git) -> Result<Agents> {
+    let alpha1 = agent_branch(g, "alpha-v1", "alpha.txt", "alpha, first try\n")?;
+    let alpha2 = agent_branch(g, "alpha-v2", "alpha.txt", "alpha, reviewed\n")?;
+    let beta = agent_branch(g, "beta", "CHANGELOG.md", "- initial\n- beta\n")?;
     g.capture(&["checkout", "-q", "-B", "hotfix", "origin/main"])?;
-    write(&work, "CHANGELOG.md", "- initial\n- hotfix\n")?;
+    write(g.dir(), "CHANGELOG.md", "- initial\n- hotfix\n")?;
     g.capture(&["commit", "-q", "-am", "hotfix on main (old delivery path)"])?;
     g.capture(&["push", "-q", "origin", "hotfix:refs/heads/main"])?;
     g.capture(&["fetch", "-q", "origin"])?;
@@ -95,28 +100,34 @@ pub fn run(keep: bool) -> Result<i32> {
         crate::git::short(&alpha2),
         crate::git::short(&beta)
     );
+    Ok(Agents { alpha1, alpha2, beta })
+}
 
-    let repo = Repo::open(&work)?;
-    repo.state.ensure()?;
-    finalize(&repo, "alpha", "alpha-v1", &alpha1, "2026-01-01T10:00:00Z")?;
-    finalize(&repo, "beta", "beta", &beta, "2026-01-01T10:05:00Z")?;
+/// A shadow run that leaves origin/main alone, a second review round of alpha, then cutover.
+fn shadow_then_cutover(repo: &Repo, g: &Git, agents: &Agents) -> Result<()> {
+    finalize(repo, "alpha", "alpha-v1", &agents.alpha1, "2026-01-01T10:00:00Z")?;
+    finalize(repo, "beta", "beta", &agents.beta, "2026-01-01T10:05:00Z")?;
     println!("finalized: alpha (alpha-v1) and beta — review.approved, branch.pushed, deployment.started");
 
     write(repo.state.root(), "config.toml", "[integrator]\nmode = \"shadow\"\n")?;
     let before = g.capture(&["ls-remote", "origin", "refs/heads/main"])?;
-    let shadow = run::run(&repo, &Options::default())?;
+    let shadow = run::run(repo, &Options::default())?;
     print_run("shadow run", &shadow);
     let after = g.capture(&["ls-remote", "origin", "refs/heads/main"])?;
     println!("   origin/main unchanged by shadow: {}", if before == after { "yes" } else { "NO" });
 
-    finalize(&repo, "alpha", "alpha-v2", &alpha2, "2026-01-01T10:10:00Z")?;
+    finalize(repo, "alpha", "alpha-v2", &agents.alpha2, "2026-01-01T10:10:00Z")?;
     println!("\nfinalized again: alpha (alpha-v2) after another review round — it supersedes alpha-v1");
 
     let cfg = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
     write(repo.state.root(), "config.toml", cfg)?;
-    let cutover = run::run(&repo, &Options { mode: Some(Mode::Cutover), ..Options::default() })?;
+    let cutover = run::run(repo, &Options { mode: Some(Mode::Cutover), ..Options::default() })?;
     print_run("cutover run", &cutover);
+    Ok(())
+}
 
+/// What the runs left behind: the queue, main's history, the follow-up notes, the counts.
+fn print_outcome(repo: &Repo, g: &Git) -> Result<()> {
     let q = Queue::load(&repo.state)?;
     println!("\n== queue");
     for i in &q.items {
@@ -124,7 +135,7 @@ pub fn run(keep: bool) -> Result<i32> {
     }
     let main_log = g.capture(&["log", "--oneline", "--first-parent", "origin/main"])?;
     println!("\n== origin/main (first-parent history)\n{}", main_log.trim_end());
-    for f in crate::status::followups(&repo)? {
+    for f in crate::status::followups(repo)? {
         println!("\n== follow-up note {}\n{}", f.stem, std::fs::read_to_string(&f.path).unwrap_or_default().trim_end());
     }
     let counts = q.counts();
@@ -132,9 +143,25 @@ pub fn run(keep: bool) -> Result<i32> {
         "\nsummary: {} integrated, {} blocked, {} superseded",
         counts["integrated"], counts["blocked"], counts["superseded"]
     );
+    Ok(())
+}
+
+pub fn run(keep: bool) -> Result<i32> {
+    let tmp = tempfile::Builder::new()
+        .prefix("integrator-demo-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a sandbox", e))?;
+    let root = std::fs::canonicalize(tmp.path()).map_err(|e| Error::io("sandbox", e))?;
+    println!("sandbox: {}", root.display());
+    let g = origin_and_clone(&root)?;
+    let agents = push_agents(&g)?;
+    let repo = Repo::open(g.dir())?;
+    repo.state.ensure()?;
+    shadow_then_cutover(&repo, &g, &agents)?;
+    print_outcome(&repo, &g)?;
     if keep {
         let kept = tmp.keep();
         println!("sandbox kept at {}", kept.display());
     }
-    Ok(0)
+    Ok(exit::OK)
 }

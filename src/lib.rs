@@ -3,8 +3,8 @@
 
 pub mod apply;
 pub mod candidate;
-pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod doctor;

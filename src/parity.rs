@@ -7,7 +7,7 @@
 //! would_block + landed = disagree, would_integrate + superseded = disagree.
 
 use crate::error::{Error, Result};
-use crate::events::{self, NewEvent};
+use crate::events::{self, lifecycle, NewEvent};
 use crate::projection::Projection;
 use crate::queue::{Queue, Status};
 use crate::repo::Repo;
@@ -99,8 +99,8 @@ pub fn accept(repo: &Repo, report: &ParityReport) -> Result<()> {
     p.insert("agree".into(), report.agree.into());
     p.insert("ratio".into(), report.ratio.into());
     p.insert("threshold".into(), report.threshold.into());
-    let key = format!("integration.parity.accepted:{}:{}", report.samples, report.agree);
-    events::record(&repo.state, vec![NewEvent::lifecycle("integration.parity.accepted", key, p)])?;
+    let key = format!("{}:{}:{}", lifecycle::PARITY_ACCEPTED, report.samples, report.agree);
+    events::record(&repo.state, vec![NewEvent::lifecycle(lifecycle::PARITY_ACCEPTED, key, p)])?;
     Ok(())
 }
 

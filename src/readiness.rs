@@ -23,6 +23,18 @@ pub enum State {
     Integrated,
 }
 
+impl State {
+    /// The name `status` prints and the JSON holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ready => "READY",
+            State::NotReady => "NOT_READY",
+            State::Superseded => "SUPERSEDED",
+            State::Integrated => "INTEGRATED",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CandidateView {
     pub slug: String,

@@ -2,7 +2,7 @@
 
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
-use crate::events::{self, Envelope};
+use crate::events::{self, lifecycle, Envelope};
 use crate::lease::{self, LeaseStatus};
 use crate::mode;
 use crate::notification::{Notification, NotificationState};
@@ -150,7 +150,7 @@ pub fn render_status(s: &StatusReport) -> String {
         out.push_str("  (none)\n");
     }
     for c in &s.candidates {
-        let state = serde_json::to_value(c.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let state = c.state.as_str();
         out.push_str(&format!("  {state:<10} {} {}@{}\n", c.slug, c.branch, crate::git::short(&c.sha)));
         for r in &c.reasons {
             out.push_str(&format!("             - {r}\n"));
@@ -242,11 +242,11 @@ pub fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
     let Some(n) = proj.notifications.get(slug) else {
         return Err(Error::usage(format!("no notification for slug `{slug}`")));
     };
-    let key = format!("integration.notification.seen:{slug}:{}", n.updated_at);
+    let key = format!("{}:{slug}:{}", lifecycle::NOTIFICATION_SEEN, n.updated_at);
     let mut p = serde_json::Map::new();
     p.insert("slug".into(), slug.into());
     p.insert("state".into(), n.state.as_str().into());
-    events::record(&repo.state, vec![events::NewEvent::lifecycle("integration.notification.seen", key, p)])?;
+    events::record(&repo.state, vec![events::NewEvent::lifecycle(lifecycle::NOTIFICATION_SEEN, key, p)])?;
     Ok(())
 }
 

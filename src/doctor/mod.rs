@@ -6,7 +6,7 @@ mod shims;
 mod state;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{exit, Error, Result};
 use crate::git::Git;
 use crate::repo::Repo;
 use serde::Serialize;
@@ -98,7 +98,7 @@ pub fn run_cli(cwd: &Path, json: bool) -> Result<i32> {
     };
     let report = doctor_with(&Repo::open_with(git)?, &env)?;
     print(&report, json);
-    Ok(if report.ok { 0 } else { 1 })
+    Ok(if report.ok { exit::OK } else { exit::FAILED })
 }
 
 /// Print the report: human lines, or one JSON document (`doctor` schema in state-schema/).

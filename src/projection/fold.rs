@@ -1,9 +1,9 @@
 //! Folding one log line into the projection. Replay parses every line of the log, so a
 //! line is read borrowed and only the fields the fold needs are parsed.
 
-use super::{completed_key, Projection, DROPPED};
+use super::{completed_key, Projection};
 use crate::candidate::{Candidate, Started};
-use crate::events;
+use crate::events::{self, lifecycle};
 use crate::notification::{Notification, NotificationState};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -108,13 +108,13 @@ impl Projection {
                 self.notify(slug, NotificationState::Resolved, &e.at);
             }
             events::DEPLOYMENT_FAILED => self.notify(slug, NotificationState::Failed, &e.at),
-            "integration.notification.seen" => {
+            lifecycle::NOTIFICATION_SEEN => {
                 if let Some(n) = self.notifications.get_mut(&slug) {
                     n.seen = true;
                 }
             }
-            "integration.parity.accepted" => self.parity_accepted = true,
-            DROPPED => {
+            lifecycle::PARITY_ACCEPTED => self.parity_accepted = true,
+            lifecycle::CANDIDATE_DROPPED => {
                 self.dropped.insert(Candidate::new(slug, owned(&p.branch), owned(&p.sha)).key());
             }
             _ => {}

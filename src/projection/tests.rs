@@ -1,5 +1,5 @@
 use super::*;
-use crate::events;
+use crate::events::{self, lifecycle};
 use crate::notification::NotificationState;
 use proptest::prelude::*;
 use std::io::Write;
@@ -69,8 +69,11 @@ fn line(n: usize, op: &Op) -> Option<String> {
             serde_json::json!({"slug": SLUGS[*s], "sha": sha(*h), "merge_commit": sha(100 + n)}),
         ),
         Op::Fail(s) => (events::DEPLOYMENT_FAILED, serde_json::json!({"slug": SLUGS[*s]})),
-        Op::Seen(s) => ("integration.notification.seen", serde_json::json!({"slug": SLUGS[*s]})),
-        Op::Drop(s, b, h) => (DROPPED, serde_json::json!({"slug": SLUGS[*s], "branch": BRANCHES[*b], "sha": sha(*h)})),
+        Op::Seen(s) => (lifecycle::NOTIFICATION_SEEN, serde_json::json!({"slug": SLUGS[*s]})),
+        Op::Drop(s, b, h) => (
+            lifecycle::CANDIDATE_DROPPED,
+            serde_json::json!({"slug": SLUGS[*s], "branch": BRANCHES[*b], "sha": sha(*h)}),
+        ),
         Op::Save | Op::SaveLive | Op::SaveStale | Op::Rebuild | Op::Crash => return None,
     };
     let env = serde_json::json!({"v": 1, "id": format!("id-{n}"), "type": kind, "at": at, "source": "test",

@@ -2,6 +2,8 @@
 //! transition table enforced, dedup on (slug, branch, sha), FIFO by
 //! (ready_at, slug, branch, sha) on real timestamps.
 
+pub mod manual;
+
 use crate::candidate::{named, Candidate, Named};
 use crate::clock;
 use crate::error::{Error, Result};

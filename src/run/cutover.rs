@@ -7,7 +7,7 @@ use crate::apply::{self, Merge, Push, Worktree};
 use crate::candidate::Named;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::events;
+use crate::events::{self, lifecycle};
 use crate::followup::{self, Cause};
 use crate::queue::{self, Item, Status};
 use crate::readiness::{GitFacts, State};
@@ -28,12 +28,12 @@ impl Runner<'_> {
             i.attempts += 1;
             i.transition(Status::InProgress, "integrating")
         })?;
-        self.journal.lifecycle("integration.candidate.dequeued", Some(&item), Map::new())?;
+        self.journal.lifecycle(lifecycle::CANDIDATE_DEQUEUED, Some(&item), Map::new())?;
         let mut rejections = Vec::new();
         loop {
             let Attempt::Rejected { commit, why } = self.attempt(&item, &facts)? else { return Ok(()) };
             self.journal.lifecycle(
-                "integration.push.rejected",
+                lifecycle::PUSH_REJECTED,
                 Some(&item),
                 obj(json!({"commit": commit, "message": why})),
             )?;
@@ -63,7 +63,7 @@ impl Runner<'_> {
             match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
                 Merge::Clean { commit, .. } => commit,
                 Merge::Conflict { paths, messages } => {
-                    self.journal.lifecycle("integration.merge.conflicted", Some(item), obj(json!({"paths": paths})))?;
+                    self.journal.lifecycle(lifecycle::MERGE_CONFLICTED, Some(item), obj(json!({"paths": paths})))?;
                     self.block(item, Cause::Conflict { paths, messages })?;
                     return Ok(Attempt::Settled);
                 }
@@ -73,7 +73,7 @@ impl Runner<'_> {
                 }
             };
         let p = obj(json!({"commit": merge_commit, "main_sha": tip}));
-        self.journal.lifecycle("integration.merge.succeeded", Some(item), p)?;
+        self.journal.lifecycle(lifecycle::MERGE_SUCCEEDED, Some(item), p)?;
         let commit = match self.verify_and_bookkeep(item, &merge_commit)? {
             Ok(c) => c,
             Err(cause) => {
@@ -138,7 +138,7 @@ impl Runner<'_> {
             if code != 0 {
                 let tail = apply::tail(&out, 40);
                 let p = obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail}));
-                self.journal.lifecycle("integration.verify.failed", Some(item), p)?;
+                self.journal.lifecycle(lifecycle::VERIFY_FAILED, Some(item), p)?;
                 return Ok(Err(Cause::VerifyFailed { command: cfg.verify, code, output_tail: tail }));
             }
         }
@@ -160,9 +160,9 @@ impl Runner<'_> {
         let reason = format!("merged as {merge_commit}");
         let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason.clone()))?;
         self.completed_event(&it, merge_commit)?;
-        self.journal.lifecycle("integration.push.succeeded", Some(&it), obj(json!({"commit": pushed})))?;
+        self.journal.lifecycle(lifecycle::PUSH_SUCCEEDED, Some(&it), obj(json!({"commit": pushed})))?;
         self.journal.lifecycle(
-            "integration.candidate.delivered",
+            lifecycle::CANDIDATE_DELIVERED,
             Some(&it),
             obj(json!({"merge_commit": merge_commit})),
         )?;
@@ -211,7 +211,7 @@ impl Runner<'_> {
             "next_action": note.next_action, "blocked_at": blocked_at, "follow_up": note.stem,
         });
         events::record_canonical(&self.dir, events::DEPLOYMENT_FAILED, obj(p), "integrator")?;
-        self.journal.lifecycle("integration.candidate.blocked", Some(&it), obj(json!({"reason": reason})))?;
+        self.journal.lifecycle(lifecycle::CANDIDATE_BLOCKED, Some(&it), obj(json!({"reason": reason})))?;
         self.journal.outcome(&it, Outcome::Blocked, vec![reason], None)
     }
 }

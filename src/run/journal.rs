@@ -6,7 +6,7 @@
 use crate::candidate::named;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::events::{self, NewEvent};
+use crate::events::{self, lifecycle, NewEvent};
 use crate::mode::Resolved;
 use crate::queue;
 pub use crate::queue::Outcome;
@@ -188,8 +188,8 @@ impl Journal {
             self.announced = true;
             let p = json!({"run_id": self.run_id, "mode": self.mode.effective.as_str(), "reason": self.mode.reason});
             evs.push(NewEvent::lifecycle(
-                "integration.started",
-                format!("integration.started:{}", self.run_id),
+                lifecycle::STARTED,
+                format!("{}:{}", lifecycle::STARTED, self.run_id),
                 obj(p),
             ));
         }

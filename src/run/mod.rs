@@ -17,7 +17,7 @@ use crate::apply::{self, Worktree};
 use crate::candidate::Named;
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
-use crate::events;
+use crate::events::{self, lifecycle};
 use crate::git::Git;
 use crate::lease::{Acquire, Lease};
 use crate::mode::{self, Resolved};
@@ -174,7 +174,7 @@ impl<'a> Runner<'a> {
     fn finish(&mut self, err: Option<&Error>) -> Result<()> {
         if self.journal.announced {
             let p = serde_json::json!({"processed": self.journal.processed.len(), "ok": err.is_none()});
-            self.journal.lifecycle("integration.completed", None, obj(p))?;
+            self.journal.lifecycle(lifecycle::COMPLETED, None, obj(p))?;
         }
         self.journal.checkpoint(if err.is_some() { Phase::Failed } else { Phase::Done }, None, err)
     }

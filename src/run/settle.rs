@@ -7,7 +7,7 @@ use crate::apply;
 use crate::candidate::Named;
 use crate::clock;
 use crate::error::Result;
-use crate::events;
+use crate::events::{self, lifecycle};
 use crate::queue::{self, Item, Queue, Status};
 use crate::readiness::{self, CandidateView, GitFacts, State};
 use crate::store;
@@ -189,7 +189,7 @@ impl Runner<'_> {
     pub(super) fn mark_integrated(&mut self, item: &Item, facts: &GitFacts, reason: &str) -> Result<()> {
         let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason))?;
         self.announce_completed(&it, facts)?;
-        self.journal.lifecycle("integration.candidate.already_merged", Some(&it), Map::new())?;
+        self.journal.lifecycle(lifecycle::CANDIDATE_ALREADY_MERGED, Some(&it), Map::new())?;
         self.journal.outcome(&it, Outcome::Integrated, vec![reason.into()], None)
     }
 }

@@ -1,0 +1,41 @@
+//! `integrator lease`: show the lease, or break a hung one.
+
+use crate::error::{exit, Result};
+use crate::lease;
+use crate::repo::Repo;
+use crate::status;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LeaseArgs {
+    /// Print one JSON document (schema in state-schema/).
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<LeaseAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LeaseAction {
+    /// Signal a live holder (same host only).
+    Break {
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn exec(repo: &Repo, args: LeaseArgs) -> Result<i32> {
+    match args.action {
+        Some(LeaseAction::Break { force }) => println!("{}", lease::break_lease(&repo.state, force)?),
+        None => {
+            let l = lease::inspect(&repo.state)?;
+            if args.json {
+                super::print_json(&l)?;
+            } else {
+                println!("lease: {}", status::render_lease(&l));
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,111 @@
+//! The `integrator` command line, one file per command (like jj's `cli/src/commands/`):
+//! each holds its clap arguments and one `exec`. Every `exec` returns a `Result<i32>`;
+//! [`main_with_args`] turns errors into messages and exit codes in one place.
+
+pub mod demo;
+pub mod doctor;
+pub mod emit;
+pub mod followups;
+pub mod lease;
+pub mod log;
+pub mod notifications;
+pub mod parity;
+pub mod queue;
+pub mod run;
+pub mod status;
+
+use crate::error::{self, exit, Error, Result};
+use crate::repo::Repo;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "integrator", version, about = "The only way code reaches main: records delivery events, queues READY candidates and merges them one at a time.", long_about = None)]
+pub struct Cli {
+    /// Run as if started in this directory.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Record a lifecycle event (or bulk-ingest events with --json).
+    Emit(emit::EmitArgs),
+    /// Take the lease and integrate READY candidates (the cron entry point).
+    Run(run::RunArgs),
+    /// Effective mode, lease, queue, candidates and their reasons, last run, log health.
+    Status(status::StatusArgs),
+    /// Show the event log.
+    Log(log::LogArgs),
+    /// Show the queue, or retry / drop an item.
+    Queue(queue::QueueArgs),
+    /// Show the lease, or break a hung one.
+    Lease(lease::LeaseArgs),
+    /// Per-slug notifications (approved, in_progress, failed, resolved).
+    Notifications(notifications::NotificationsArgs),
+    /// List follow-up notes of blocked candidates.
+    Followups(followups::FollowupsArgs),
+    /// Compare shadow decisions with what happened; --accept records the evidence.
+    Parity(parity::ParityArgs),
+    /// Check the installation: hook, shims, config, state dir, lease, log.
+    Doctor(doctor::DoctorArgs),
+    /// Build a throwaway sandbox and run shadow then cutover on it.
+    Demo(demo::DemoArgs),
+}
+
+/// Parse the command line and run it; returns the exit code.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => error::report("integrator", &e),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let dir = cli.dir.as_deref();
+    match cli.command {
+        Command::Emit(args) => emit::exec(&open_repo(dir)?, args),
+        Command::Run(args) => run::exec(&open_repo(dir)?, args),
+        Command::Status(args) => status::exec(&open_repo(dir)?, args),
+        Command::Log(args) => log::exec(&open_repo(dir)?, args),
+        Command::Queue(args) => queue::exec(&open_repo(dir)?, args),
+        Command::Lease(args) => lease::exec(&open_repo(dir)?, args),
+        Command::Notifications(args) => notifications::exec(&open_repo(dir)?, args),
+        Command::Followups(args) => followups::exec(&open_repo(dir)?, args),
+        Command::Parity(args) => parity::exec(&open_repo(dir)?, args),
+        // The doctor opens the repository itself: it must work when the shims on PATH are broken.
+        Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
+        Command::Demo(args) => demo::exec(args),
+    }
+}
+
+/// `-C DIR`, else the current directory.
+fn cwd(dir: Option<&Path>) -> Result<PathBuf> {
+    match dir {
+        Some(d) => Ok(d.to_path_buf()),
+        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e)),
+    }
+}
+
+fn open_repo(dir: Option<&Path>) -> Result<Repo> {
+    Repo::open(&cwd(dir)?)
+}
+
+/// Print `v` as one pretty JSON document (the `--json` output of every command).
+fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::failed(format!("cannot encode output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

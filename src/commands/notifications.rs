@@ -1,0 +1,49 @@
+//! `integrator notifications`: per-slug notifications, or mark one seen.
+
+use crate::error::{exit, Result};
+use crate::repo::Repo;
+use crate::status;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NotificationsArgs {
+    /// Print one JSON document (schema in state-schema/).
+    #[arg(long)]
+    pub json: bool,
+    /// Include seen and resolved ones.
+    #[arg(long)]
+    pub all: bool,
+    #[command(subcommand)]
+    pub action: Option<NotificationsAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotificationsAction {
+    /// Mark the notification of SLUG seen.
+    Seen { slug: String },
+}
+
+pub fn exec(repo: &Repo, args: NotificationsArgs) -> Result<i32> {
+    let mut proj = status::projection(repo)?;
+    if let Some(NotificationsAction::Seen { slug }) = args.action {
+        status::mark_seen(repo, &mut proj, &slug)?;
+        println!("{slug}: seen");
+        return Ok(exit::OK);
+    }
+    if args.all {
+        proj.with_archive()?;
+    }
+    let n = status::notifications(&proj, args.all);
+    if args.json {
+        super::print_json(&n)?;
+    } else if n.notifications.is_empty() {
+        println!("no notifications");
+    } else {
+        for x in &n.notifications {
+            let seen = if x.seen { "seen" } else { "unseen" };
+            println!("{:<12} {:<6} {} ({})", x.state, seen, x.slug, x.updated_at);
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,32 @@
+//! `integrator parity`: shadow decisions against what happened; `--accept` records the
+//! evidence that gates cutover.
+
+use crate::error::{exit, Result};
+use crate::parity;
+use crate::repo::Repo;
+use crate::status;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ParityArgs {
+    /// Print one JSON document (schema in state-schema/).
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub accept: bool,
+}
+
+pub fn exec(repo: &Repo, args: ParityArgs) -> Result<i32> {
+    let proj = status::projection(repo)?;
+    let mut r = parity::compute(repo, &proj)?;
+    if args.accept {
+        parity::accept(repo, &r)?;
+        r.accepted = true;
+    }
+    if args.json {
+        super::print_json(&r)?;
+    } else {
+        print!("{}", parity::render(&r));
+    }
+    Ok(exit::OK)
+}

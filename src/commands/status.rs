@@ -1,0 +1,30 @@
+//! `integrator status`: effective mode, lease, queue, candidates and their reasons, last
+//! run, log health.
+
+use crate::error::{exit, Result};
+use crate::repo::Repo;
+use crate::status;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Print one JSON document (schema in state-schema/).
+    #[arg(long)]
+    pub json: bool,
+    /// Fetch the remote first (status alone never touches the network).
+    #[arg(long)]
+    pub fetch: bool,
+    /// Also list integrated candidates.
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub fn exec(repo: &Repo, args: StatusArgs) -> Result<i32> {
+    let s = status::status(repo, args.fetch, args.all)?;
+    if args.json {
+        super::print_json(&s)?;
+    } else {
+        print!("{}", status::render_status(&s));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,103 @@
+//! Canonical events built from arguments rather than read as JSON: those given to
+//! `integrator emit <event>` and the `branch.pushed` the `pre-push` hook records. An id
+//! left out defaults to [`default_actor`], a time left out to now.
+
+use super::{
+    default_actor, ingest, record_canonical, IngestReport, NewEvent, Recorded, BRANCH_PUSHED, DEPLOYMENT_STARTED,
+    REVIEW_APPROVED,
+};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::store::StateDir;
+use serde_json::{Map, Value};
+
+/// A canonical event given on the command line, not yet validated: its type and payload.
+pub type Given = (&'static str, Map<String, Value>);
+
+fn payload<const N: usize>(fields: [(&str, Value); N]) -> Map<String, Value> {
+    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn id_or_default(v: Option<String>) -> String {
+    v.unwrap_or_else(default_actor)
+}
+
+fn at_or_now(at: Option<String>) -> String {
+    at.unwrap_or_else(clock::now_string)
+}
+
+/// The source of events given on the command line: the actor, else `fallback`.
+fn source_or(fallback: &str) -> String {
+    Some(default_actor()).filter(|s| !s.is_empty()).unwrap_or_else(|| fallback.to_string())
+}
+
+/// `integrator emit review-approved`.
+pub fn review_approved(slug: String, round: i64, reviewer: Option<String>, at: Option<String>) -> Given {
+    let p = payload([
+        ("slug", slug.into()),
+        ("review_round", round.into()),
+        ("reviewer_session_id", id_or_default(reviewer).into()),
+        ("approved_at", at_or_now(at).into()),
+    ]);
+    (REVIEW_APPROVED, p)
+}
+
+/// `integrator emit deployment-started` (alias `finalize-ready`).
+pub fn deployment_started(
+    slug: String,
+    branch: String,
+    sha: String,
+    worker: Option<String>,
+    orchestrator: Option<String>,
+    at: Option<String>,
+) -> Given {
+    let p = payload([
+        ("slug", slug.into()),
+        ("branch", branch.into()),
+        ("sha", sha.into()),
+        ("worker_session_id", id_or_default(worker).into()),
+        ("orchestrator_session_id", id_or_default(orchestrator).into()),
+        ("ready_at", at_or_now(at).into()),
+    ]);
+    (DEPLOYMENT_STARTED, p)
+}
+
+fn pushed(branch: &str, sha: &str, remote: &str, pusher: &str, at: String) -> Map<String, Value> {
+    payload([
+        ("branch", branch.into()),
+        ("sha", sha.into()),
+        ("remote", remote.into()),
+        ("pushed_at", at.into()),
+        ("pusher", pusher.into()),
+    ])
+}
+
+/// `integrator emit branch-pushed`: the push the hook would have recorded, given by hand.
+pub fn branch_pushed_by_hand(
+    branch: String,
+    sha: String,
+    remote: String,
+    pusher: Option<String>,
+    at: Option<String>,
+) -> Given {
+    (BRANCH_PUSHED, pushed(&branch, &sha, &remote, &id_or_default(pusher), at_or_now(at)))
+}
+
+/// A `branch.pushed` event as the `pre-push` hook records it.
+pub fn branch_pushed(branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<NewEvent> {
+    let p = pushed(branch, sha, remote, pusher, clock::now_string());
+    NewEvent::canonical(BRANCH_PUSHED, &p, "pre-push")
+        .map_err(|violations| Error::Invalid { what: format!("{BRANCH_PUSHED} event"), violations })
+}
+
+/// Record one event given on the command line, validated; its source is the actor, else
+/// `integrator-cli`.
+pub fn record_given(dir: &StateDir, (kind, payload): Given) -> Result<Recorded> {
+    record_canonical(dir, kind, payload, &source_or("integrator-cli"))
+}
+
+/// Bulk ingest given on the command line; a line without its own source gets the actor,
+/// else `emit-json`.
+pub fn ingest_given(dir: &StateDir, input: &[u8]) -> Result<IngestReport> {
+    ingest(dir, input, &source_or("emit-json"))
+}

@@ -1,0 +1,99 @@
+//! Recording events: one batch, one append under the log's exclusive lock, duplicates
+//! (by idempotency key) skipped with the key index beside the log.
+
+use super::{canonical_type, NewEvent};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::store::keyindex::{KeyIndex, KeySet};
+use crate::store::{self, StateDir};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// An [`Envelope`](super::Envelope) being written, without copying the event into it
+/// (same fields, same order).
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    v: u32,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    at: &'a str,
+    source: &'a str,
+    key: &'a str,
+    level: &'a str,
+    payload: &'a Map<String, Value>,
+}
+
+impl<'a> EnvelopeRef<'a> {
+    /// The envelope of `e` as written at `at`, borrowing from the event.
+    fn of(e: &'a NewEvent, at: &'a str) -> Self {
+        EnvelopeRef {
+            v: 1,
+            id: clock::uuid(),
+            kind: &e.kind,
+            at,
+            source: &e.source,
+            key: &e.key,
+            level: &e.level,
+            payload: &e.payload,
+        }
+    }
+}
+
+/// What happened to one event handed to [`record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Recorded,
+    Duplicate,
+}
+
+/// Record events, skipping any whose key is already in the log (the first record wins).
+/// The whole batch is appended in one write under the log's exclusive lock; the key
+/// index beside the log answers "already there?" without reading the log.
+pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
+    dir.ensure()?;
+    let path = dir.events();
+    let log = store::open_log(&path)?;
+    log.with(|w| {
+        let index = KeyIndex::open(&dir.event_keys(), &path)?;
+        let at = clock::now_string();
+        let mut batch = KeySet::default();
+        let mut buf = Vec::new();
+        // (key, offset of its line within `buf`)
+        let mut fresh = Vec::new();
+        let mut results = Vec::with_capacity(events.len());
+        for e in &events {
+            if !batch.insert(e.key.as_str()) || index.contains(w.file(), &e.key)? {
+                results.push(Recorded::Duplicate);
+                continue;
+            }
+            fresh.push((e.key.as_str(), buf.len() as u64));
+            serde_json::to_writer(&mut buf, &EnvelopeRef::of(e, &at))
+                .map_err(|e| Error::failed(format!("cannot encode event: {e}")))?;
+            buf.push(b'\n');
+            results.push(Recorded::Recorded);
+        }
+        if fresh.is_empty() {
+            return Ok(results);
+        }
+        let end_in_buf = buf.len() as u64;
+        let start = w.append_buf(buf)?;
+        for (_, offset) in fresh.iter_mut() {
+            *offset += start;
+        }
+        // The events are recorded; an index that cannot be updated is rebuilt next time.
+        if let Err(e) = index.extend(&path, &fresh, start + end_in_buf) {
+            eprintln!("integrator: warning: {}", e.render("integrator"));
+        }
+        Ok(results)
+    })
+}
+
+/// Record one validated canonical event; `Err(Invalid)` lists every violation.
+pub fn record_canonical(dir: &StateDir, kind: &str, payload: Map<String, Value>, source: &str) -> Result<Recorded> {
+    let ev = NewEvent::canonical(kind, &payload, source).map_err(|violations| Error::Invalid {
+        what: format!("{} event", canonical_type(kind).unwrap_or(kind)),
+        violations,
+    })?;
+    Ok(record(dir, vec![ev])?[0])
+}
