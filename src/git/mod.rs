@@ -88,9 +88,6 @@ impl Git {
         for k in &self.removed {
             c.env_remove(k);
         }
-        for k in &self.removed {
-            c.env_remove(k);
-        }
         for (k, v) in &self.env {
             c.env(k, v);
         }
