@@ -8,6 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod push;
+
 /// Variables that would point git at another repository than the one we name.
 const REPO_ENV: &[&str] = &[
     "GIT_DIR",
