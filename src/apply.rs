@@ -234,22 +234,25 @@ pub enum Push {
 /// the environment so the guards let it through.
 pub fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<Push> {
     let refspec = format!("{commit}:refs/heads/{}", cfg.integrator.main);
-    let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
-    let out = g.output(&["push", "--porcelain", "--end-of-options", &cfg.integrator.remote, &refspec], None)?;
+    let out = push(git, token, &["--end-of-options", &cfg.integrator.remote, &refspec])?;
     if out.ok() {
         return Ok(Push::Pushed);
     }
-    let all = format!("{}\n{}", out.stdout, out.stderr);
-    let rejected =
-        ["[rejected]", "non-fast-forward", "fetch first", "stale info"].iter().any(|needle| all.contains(needle));
-    let text = tail(all.trim(), 20);
-    Ok(if rejected { Push::Rejected(text) } else { Push::Failed(text) })
+    let text = tail(format!("{}\n{}", out.stdout, out.stderr).trim(), 20);
+    // git's own verdict on the ref, never words found elsewhere in its (or a hook's) output.
+    let moved = git::push::parse(&out.stdout).remote_moved();
+    Ok(if moved { Push::Rejected(text) } else { Push::Failed(text) })
 }
 
 /// Delete `<remote>/<branch>` only while it still points at the integrated sha.
 pub fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &str) -> Result<bool> {
     let lease = format!("--force-with-lease=refs/heads/{branch}:{sha}");
     let refspec = format!(":refs/heads/{branch}");
-    let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
-    Ok(g.output(&["push", "--porcelain", &lease, "--end-of-options", &cfg.integrator.remote, &refspec], None)?.ok())
+    Ok(push(git, token, &[&lease, "--end-of-options", &cfg.integrator.remote, &refspec])?.ok())
+}
+
+/// `git push --porcelain <args>` as the lease holder.
+fn push(git: &Git, token: &str, args: &[&str]) -> Result<git::Output> {
+    let argv: Vec<&str> = ["push", "--porcelain"].iter().chain(args).copied().collect();
+    git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token).output(&argv, None)
 }
