@@ -157,20 +157,10 @@ impl Worktree {
 
     /// Run a shell command there; returns (exit code, combined output).
     pub fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
-        let out = duct::cmd("sh", ["-c", command])
-            .dir(&self.path)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("TELECLAUDE_INTEGRATOR_TOKEN")
-            .env_remove(agent_env)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_capture()
-            .unchecked()
-            .run()
+        let clean = crate::shell::Clean::Check { agent_env };
+        let ran = crate::shell::sh(command, &self.path, clean, &[])
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
-        Ok((out.status.code().unwrap_or(128), String::from_utf8_lossy(&out.stdout).into_owned()))
+        Ok((ran.status.code().unwrap_or(128), ran.output))
     }
 
     /// Commit whatever the bookkeeping command changed on top of `parent`.
@@ -254,5 +244,5 @@ pub fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &s
 /// `git push --porcelain <args>` as the lease holder.
 fn push(git: &Git, token: &str, args: &[&str]) -> Result<git::Output> {
     let argv: Vec<&str> = ["push", "--porcelain"].iter().chain(args).copied().collect();
-    git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token).output(&argv, None)
+    git.with_env(crate::shell::TOKEN_ENV, token).output(&argv, None)
 }
