@@ -1,8 +1,10 @@
 //! The one place, beside the git gateway (`crate::git`), that starts processes: shell
-//! commands run on the integrator's behalf, detached runs, and what they must not
-//! inherit from it.
+//! commands run on the integrator's behalf and what they must not inherit from it,
+//! detached runs, the shims' lookups and `exec`, and the hook chained by `pre-push`.
 
 use crate::error::{Error, Result};
+use std::ffi::{CString, OsStr, OsString};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -85,6 +87,50 @@ pub fn start_detached(program: &Path, args: &[&str], dir: &Path, log: &Path, cle
     Ok(())
 }
 
+/// Run `program args` for what it prints: the caller's environment plus `set`, stdin
+/// closed, stderr discarded. Returns whether it succeeded, and its stdout.
+pub fn output_of<S: AsRef<OsStr>>(program: &Path, args: &[S], set: (&str, &str)) -> std::io::Result<(bool, String)> {
+    let out = Command::new(program).args(args).env(set.0, set.1).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Run `program args` with the caller's environment, stdout and stderr, feeding `input`
+/// on its stdin, and wait for it.
+pub fn feed(program: &Path, args: &[OsString], input: &[u8]) -> std::io::Result<ExitStatus> {
+    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).spawn()?;
+    if let Some(mut pipe) = child.stdin.take() {
+        // A program that does not read its stdin closes the pipe early: not an error.
+        let _ = pipe.write_all(input);
+    }
+    child.wait()
+}
+
+/// Replace this process with `program`: `argv` as given (argv[0] included), environment,
+/// stdio, tty; SIGPIPE back to its default, as an ignored signal would be inherited.
+/// Returns only on failure, with the reason.
+///
+/// `execv` directly rather than `Command::exec`: on the shims' pass-through path every
+/// microsecond counts, and `Command` copies the whole environment into a map first.
+pub fn exec(program: &Path, argv: &[OsString]) -> std::io::Error {
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let Ok(exe) = CString::new(program.as_os_str().as_bytes()) else {
+        return invalid("the path contains a NUL byte");
+    };
+    let Ok(args) = argv.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<Vec<_>, _>>() else {
+        return invalid("an argument contains a NUL byte");
+    };
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `exe` and every pointer in `ptrs` are NUL-terminated strings that outlive
+    // the call, and `ptrs` ends with a null pointer, as execv requires.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::execv(exe.as_ptr(), ptrs.as_ptr());
+    }
+    std::io::Error::last_os_error()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +192,34 @@ mod tests {
         let log = dir.path().join("run.log");
         let err = start_detached(&dir.path().join("nothing"), &[], dir.path(), &log, Clean::Detached).unwrap_err();
         assert!(err.render("t").contains("cannot start "), "{}", err.render("t"));
+    }
+
+    #[test]
+    fn output_of_keeps_stdout_only_and_adds_the_variable() {
+        let args = ["-c", "echo \"$DEPTH\"; echo noise >&2; exit 1"];
+        let (success, stdout) = output_of(Path::new("/bin/sh"), &args, ("DEPTH", "2")).unwrap();
+        assert_eq!((success, stdout.as_str()), (false, "2\n"));
+    }
+
+    #[test]
+    fn feed_gives_the_input_on_stdin_even_to_a_program_that_ignores_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy");
+        let args: Vec<OsString> = vec!["-c".into(), format!("cat > {}", copy.display()).into()];
+        assert!(feed(Path::new("/bin/sh"), &args, b"a b\n").unwrap().success());
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), "a b\n");
+        let big = vec![b'x'; 1 << 20];
+        let status = feed(Path::new("/bin/sh"), &["-c".into(), "exit 4".into()], &big).unwrap();
+        assert_eq!(status.code(), Some(4));
+    }
+
+    #[test]
+    fn exec_returns_why_it_could_not_replace_the_process() {
+        // Only the checks before execv: a failed execv has already reset SIGPIPE, which
+        // would be the whole test process's.
+        let argv: Vec<OsString> = vec!["x".into()];
+        assert_eq!(exec(Path::new("/bin/\0sh"), &argv).to_string(), "the path contains a NUL byte");
+        let nul: Vec<OsString> = vec!["a\0b".into()];
+        assert_eq!(exec(Path::new("/bin/sh"), &nul).to_string(), "an argument contains a NUL byte");
     }
 }
