@@ -157,20 +157,10 @@ impl Worktree {
 
     /// Run a shell command there; returns (exit code, combined output).
     pub fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
-        let out = duct::cmd("sh", ["-c", command])
-            .dir(&self.path)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("TELECLAUDE_INTEGRATOR_TOKEN")
-            .env_remove(agent_env)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_capture()
-            .unchecked()
-            .run()
+        let clean = crate::shell::Clean::Check { agent_env };
+        let ran = crate::shell::sh(command, &self.path, clean, &[])
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
-        Ok((out.status.code().unwrap_or(128), String::from_utf8_lossy(&out.stdout).into_owned()))
+        Ok((ran.status.code().unwrap_or(128), ran.output))
     }
 
     /// Commit whatever the bookkeeping command changed on top of `parent`.
@@ -234,22 +224,25 @@ pub enum Push {
 /// the environment so the guards let it through.
 pub fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<Push> {
     let refspec = format!("{commit}:refs/heads/{}", cfg.integrator.main);
-    let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
-    let out = g.output(&["push", "--porcelain", "--end-of-options", &cfg.integrator.remote, &refspec], None)?;
+    let out = push(git, token, &["--end-of-options", &cfg.integrator.remote, &refspec])?;
     if out.ok() {
         return Ok(Push::Pushed);
     }
-    let all = format!("{}\n{}", out.stdout, out.stderr);
-    let rejected =
-        ["[rejected]", "non-fast-forward", "fetch first", "stale info"].iter().any(|needle| all.contains(needle));
-    let text = tail(all.trim(), 20);
-    Ok(if rejected { Push::Rejected(text) } else { Push::Failed(text) })
+    let text = tail(format!("{}\n{}", out.stdout, out.stderr).trim(), 20);
+    // git's own verdict on the ref, never words found elsewhere in its (or a hook's) output.
+    let moved = git::push::parse(&out.stdout).remote_moved();
+    Ok(if moved { Push::Rejected(text) } else { Push::Failed(text) })
 }
 
 /// Delete `<remote>/<branch>` only while it still points at the integrated sha.
 pub fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &str) -> Result<bool> {
     let lease = format!("--force-with-lease=refs/heads/{branch}:{sha}");
     let refspec = format!(":refs/heads/{branch}");
-    let g = git.with_env("TELECLAUDE_INTEGRATOR_TOKEN", token);
-    Ok(g.output(&["push", "--porcelain", &lease, "--end-of-options", &cfg.integrator.remote, &refspec], None)?.ok())
+    Ok(push(git, token, &[&lease, "--end-of-options", &cfg.integrator.remote, &refspec])?.ok())
+}
+
+/// `git push --porcelain <args>` as the lease holder.
+fn push(git: &Git, token: &str, args: &[&str]) -> Result<git::Output> {
+    let argv: Vec<&str> = ["push", "--porcelain"].iter().chain(args).copied().collect();
+    git.with_env(crate::shell::TOKEN_ENV, token).output(&argv, None)
 }

@@ -3,14 +3,12 @@
 //! `<state>/run.log`, and returns at once. Cron stays the safety net.
 
 use crate::config::{Config, Trigger};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::queue::{Queue, Status};
 use crate::readiness::{self, State};
 use crate::repo::{Location, Repo};
 use crate::store::StateDir;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Is there a READY candidate the integrator has not taken yet?
 pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
@@ -79,30 +77,7 @@ pub fn integrator_beside(exe: &Path) -> PathBuf {
 
 fn spawn_run(state: &StateDir, cwd: &Path, integrator: &Path, extra: &[String]) -> Result<()> {
     state.ensure()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.run_log())
-        .map_err(|e| Error::io("cannot open run.log", e))?;
-    let err = log.try_clone().map_err(|e| Error::io("cannot open run.log", e))?;
-    let mut cmd = Command::new(integrator);
-    cmd.args(["run", "--quiet", "--wait", "60"])
-        .args(extra)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err);
-    for k in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"] {
-        cmd.env_remove(k);
-    }
-    // SAFETY: setsid is async-signal-safe; it detaches the run from our session so it
-    // outlives the emitting process and its terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(|e| Error::io(format_args!("cannot start {}", integrator.display()), e))?;
-    Ok(())
+    let mut args = vec!["run", "--quiet", "--wait", "60"];
+    args.extend(extra.iter().map(String::as_str));
+    crate::shell::start_detached(integrator, &args, cwd, &state.run_log(), crate::shell::Clean::Detached)
 }

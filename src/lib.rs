@@ -23,6 +23,7 @@ pub mod queue;
 pub mod readiness;
 pub mod repo;
 pub mod run;
+pub mod shell;
 pub mod shim_marker;
 pub mod status;
 pub mod store;

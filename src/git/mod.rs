@@ -3,21 +3,17 @@
 //! Small pure parsers for git's machine-readable output live beside it.
 
 use crate::error::{Error, Result};
+use crate::shell;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Variables that would point git at another repository than the one we name.
-const REPO_ENV: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_PREFIX",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_NAMESPACE",
-];
+pub mod push;
+
+/// Variables that would point git at another repository than the one we name: these, and
+/// those named once in [`shell`] ([`shell::GIT_REPO_ENV`], [`shell::GIT_PREFIX_ENV`]).
+const MORE_REPO_ENV: [&str; 3] = ["GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE"];
 
 #[derive(Clone, Debug)]
 pub struct Git {
@@ -82,10 +78,7 @@ impl Git {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.exe);
         c.args(args).current_dir(&self.dir).env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");
-        for k in REPO_ENV {
-            c.env_remove(k);
-        }
-        for k in &self.removed {
+        for k in shell::GIT_REPO_ENV.iter().chain([&shell::GIT_PREFIX_ENV]).chain(&MORE_REPO_ENV) {
             c.env_remove(k);
         }
         for k in &self.removed {

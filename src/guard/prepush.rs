@@ -8,9 +8,8 @@ use crate::error::{Error, Result};
 use crate::events::printable;
 use crate::repo::Location;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// One line of the hook's stdin.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,16 +244,8 @@ fn run_foreign_hook(loc: &Location, cwd: &Path, args: &[OsString], input: &[u8])
         Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
         _ => return Ok(()),
     }
-    let mut child = Command::new(&hook)
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
+    let status = crate::shell::feed(&hook, args, input)
         .map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
-    if let Some(mut pipe) = child.stdin.take() {
-        // A hook that does not read its stdin closes the pipe early: not an error.
-        let _ = pipe.write_all(input);
-    }
-    let status = child.wait().map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
     if status.success() {
         Ok(())
     } else {

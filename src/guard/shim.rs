@@ -1,11 +1,11 @@
 //! What both shims share: finding the real program on PATH after the shim's own entry,
-//! counting nested shim calls, running the real program for a lookup, and `exec`.
+//! counting nested shim calls, running the real program for a lookup, and `exec` (both
+//! started through `crate::shell`).
 
 use crate::error::{Error, Result};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Counts nested shim calls; above [`MAX_DEPTH`] the shim stops (exit 126).
 pub const DEPTH_ENV: &str = "TELECLAUDE_SHIM_DEPTH";
@@ -81,42 +81,17 @@ impl Real {
     /// Run the real program for a lookup: the user's own environment (so their config
     /// overrides apply), stdin closed, output captured, stderr discarded.
     pub fn lookup<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Lookup> {
-        let out = Command::new(&self.exe)
-            .args(args)
-            .env(DEPTH_ENV, (self.depth + 1).to_string())
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
+        let (success, stdout) = crate::shell::output_of(&self.exe, args, (DEPTH_ENV, &(self.depth + 1).to_string()))
             .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
-        Ok(Lookup { success: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into_owned() })
+        Ok(Lookup { success, stdout })
     }
 
-    /// Replace this process with the real program: same argv (argv[0] included), stdio,
-    /// tty, signals; the exit code is the real program's own. Returns only on failure.
-    ///
-    /// `execv` directly rather than `Command::exec`: on the pass-through path every
-    /// microsecond counts, and `Command` copies the whole environment into a map first.
+    /// Replace this process with the real program (see [`crate::shell::exec`]): same argv,
+    /// stdio, tty, signals; the exit code is the real program's own. Returns only on failure.
     pub fn exec(&self, argv: &[OsString]) -> Error {
-        use std::os::unix::ffi::OsStrExt;
-        let fail = |why: &dyn std::fmt::Display| Error::failed(format!("cannot run {}: {why}", self.exe.display()));
-        let Ok(exe) = CString::new(self.exe.as_os_str().as_bytes()) else {
-            return fail(&"the path contains a NUL byte");
-        };
-        let Ok(args) = argv.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<Vec<_>, _>>()
-        else {
-            return fail(&"an argument contains a NUL byte");
-        };
-        let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
         // The shims are single-threaded: nothing else reads the environment meanwhile.
         std::env::set_var(DEPTH_ENV, (self.depth + 1).to_string());
-        // SAFETY: `exe` and every pointer in `ptrs` are NUL-terminated strings that outlive
-        // the call, and `ptrs` ends with a null pointer, as execv requires. SIGPIPE goes
-        // back to its default first: an ignored signal would be inherited by the program.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            libc::execv(exe.as_ptr(), ptrs.as_ptr());
-        }
-        fail(&std::io::Error::last_os_error())
+        let why = crate::shell::exec(&self.exe, argv);
+        Error::failed(format!("cannot run {}: {why}", self.exe.display()))
     }
 }

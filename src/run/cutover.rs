@@ -178,20 +178,16 @@ impl Runner<'_> {
             apply::delete_branch(&self.git, &self.cfg, &item.branch, &item.sha, self.lease.token())?;
         }
         if !self.cfg.integrator.after_push.is_empty() {
-            let cmd = duct::cmd("sh", ["-c", &self.cfg.integrator.after_push])
-                .dir(self.git.dir())
-                .env("TELECLAUDE_SLUG", &item.slug)
-                .env("TELECLAUDE_BRANCH", &item.branch)
-                .env("TELECLAUDE_SHA", &item.sha)
-                .env_remove("TELECLAUDE_INTEGRATOR_TOKEN")
-                .stdin_null()
-                .stderr_to_stdout()
-                .stdout_capture()
-                .unchecked()
-                .run();
-            if let Ok(out) = cmd {
-                if !out.status.success() {
-                    eprintln!("integrator: warning: after_push for {} exited {:?}", item.slug, out.status.code());
+            let item_env = [
+                ("TELECLAUDE_SLUG", item.slug.as_str()),
+                ("TELECLAUDE_BRANCH", &item.branch),
+                ("TELECLAUDE_SHA", &item.sha),
+            ];
+            let clean = crate::shell::Clean::AfterPush;
+            let ran = crate::shell::sh(&self.cfg.integrator.after_push, self.git.dir(), clean, &item_env);
+            if let Ok(ran) = ran {
+                if !ran.status.success() {
+                    eprintln!("integrator: warning: after_push for {} exited {:?}", item.slug, ran.status.code());
                 }
             }
         }
