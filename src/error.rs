@@ -56,9 +56,10 @@ impl Error {
         }
     }
 
-    /// The error's sentence alone: no `integrator: error:` prefix and no hint, for
-    /// embedding in another message (a warning, another error, a status line). Only
-    /// `render` adds the prefix, so a wrapped error never reads `… integrator: error: …`.
+    /// The error's sentence alone: no `integrator: error:` prefix and no hint (a refusal's
+    /// text is whole, its own hint included), for embedding in another message: a warning,
+    /// another error, a status line. Only `render` adds the prefix, so a wrapped error
+    /// never reads `… integrator: error: …`.
     pub fn sentence(&self) -> String {
         match self {
             Error::Usage { message, .. } | Error::Failed { message, .. } => message.clone(),
