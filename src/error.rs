@@ -56,19 +56,16 @@ impl Error {
         }
     }
 
-    /// The text printed to stderr, with the `integrator: error:` prefix where it applies.
-    pub fn render(&self, program: &str) -> String {
+    /// The error's sentence alone: no `integrator: error:` prefix and no hint (a refusal's
+    /// text is whole, its own hint included), for embedding in another message: a warning,
+    /// another error, a status line. Only `render` adds the prefix, so a wrapped error
+    /// never reads `… integrator: error: …`.
+    pub fn sentence(&self) -> String {
         match self {
-            Error::Usage { message, hint } | Error::Failed { message, hint } => {
-                let mut s = format!("{program}: error: {message}");
-                if let Some(h) = hint {
-                    s.push_str(&format!("\nhint: {h}"));
-                }
-                s
-            }
+            Error::Usage { message, .. } | Error::Failed { message, .. } => message.clone(),
             Error::Invalid { what, violations } => {
                 let mut s = format!(
-                    "{program}: error: invalid {what}: {} violation{}",
+                    "invalid {what}: {} violation{}",
                     violations.len(),
                     if violations.len() == 1 { "" } else { "s" }
                 );
@@ -77,16 +74,29 @@ impl Error {
                 }
                 s
             }
-            Error::LeaseBusy(line) => line.clone(),
-            Error::Refused(text) => text.clone(),
-            Error::ShimRecursion(m) => format!("{program}: error: {m}"),
+            Error::LeaseBusy(text) | Error::Refused(text) | Error::ShimRecursion(text) => text.clone(),
         }
+    }
+
+    /// The text printed to stderr: the sentence with the `integrator: error:` prefix where
+    /// it applies, then the hint.
+    pub fn render(&self, program: &str) -> String {
+        let mut s = match self {
+            // Printed as is: a lease line and a guard's refusal carry their own marker.
+            Error::LeaseBusy(_) | Error::Refused(_) => self.sentence(),
+            _ => format!("{program}: error: {}", self.sentence()),
+        };
+        if let Error::Usage { hint: Some(h), .. } | Error::Failed { hint: Some(h), .. } = self {
+            s.push_str(&format!("\nhint: {h}"));
+        }
+        s
     }
 }
 
+/// The sentence, as embedded in other text; `render` is what a program prints.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render("integrator"))
+        f.write_str(&self.sentence())
     }
 }
 
@@ -104,5 +114,40 @@ pub fn default_sigpipe() {
     // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_prefixes_and_hints_as_printed() {
+        let invalid = Error::Invalid { what: "event".into(), violations: vec!["a".into(), "b".into()] };
+        let cases = [
+            (Error::usage_hint("bad flag", "use --x"), "git: error: bad flag\nhint: use --x"),
+            (Error::failed("push failed"), "git: error: push failed"),
+            (invalid, "git: error: invalid event: 2 violations\n  - a\n  - b"),
+            (Error::LeaseBusy("lease held by run 1".into()), "lease held by run 1"),
+            (Error::Refused("MAIN_GUARDRAIL_BLOCKED: x\nhint: y".into()), "MAIN_GUARDRAIL_BLOCKED: x\nhint: y"),
+            (Error::ShimRecursion("too deep".into()), "git: error: too deep"),
+        ];
+        for (err, printed) in cases {
+            assert_eq!(err.render("git"), printed);
+            assert!(!err.sentence().contains("error:"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrapped_error_renders_one_prefix() {
+        let inner = Error::usage_hint("invalid configuration in c.toml: key `k`", "see README");
+        let outer = Error::failed_hint(format!("the guard could not read its policy: {}", inner.sentence()), "fix it");
+        assert_eq!(
+            outer.render("git"),
+            "git: error: the guard could not read its policy: invalid configuration in c.toml: key `k`\nhint: fix it"
+        );
+        assert_eq!(format!("warning: {inner}"), "warning: invalid configuration in c.toml: key `k`");
+        let twice = Error::failed(format!("cannot record: {outer}"));
+        assert_eq!(twice.render("integrator").matches("error:").count(), 1, "{}", twice.render("integrator"));
     }
 }

@@ -198,15 +198,26 @@ fn classify_api(s: &Scan, read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
     };
     let path = endpoint_path(endpoint);
     if path == "graphql" {
-        let query = field("query").unwrap_or_default();
-        return match graphql_ref_mutation(&query) {
-            Some(m) => Stake::Always(format!("GraphQL mutation `{m}` merges or moves refs and is refused")),
-            None if query.is_empty() => Stake::Always(
-                "a GraphQL request whose query the guard cannot read (stdin or --input) is refused".into(),
-            ),
-            None => Stake::None,
-        };
+        return graphql_stake(&field("query").unwrap_or_default());
     }
+    rest_stake(&method, &path, &field)
+}
+
+/// A GraphQL request (a write): refused when it calls a ref-moving mutation, or when its
+/// query cannot be read.
+fn graphql_stake(query: &str) -> Stake {
+    match graphql_ref_mutation(query) {
+        Some(m) => Stake::Always(format!("GraphQL mutation `{m}` merges or moves refs and is refused")),
+        None if query.is_empty() => {
+            Stake::Always("a GraphQL request whose query the guard cannot read (stdin or --input) is refused".into())
+        }
+        None => Stake::None,
+    }
+}
+
+/// A REST write (`method` is not GET or HEAD) to `path`; `field` reads one of its fields
+/// (None when it is unknown).
+fn rest_stake(method: &str, path: &str, field: &dyn Fn(&str) -> Option<String>) -> Stake {
     let seg: Vec<&str> = path.split('/').collect();
     let ["repos", owner, name, rest @ ..] = seg.as_slice() else {
         return Stake::None;

@@ -2,9 +2,12 @@
 //! root (committed policy), then `<state>/config.toml` (local), then the three env
 //! overrides, then flags. Unknown keys and bad values name the file and key (exit 2).
 
+mod overlay;
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,7 +57,8 @@ pub enum ParityEvidence {
     Accepted,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct IntegratorLayer")]
 pub struct IntegratorConfig {
     pub main: String,
     pub remote: String,
@@ -71,7 +75,8 @@ pub struct IntegratorConfig {
     pub delete_merged_branches: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct CutoverLayer")]
 pub struct CutoverConfig {
     pub enabled: bool,
     pub parity_evidence: ParityEvidence,
@@ -80,7 +85,8 @@ pub struct CutoverConfig {
     pub parity_min_samples: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct GuardLayer")]
 pub struct GuardConfig {
     pub protected: Vec<String>,
     pub allow_canonical_main_push: bool,
@@ -90,105 +96,32 @@ pub struct GuardConfig {
     pub agent_allowed_aliases: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The configuration. Its keys, their defaults and what they mean are in `defaults.toml`;
+/// the types here say what values they take. (A section's `expecting` is the name toml's
+/// message gives it when it is not a table: `expected struct IntegratorLayer`, as ever.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub integrator: IntegratorConfig,
     pub cutover: CutoverConfig,
     pub guard: GuardConfig,
 }
 
-/// The destructive commands refused for agents by default (SPEC §12).
+/// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`
+/// of `defaults.toml`, kept here too for the shim's pass-through test, which reads no file.
 pub const DEFAULT_AGENT_BLOCKED: &[&str] = &["stash", "restore", "clean", "checkout", "reset", "revert"];
 
+/// Every key with its default, and a comment on what it means.
+const DEFAULTS: &str = include_str!("defaults.toml");
+
+static BUILT_IN: LazyLock<Config> =
+    LazyLock::new(|| toml::from_str(DEFAULTS).unwrap_or_else(|e| panic!("the built-in defaults.toml: {e}")));
+
+/// The built-in configuration: `defaults.toml`.
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            integrator: IntegratorConfig {
-                main: "main".into(),
-                remote: "origin".into(),
-                mode: Mode::Off,
-                trigger: Trigger::Cron,
-                merge: MergeStyle::Merge,
-                lease_ttl_secs: 120,
-                grace_secs: 0,
-                max_push_retries: 3,
-                verify: String::new(),
-                verify_in_shadow: false,
-                bookkeeping: String::new(),
-                after_push: String::new(),
-                delete_merged_branches: true,
-            },
-            cutover: CutoverConfig {
-                enabled: false,
-                parity_evidence: ParityEvidence::None,
-                rollback_on_incomplete_parity: true,
-                parity_threshold: 0.95,
-                parity_min_samples: 20,
-            },
-            guard: GuardConfig {
-                protected: vec!["main".into()],
-                allow_canonical_main_push: true,
-                agent_env: "TELECLAUDE_SESSION_ID".into(),
-                allow_no_verify: false,
-                agent_blocked: DEFAULT_AGENT_BLOCKED.iter().map(|s| s.to_string()).collect(),
-                agent_allowed_aliases: Vec::new(),
-            },
-        }
+        BUILT_IN.clone()
     }
-}
-
-// One file's layer: every key optional, unknown keys rejected.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Layer {
-    integrator: Option<IntegratorLayer>,
-    cutover: Option<CutoverLayer>,
-    guard: Option<GuardLayer>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct IntegratorLayer {
-    main: Option<String>,
-    remote: Option<String>,
-    mode: Option<Mode>,
-    trigger: Option<Trigger>,
-    merge: Option<MergeStyle>,
-    lease_ttl_secs: Option<u64>,
-    grace_secs: Option<u64>,
-    max_push_retries: Option<u32>,
-    verify: Option<String>,
-    verify_in_shadow: Option<bool>,
-    bookkeeping: Option<String>,
-    after_push: Option<String>,
-    delete_merged_branches: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CutoverLayer {
-    enabled: Option<bool>,
-    parity_evidence: Option<ParityEvidence>,
-    rollback_on_incomplete_parity: Option<bool>,
-    parity_threshold: Option<f64>,
-    parity_min_samples: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct GuardLayer {
-    protected: Option<Vec<String>>,
-    allow_canonical_main_push: Option<bool>,
-    agent_env: Option<String>,
-    allow_no_verify: Option<bool>,
-    agent_blocked: Option<Vec<String>>,
-    agent_allowed_aliases: Option<Vec<String>>,
-}
-
-macro_rules! overlay {
-    ($dst:expr, $src:expr, $($field:ident),+) => {
-        $( if let Some(v) = $src.$field { $dst.$field = v; } )+
-    };
 }
 
 /// The configuration files that apply to a repository, in order.
@@ -232,57 +165,14 @@ impl Config {
         })
     }
 
-    /// Overlay one TOML document; the error names the key.
+    /// Overlay one TOML document: the keys it sets replace the ones so far (a list as a
+    /// whole). The error names the key.
     pub fn apply_text(&mut self, text: &str) -> std::result::Result<(), String> {
-        let layer: Layer = toml::from_str(text).map_err(|e| {
+        let base = toml::Table::try_from(&*self).map_err(|e| e.to_string())?;
+        *self = overlay::overlay(text, &base).map_err(|e| {
             // toml's message is multi-line with a snippet; keep it, minus the trailing newline.
             e.to_string().trim_end().replace('\n', "\n  ")
         })?;
-        if let Some(i) = layer.integrator {
-            let d = &mut self.integrator;
-            overlay!(
-                d,
-                i,
-                main,
-                remote,
-                mode,
-                trigger,
-                merge,
-                lease_ttl_secs,
-                grace_secs,
-                max_push_retries,
-                verify,
-                verify_in_shadow,
-                bookkeeping,
-                after_push,
-                delete_merged_branches
-            );
-        }
-        if let Some(c) = layer.cutover {
-            let d = &mut self.cutover;
-            overlay!(
-                d,
-                c,
-                enabled,
-                parity_evidence,
-                rollback_on_incomplete_parity,
-                parity_threshold,
-                parity_min_samples
-            );
-        }
-        if let Some(g) = layer.guard {
-            let d = &mut self.guard;
-            overlay!(
-                d,
-                g,
-                protected,
-                allow_canonical_main_push,
-                agent_env,
-                allow_no_verify,
-                agent_blocked,
-                agent_allowed_aliases
-            );
-        }
         self.check()
     }
 
@@ -343,36 +233,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layers_overlay_and_unknown_keys_fail() {
-        let mut c = Config::default();
-        c.apply_text("[integrator]\nmode = \"shadow\"\n").unwrap();
-        assert_eq!(c.integrator.mode, Mode::Shadow);
-        assert_eq!(c.integrator.main, "main");
-        let err = c.apply_text("[integrator]\nmoed = \"shadow\"\n").unwrap_err();
-        assert!(err.contains("moed"), "{err}");
-        let err = c.apply_text("[integrator]\nmode = \"fast\"\n").unwrap_err();
-        assert!(err.contains("fast") || err.contains("variant"), "{err}");
-        let err = c.apply_text("[cutover]\nparity_threshold = 2.0\n").unwrap_err();
-        assert!(err.contains("cutover.parity_threshold"), "{err}");
-    }
-
-    #[test]
-    fn env_overrides_only_mode_and_controls() {
-        let mut c = Config::default();
-        c.apply_env(|k| match k {
-            "TELECLAUDE_INTEGRATOR_MODE" => Some("cutover".into()),
-            "TELECLAUDE_INTEGRATOR_CUTOVER_ENABLED" => Some("1".into()),
-            "TELECLAUDE_INTEGRATOR_PARITY_EVIDENCE" => Some("accepted".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.integrator.mode, Mode::Cutover);
-        assert!(c.cutover.enabled);
-        assert_eq!(c.cutover.parity_evidence, ParityEvidence::Accepted);
-        assert!(c.apply_env(|_| Some("bogus".into())).is_err());
-    }
-}
+mod tests;

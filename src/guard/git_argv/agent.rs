@@ -1,0 +1,109 @@
+//! The agent policy's verdict on destructive commands (`guard.agent_blocked`).
+
+/// The agent policy's verdict on one command (`command` resolved through aliases).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentVerdict {
+    Allow,
+    /// Refused; the rule.
+    Refuse(String),
+    /// `git checkout <name>`: a branch switch only if `name` is a commit or a remote branch
+    /// git would create a local branch from; a path otherwise.
+    AllowIfRevision(String),
+}
+
+/// Options of `git checkout` that switch branches without discarding anything.
+const CHECKOUT_SAFE: &[&str] = &[
+    "-q",
+    "--quiet",
+    "--detach",
+    "-t",
+    "--track",
+    "--no-track",
+    "--guess",
+    "--no-guess",
+    "--progress",
+    "--no-progress",
+    "--ignore-other-worktrees",
+    "-l",
+];
+const CHECKOUT_NEW_BRANCH: &[&str] = &["-b", "-B", "--orphan"];
+
+/// Apply the destructive-command policy to `command args` (only called for agents).
+pub fn agent_verdict(command: &str, args: &[String], blocked: &[String]) -> AgentVerdict {
+    if !blocked.iter().any(|b| b == command) {
+        return AgentVerdict::Allow;
+    }
+    let refuse = |rule: &str| AgentVerdict::Refuse(format!("`git {command}` {rule}"));
+    match command {
+        "stash" => match args.first().map(String::as_str) {
+            Some("list" | "show") => AgentVerdict::Allow,
+            _ => refuse("can drop or hide uncommitted work"),
+        },
+        "clean" => {
+            let dry = args
+                .iter()
+                .any(|a| a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a.contains('n')));
+            if dry {
+                AgentVerdict::Allow
+            } else {
+                refuse("deletes untracked files")
+            }
+        }
+        "reset" => {
+            let hard = args.iter().take_while(|a| *a != "--").any(|a| {
+                let name = a.strip_prefix("--").unwrap_or("");
+                !name.is_empty() && ["hard", "merge", "keep"].iter().any(|o| o.starts_with(name))
+            });
+            if hard {
+                refuse("with --hard, --merge or --keep discards uncommitted work")
+            } else {
+                AgentVerdict::Allow
+            }
+        }
+        "revert" => {
+            if confirmed_index(args).is_some() {
+                AgentVerdict::Allow
+            } else {
+                refuse("needs --confirmed (it is removed before git runs)")
+            }
+        }
+        "checkout" => checkout_verdict(args),
+        _ => refuse("is blocked by guard.agent_blocked"),
+    }
+}
+
+fn checkout_verdict(args: &[String]) -> AgentVerdict {
+    let refuse = AgentVerdict::Refuse(
+        "`git checkout` of paths, `.`, or with --force/--patch/--merge/--ours/--theirs \
+         discards uncommitted work"
+            .into(),
+    );
+    let mut new_branch = false;
+    let mut positional = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        i += 1;
+        if CHECKOUT_NEW_BRANCH.contains(&a) {
+            new_branch = true;
+            i += 1; // the branch name
+        } else if CHECKOUT_SAFE.contains(&a) || a.starts_with("--track=") {
+            continue;
+        } else if a.starts_with('-') && a != "-" {
+            return refuse;
+        } else {
+            positional.push(a);
+        }
+    }
+    match (new_branch, positional.as_slice()) {
+        (true, [] | [_]) | (false, []) => AgentVerdict::Allow,
+        (false, ["-"]) => AgentVerdict::Allow,
+        (false, [name]) => AgentVerdict::AllowIfRevision(name.to_string()),
+        _ => refuse,
+    }
+}
+
+/// Where `--confirmed` is among a revert's arguments (before any `--`).
+pub fn confirmed_index(args: &[String]) -> Option<usize> {
+    args.iter().take_while(|a| *a != "--").position(|a| a == "--confirmed")
+}

@@ -1,0 +1,159 @@
+use super::commands::KNOWN_COMMANDS;
+use super::push::long_candidates;
+use super::*;
+use proptest::prelude::*;
+
+fn v(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn known_commands_are_sorted_for_binary_search() {
+    assert!(KNOWN_COMMANDS.windows(2).all(|w| w[0] < w[1]));
+    assert!(is_known_command("rev-parse") && !is_known_command("pushit"));
+}
+
+#[test]
+fn global_options_are_resolved() {
+    let i = parse(&v("-C sub -c core.hooksPath=/dev/null --git-dir=x --no-pager -p push origin"));
+    assert_eq!(i.command.as_deref(), Some("push"));
+    assert_eq!(i.args, v("origin"));
+    assert_eq!(i.config_keys, vec!["core.hookspath"]);
+    assert_eq!(i.chdirs, vec!["sub"]);
+    assert_eq!(i.git_dir.as_deref(), Some("x"));
+    let i = parse(&v("--config-env remote.origin.url=U --work-tree w --namespace n stash"));
+    assert_eq!(i.command.as_deref(), Some("stash"));
+    assert_eq!(i.config_keys, vec!["remote.origin.url"]);
+    assert_eq!(parse(&v("--version")).command.as_deref(), Some("version"));
+    assert_eq!(parse(&v("-C")).command, None);
+    assert_eq!(parse(&v("--bare --literal-pathspecs status")).command.as_deref(), Some("status"));
+}
+
+#[test]
+fn push_flags_with_abbreviations() {
+    for a in ["--no-verify", "--no-verif", "--no-v", "--no-ver", "--n"] {
+        assert!(analyse_push(&v(&format!("{a} origin main"))).no_verify, "{a}");
+    }
+    for a in ["--verify", "--verbose", "--ver", "-n", "--dry-run"] {
+        assert!(!analyse_push(&v(&format!("{a} origin main"))).no_verify, "{a}");
+    }
+    assert!(analyse_push(&v("--mirror origin")).mirror);
+    assert!(analyse_push(&v("--mir origin")).mirror);
+    assert!(analyse_push(&v("--receive-pack=x origin")).receive_pack);
+    assert!(analyse_push(&v("--exec x origin")).receive_pack);
+    assert!(analyse_push(&v("--rece x origin")).receive_pack);
+    assert_eq!(analyse_push(&v("--repo backup main")).repo.as_deref(), Some("backup"));
+    assert_eq!(analyse_push(&v("-o ci.skip -f mirror main")).repo.as_deref(), Some("mirror"));
+    assert_eq!(analyse_push(&v("-- --mirror")).repo.as_deref(), Some("--mirror"));
+    assert!(!analyse_push(&v("-- --mirror")).mirror);
+}
+
+#[test]
+fn config_overrides_from_env() {
+    let env = |k: &str| match k {
+        "GIT_CONFIG_COUNT" => Some("2".to_string()),
+        "GIT_CONFIG_KEY_0" => Some("user.name".to_string()),
+        "GIT_CONFIG_KEY_1" => Some("core.hooksPath".to_string()),
+        "GIT_CONFIG_PARAMETERS" => Some("'alias.p'='push' 'remote.origin.url=x' 'it'\\''s'='1'".to_string()),
+        _ => None,
+    };
+    let keys = env_config_keys(env);
+    assert_eq!(keys, vec!["user.name", "core.hookspath", "alias.p", "remote.origin.url", "it's"]);
+    assert!(keys.iter().any(|k| is_sensitive_config_key(k)));
+    assert!(!is_sensitive_config_key("user.name"));
+    assert!(!is_sensitive_config_key("core.editor"));
+    assert!(is_sensitive_config_key("url.x.insteadOf"));
+}
+
+#[test]
+fn alias_values_split_like_git() {
+    assert_eq!(split_alias("push --no-verify origin").unwrap(), v("push --no-verify origin"));
+    assert_eq!(split_alias("commit -m 'a b' \"c d\" e\\ f").unwrap(), vec!["commit", "-m", "a b", "c d", "e f"]);
+    assert!(split_alias("x 'open").is_none());
+}
+
+#[test]
+fn agent_policy() {
+    let blocked: Vec<String> = crate::config::DEFAULT_AGENT_BLOCKED.iter().map(|s| s.to_string()).collect();
+    let verdict = |c: &str, a: &str| agent_verdict(c, &v(a), &blocked);
+    for (c, a) in [
+        ("stash", ""),
+        ("stash", "pop"),
+        ("stash", "drop"),
+        ("restore", "f"),
+        ("clean", "-fd"),
+        ("reset", "--hard"),
+        ("reset", "--ha HEAD~1"),
+        ("reset", "--merge"),
+        ("reset", "--keep"),
+        ("revert", "HEAD"),
+        ("checkout", "-- f"),
+        ("checkout", "HEAD -- f"),
+        ("checkout", "-f main"),
+        ("checkout", "--force main"),
+        ("checkout", "-p"),
+        ("checkout", "main f"),
+        ("checkout", "--ours f"),
+    ] {
+        assert!(matches!(verdict(c, a), AgentVerdict::Refuse(_)), "{c} {a}");
+    }
+    for (c, a) in [
+        ("stash", "list"),
+        ("clean", "-n"),
+        ("reset", "HEAD~1"),
+        ("reset", "--soft HEAD~1"),
+        ("revert", "--confirmed HEAD"),
+        ("checkout", "-b x"),
+        ("checkout", "-B x origin/main"),
+        ("checkout", ""),
+        ("checkout", "-"),
+        ("switch", "x"),
+        ("status", ""),
+    ] {
+        assert_eq!(verdict(c, a), AgentVerdict::Allow, "{c} {a}");
+    }
+    assert_eq!(verdict("checkout", "main"), AgentVerdict::AllowIfRevision("main".into()));
+    assert_eq!(verdict("checkout", "."), AgentVerdict::AllowIfRevision(".".into()));
+    assert_eq!(
+        agent_verdict("rebase", &[], &["rebase".into()]),
+        AgentVerdict::Refuse("`git rebase` is blocked by guard.agent_blocked".into())
+    );
+}
+
+/// Fuzz finding `git_argv` crash-2e81e2fe: `-h` (like `--help`, `-v`, `--version`)
+/// after other dashes names the `help` command, and the index points at the flag.
+#[test]
+fn help_and_version_flags_name_their_command() {
+    let argv: Vec<String> = ["-", "-", "-", "-", "-h", "-", "-zk-zk"].map(String::from).to_vec();
+    let inv = parse(&argv);
+    assert_eq!(inv.command.as_deref(), Some("help"));
+    assert_eq!(inv.command_index, 4);
+    assert_eq!(inv.args, ["-", "-zk-zk"]);
+    let inv = parse(&["--version".to_string()]);
+    assert_eq!((inv.command.as_deref(), inv.command_index), (Some("version"), 0));
+}
+
+proptest! {
+    #[test]
+    fn any_no_verify_abbreviation_is_seen(n in 4usize..=9, pre in "[a-z][a-z-]{0,7}") {
+        let flag = format!("--{}", &"no-verify"[..n]);
+        let args = vec!["origin".to_string(), format!("--{pre}"), flag.clone(), "main".into()];
+        // `--pre` may swallow the next argument only when it takes a value; then git
+        // would not read `flag` as an option either.
+        let p = analyse_push(&args);
+        let swallowed = long_candidates(&pre).len() == 1 && long_candidates(&pre)[0].1;
+        prop_assert!(p.no_verify || swallowed, "{:?}", args);
+    }
+
+    #[test]
+    fn parse_never_panics(args in proptest::collection::vec("[-a-zA-Z=.]{0,12}", 0..8)) {
+        let inv = parse(&args);
+        if let (Some(c), Some(word)) = (&inv.command, args.get(inv.command_index)) {
+            if !word.starts_with('-') {
+                prop_assert_eq!(word, c);
+            }
+        }
+        let _ = analyse_push(&args);
+        let _ = split_alias(&args.join(" "));
+    }
+}
