@@ -73,7 +73,7 @@ pub fn projection(repo: &Repo) -> Result<Projection> {
 pub fn mode_view(cfg: &Config, proj: &Projection) -> ModeView {
     match mode::resolve(cfg, None, proj.parity_accepted) {
         Ok(r) => ModeView { requested: r.requested, effective: Some(r.effective), reason: r.reason },
-        Err(e) => ModeView { requested: cfg.integrator.mode, effective: None, reason: e.render("integrator") },
+        Err(e) => ModeView { requested: cfg.integrator.mode, effective: None, reason: e.sentence() },
     }
 }
 

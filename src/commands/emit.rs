@@ -116,7 +116,7 @@ fn ingest(repo: &Repo, cfg: &Config, file: &str) -> Result<i32> {
 fn trigger(repo: &Repo, cfg: &Config) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot locate the integrator binary", e))?;
     if let Err(e) = handoff::maybe_trigger(repo, cfg, &handoff::integrator_beside(&exe)) {
-        eprintln!("integrator: warning: could not start the event-triggered run: {}", e.render("integrator"));
+        eprintln!("integrator: warning: could not start the event-triggered run: {}", e.sentence());
     }
     Ok(())
 }

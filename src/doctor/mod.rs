@@ -167,7 +167,7 @@ pub(crate) fn error_text(err: &Error) -> String {
             Some(h) => format!("{message} ({h})"),
             None => message.clone(),
         },
-        other => other.render("integrator"),
+        other => other.sentence(),
     }
 }
 

@@ -83,7 +83,7 @@ pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
         }
         // The events are recorded; an index that cannot be updated is rebuilt next time.
         if let Err(e) = index.extend(&path, &fresh, start + end_in_buf) {
-            eprintln!("integrator: warning: {}", e.render("integrator"));
+            eprintln!("integrator: warning: {}", e.sentence());
         }
         Ok(results)
     })

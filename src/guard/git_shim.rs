@@ -54,7 +54,7 @@ fn decide(argv: &[OsString]) -> Result<(Real, Vec<OsString>)> {
         Ok(ctx) => ctx,
         // Nothing but the agent policy could apply, and no agent marker is set: run git.
         Err(e) if !main_at_stake && !default_marker_set() => {
-            eprintln!("warning: {}", e.render("git"));
+            eprintln!("git: warning: {}", e.sentence());
             return Ok((real, argv.to_vec()));
         }
         Err(e) => return Err(e),
@@ -138,7 +138,7 @@ fn load_context(inv: &Invocation) -> Result<Context> {
     let git_dir = inv.git_dir.as_ref().map(PathBuf::from).or_else(|| std::env::var_os("GIT_DIR").map(PathBuf::from));
     Context::load(&cwd, git_dir.as_deref()).map_err(|e| {
         Error::failed_hint(
-            format!("refusing to run git: the guard could not read its policy: {}", e.render("git")),
+            format!("refusing to run git: the guard could not read its policy: {}", e.sentence()),
             "fix the configuration file named above (`integrator doctor` checks it)",
         )
     })

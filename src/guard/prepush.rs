@@ -115,7 +115,7 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     let updates = parse_updates(&input).map_err(fail_closed)?;
     let cwd = std::env::current_dir().map_err(|e| fail_closed(format!("no cwd: {e}")))?;
     let git_dir = std::env::var_os("GIT_DIR").map(PathBuf::from);
-    let ctx = Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.render("pre-push")))?;
+    let ctx = Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.sentence()))?;
     let Some(loc) = ctx.loc.clone() else {
         return Err(fail_closed(format!("{} is not inside a git repository", cwd.display())));
     };
@@ -134,7 +134,7 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         match u.remote_branch() {
             Some(b) if !u.is_delete() && !ctx.is_protected(b) => {
                 events.push(crate::events::branch_pushed(b, &u.local_sha, &remote, &pusher).map_err(|e| {
-                    fail_closed(format!("cannot record the push of {}: {}", printable(b), e.render("pre-push")))
+                    fail_closed(format!("cannot record the push of {}: {}", printable(b), e.sentence()))
                 })?);
                 pushed.push((b.to_string(), u.local_sha.to_ascii_lowercase()));
             }
@@ -144,7 +144,7 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     // One batch: one lock, one write and one fsync however many branches are pushed.
     if !events.is_empty() {
         crate::events::record(&state, events)
-            .map_err(|e| fail_closed(format!("cannot record the push: {}", e.render("pre-push"))))?;
+            .map_err(|e| fail_closed(format!("cannot record the push: {}", e.sentence())))?;
     }
     run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)?;
     trigger_after_push(&ctx, &loc, &pushed);
@@ -166,7 +166,7 @@ fn trigger_after_push(ctx: &Context, loc: &Location, pushed: &[(String, String)]
             )
         });
     if let Err(e) = started {
-        eprintln!("pre-push: warning: could not start the event-triggered run: {}", e.render("pre-push"));
+        eprintln!("pre-push: warning: could not start the event-triggered run: {}", e.sentence());
     }
 }
 

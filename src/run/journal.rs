@@ -175,7 +175,7 @@ impl Journal {
             started_at: self.started_at.clone(),
             finished_at: matches!(phase, Phase::Done | Phase::Failed).then(clock::now_string),
             main_sha: self.main_tip.clone(),
-            error: error.map(|e| e.render("integrator")),
+            error: error.map(Error::sentence),
         };
         store::write_json(&self.dir.checkpoint(), &cp)
     }
