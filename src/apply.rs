@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The result of merging a candidate onto a main tip.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Merge {
+pub(crate) enum Merge {
     /// A merge commit (not yet on any ref) and its tree.
     Clean { commit: String, tree: String },
     /// Conflicted paths and git's messages.
@@ -29,7 +29,7 @@ const IDENTITY: [(&str, &str); 4] = [
 /// The gateway the integrator merges with: the repository's own identity when it has one,
 /// else `teleclaude-integrator`; the agent marker removed so the destructive-command
 /// policy of the git shim never applies to the integrator itself.
-pub fn integrator_git(git: &Git, cfg: &Config) -> Git {
+pub(crate) fn integrator_git(git: &Git, cfg: &Config) -> Git {
     let mut g = git.without_env(&cfg.guard.agent_env);
     let has_identity = g.output(&["config", "user.email"], None).map(|o| o.ok()).unwrap_or(false);
     if !has_identity {
@@ -40,7 +40,7 @@ pub fn integrator_git(git: &Git, cfg: &Config) -> Git {
     g
 }
 
-pub fn message(slug: &str, branch: &str, sha: &str) -> String {
+pub(crate) fn message(slug: &str, branch: &str, sha: &str) -> String {
     format!(
         "Integrate {slug} ({branch}@{})\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n",
         crate::git::short(sha)
@@ -48,7 +48,14 @@ pub fn message(slug: &str, branch: &str, sha: &str) -> String {
 }
 
 /// Merge `sha` onto `main_tip` without touching any working tree.
-pub fn merge(git: &Git, style: MergeStyle, main_tip: &str, slug: &str, branch: &str, sha: &str) -> Result<Merge> {
+pub(crate) fn merge(
+    git: &Git,
+    style: MergeStyle,
+    main_tip: &str,
+    slug: &str,
+    branch: &str,
+    sha: &str,
+) -> Result<Merge> {
     let args =
         ["-c", "core.quotePath=false", "merge-tree", "--write-tree", "--name-only", "--end-of-options", main_tip, sha];
     let out = git.output(&args, None)?;
@@ -80,7 +87,7 @@ pub fn merge(git: &Git, style: MergeStyle, main_tip: &str, slug: &str, branch: &
 
 /// The first commit of `tip`'s first-parent history that contains `sha` (by ancestry or,
 /// for a squash, by its `Integrated-Sha` trailer): the `merge_commit` of an integration.
-pub fn merge_commit_for(git: &Git, tip: &str, sha: &str) -> Result<String> {
+pub(crate) fn merge_commit_for(git: &Git, tip: &str, sha: &str) -> Result<String> {
     let out = git.output(&["merge-base", "--is-ancestor", "--end-of-options", sha, tip], None)?;
     if out.code == 0 {
         let list = git.capture(&["rev-list", "--first-parent", "--ancestry-path", &format!("{sha}..{tip}")])?;
@@ -94,7 +101,7 @@ pub fn merge_commit_for(git: &Git, tip: &str, sha: &str) -> Result<String> {
 }
 
 /// The tail of a command's output kept as evidence.
-pub fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
     let mut t = all[start..].join("\n");
@@ -107,14 +114,14 @@ pub fn tail(text: &str, lines: usize) -> String {
 }
 
 /// The private worktree under the state dir where `verify` and `bookkeeping` run.
-pub struct Worktree {
+pub(crate) struct Worktree {
     pub path: PathBuf,
 }
 
 impl Worktree {
     /// Check out `commit` (detached) in `<state>/worktree`, created anew each time, and make
     /// sure git resolves that directory to itself — never to the user's checkout.
-    pub fn prepare(git: &Git, dir: &StateDir, commit: &str) -> Result<Worktree> {
+    pub(crate) fn prepare(git: &Git, dir: &StateDir, commit: &str) -> Result<Worktree> {
         let path = dir.worktree();
         let p = path.to_string_lossy().to_string();
         Worktree::clean_stale(git, dir)?;
@@ -134,7 +141,7 @@ impl Worktree {
     /// Remove the private worktree — and git's record of it — that a killed run left
     /// behind, so `git worktree list` shows only the user's own worktrees. Costs no git
     /// process when there is nothing to clean.
-    pub fn clean_stale(git: &Git, dir: &StateDir) -> Result<()> {
+    pub(crate) fn clean_stale(git: &Git, dir: &StateDir) -> Result<()> {
         let path = dir.worktree();
         if !path.exists() && !registered(dir) {
             return Ok(());
@@ -156,7 +163,7 @@ impl Worktree {
     }
 
     /// Run a shell command there; returns (exit code, combined output).
-    pub fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
+    pub(crate) fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
         let clean = crate::shell::Clean::Check { agent_env };
         let ran = crate::shell::sh(command, &self.path, clean, &[])
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
@@ -164,7 +171,7 @@ impl Worktree {
     }
 
     /// Commit whatever the bookkeeping command changed on top of `parent`.
-    pub fn commit_changes(&self, git: &Git, parent: &str, slug: &str, sha: &str) -> Result<String> {
+    pub(crate) fn commit_changes(&self, git: &Git, parent: &str, slug: &str, sha: &str) -> Result<String> {
         let g = git.in_dir(&self.path);
         g.capture(&["add", "-A"])?;
         let tree = g.capture(&["write-tree"])?.trim().to_string();
@@ -176,7 +183,7 @@ impl Worktree {
         Ok(g.capture(&["commit-tree", &tree, "-p", parent, "-m", &msg])?.trim().to_string())
     }
 
-    pub fn remove(self, git: &Git) {
+    pub(crate) fn remove(self, git: &Git) {
         let _ = git.output(&["worktree", "remove", "--force", &self.path.to_string_lossy()], None);
     }
 }
@@ -212,7 +219,7 @@ fn admin_dirs(dir: &StateDir) -> Vec<PathBuf> {
 
 /// How a push of main ended.
 #[derive(Debug, PartialEq)]
-pub enum Push {
+pub(crate) enum Push {
     Pushed,
     /// The remote refused because main moved (non-fast-forward / fetch first / stale).
     Rejected(String),
@@ -222,7 +229,7 @@ pub enum Push {
 
 /// Push exactly `commit` to `refs/heads/<main>` — never forced — with the lease token in
 /// the environment so the guards let it through.
-pub fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<Push> {
+pub(crate) fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<Push> {
     let refspec = format!("{commit}:refs/heads/{}", cfg.integrator.main);
     let out = push(git, token, &["--end-of-options", &cfg.integrator.remote, &refspec])?;
     if out.ok() {
@@ -235,7 +242,7 @@ pub fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> Result<P
 }
 
 /// Delete `<remote>/<branch>` only while it still points at the integrated sha.
-pub fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &str) -> Result<bool> {
+pub(crate) fn delete_branch(git: &Git, cfg: &Config, branch: &str, sha: &str, token: &str) -> Result<bool> {
     let lease = format!("--force-with-lease=refs/heads/{branch}:{sha}");
     let refspec = format!(":refs/heads/{branch}");
     Ok(push(git, token, &[&lease, "--end-of-options", &cfg.integrator.remote, &refspec])?.ok())

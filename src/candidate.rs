@@ -7,20 +7,20 @@ use std::fmt;
 
 /// `(slug, branch, sha)`. Ordered by slug, then branch, then sha.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub slug: String,
     pub branch: String,
     pub sha: String,
 }
 
 impl Candidate {
-    pub fn new(slug: impl Into<String>, branch: impl Into<String>, sha: impl Into<String>) -> Candidate {
+    pub(crate) fn new(slug: impl Into<String>, branch: impl Into<String>, sha: impl Into<String>) -> Candidate {
         Candidate { slug: slug.into(), branch: branch.into(), sha: sha.into() }
     }
 
     /// The identity as one string, `slug:branch:sha` (queue keys, outcome keys, recorded
     /// drops). Slugs and shas hold no `:`, so it splits back unambiguously.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!("{}:{}:{}", self.slug, self.branch, self.sha)
     }
 }
@@ -33,7 +33,7 @@ impl fmt::Display for Candidate {
 }
 
 /// Anything that names a candidate: queue items, readiness views, `deployment.started`s.
-pub trait Named {
+pub(crate) trait Named {
     fn slug(&self) -> &str;
     fn branch(&self) -> &str;
     fn sha(&self) -> &str;
@@ -46,18 +46,6 @@ pub trait Named {
     /// Does it name the same candidate as `other`?
     fn names(&self, other: &impl Named) -> bool {
         self.sha() == other.sha() && self.branch() == other.branch() && self.slug() == other.slug()
-    }
-}
-
-impl Named for Candidate {
-    fn slug(&self) -> &str {
-        &self.slug
-    }
-    fn branch(&self) -> &str {
-        &self.branch
-    }
-    fn sha(&self) -> &str {
-        &self.sha
     }
 }
 
@@ -79,9 +67,11 @@ macro_rules! named {
 }
 pub(crate) use named;
 
+named!(Candidate);
+
 /// A `deployment.started`: this branch at this sha is declared ready to merge.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Started {
+pub(crate) struct Started {
     pub slug: String,
     pub branch: String,
     pub sha: String,
@@ -92,7 +82,7 @@ named!(Started);
 
 impl Started {
     /// The supersession order of SPEC §5: `(ready_at, branch, sha)` with real timestamps.
-    pub fn order_key(&self) -> (i128, &str, &str) {
+    pub(crate) fn order_key(&self) -> (i128, &str, &str) {
         (clock::nanos(&self.ready_at), &self.branch, &self.sha)
     }
 }

@@ -4,10 +4,10 @@ use std::io::Read;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-pub type Timestamp = OffsetDateTime;
+pub(crate) type Timestamp = OffsetDateTime;
 
 /// The current time, or `TELECLAUDE_NOW` when it is set to an RFC 3339 time.
-pub fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     if let Some(v) = std::env::var_os("TELECLAUDE_NOW") {
         if let Some(t) = v.to_str().and_then(|s| parse(s).ok()) {
             return t;
@@ -17,28 +17,28 @@ pub fn now() -> Timestamp {
 }
 
 /// Parse RFC 3339 with an explicit offset (`Z` or `±hh:mm`), normalised to UTC.
-pub fn parse(s: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse(s: &str) -> Result<Timestamp, String> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map(|t| t.to_offset(UtcOffset::UTC))
         .map_err(|_| format!("`{s}` is not an RFC 3339 timestamp with an offset (e.g. 2026-01-31T12:00:00Z)"))
 }
 
 /// `s` as nanoseconds since the epoch, for ordering; an unparseable time sorts first.
-pub fn nanos(s: &str) -> i128 {
+pub(crate) fn nanos(s: &str) -> i128 {
     parse(s).map(|t| t.unix_timestamp_nanos()).unwrap_or(i128::MIN)
 }
 
 /// Format as RFC 3339 in UTC (`Z`), keeping sub-second precision when there is any.
-pub fn format(t: Timestamp) -> String {
+pub(crate) fn format(t: Timestamp) -> String {
     t.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-pub fn now_string() -> String {
+pub(crate) fn now_string() -> String {
     format(now())
 }
 
 /// `n` random bytes from the kernel, hex-encoded.
-pub fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = vec![0u8; n];
     fill_random(&mut buf);
@@ -82,7 +82,7 @@ fn refill(pool: &mut [u8]) {
 }
 
 /// A random (version 4) UUID.
-pub fn uuid() -> String {
+pub(crate) fn uuid() -> String {
     let h = random_hex(16);
     let mut b: Vec<char> = h.chars().collect();
     b[12] = '4';

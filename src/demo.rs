@@ -146,7 +146,7 @@ fn print_outcome(repo: &Repo, g: &Git) -> Result<()> {
     Ok(())
 }
 
-pub fn run(keep: bool) -> Result<i32> {
+pub(crate) fn run(keep: bool) -> Result<i32> {
     let tmp = tempfile::Builder::new()
         .prefix("integrator-demo-")
         .tempdir()

@@ -4,12 +4,12 @@
 use std::fmt;
 
 /// Exit codes of SPEC §14.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const LEASE_BUSY: i32 = 75;
-    pub const SHIM_RECURSION: i32 = 126;
+pub(crate) mod exit {
+    pub(crate) const OK: i32 = 0;
+    pub(crate) const FAILED: i32 = 1;
+    pub(crate) const USAGE: i32 = 2;
+    pub(crate) const LEASE_BUSY: i32 = 75;
+    pub(crate) const SHIM_RECURSION: i32 = 126;
 }
 
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub enum Error {
     ShimRecursion(String),
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {

@@ -9,7 +9,7 @@ use crate::store::{self, StateDir};
 
 /// Why a candidate was blocked.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Cause {
+pub(crate) enum Cause {
     Conflict { paths: Vec<String>, messages: Vec<String> },
     GitFailure { message: String },
     VerifyFailed { command: String, code: i32, output_tail: String },
@@ -17,7 +17,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Cause::Conflict { paths, .. } => format!("merge conflict in {}", paths.join(", ")),
             Cause::GitFailure { message } => format!("merge failed: {}", first_line(message)),
@@ -27,7 +27,7 @@ impl Cause {
     }
 
     /// `conflict_evidence`: the conflicted paths or the failing check (never empty).
-    pub fn evidence(&self) -> Vec<String> {
+    pub(crate) fn evidence(&self) -> Vec<String> {
         match self {
             Cause::Conflict { paths, .. } => capped(paths.clone()),
             Cause::GitFailure { message } => vec![first_line(message).to_string()],
@@ -37,7 +37,7 @@ impl Cause {
     }
 
     /// `diagnostics`: git's (or the check's) own words (never empty).
-    pub fn diagnostics(&self) -> Vec<String> {
+    pub(crate) fn diagnostics(&self) -> Vec<String> {
         let lines: Vec<String> = match self {
             Cause::Conflict { messages, .. } => messages.clone(),
             Cause::GitFailure { message } => message.lines().map(str::to_string).collect(),
@@ -86,18 +86,18 @@ fn first_line(s: &str) -> &str {
 }
 
 /// The follow-up note of one blocked candidate.
-pub struct Note {
+pub(crate) struct Note {
     pub stem: String,
     pub next_action: String,
     body: String,
 }
 
 impl Note {
-    pub fn stem(slug: &str, sha: &str) -> String {
+    pub(crate) fn stem(slug: &str, sha: &str) -> String {
         format!("{slug}-integration-blocked-{}", crate::git::short(sha))
     }
 
-    pub fn new(cfg: &Config, item: &Item, main_sha: Option<&str>, cause: &Cause, blocked_at: &str) -> Note {
+    pub(crate) fn new(cfg: &Config, item: &Item, main_sha: Option<&str>, cause: &Cause, blocked_at: &str) -> Note {
         let remote_main = format!("{}/{}", cfg.integrator.remote, cfg.integrator.main);
         let record =
             format!("integrator emit deployment-started --slug {} --branch {} --sha <new-sha>", item.slug, item.branch);
@@ -138,7 +138,7 @@ impl Note {
     }
 
     /// Write (or refresh) the note atomically.
-    pub fn write(&self, dir: &StateDir) -> Result<()> {
+    pub(crate) fn write(&self, dir: &StateDir) -> Result<()> {
         store::write_atomic(&dir.followups().join(format!("{}.md", self.stem)), self.body.as_bytes())
     }
 }

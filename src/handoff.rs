@@ -11,7 +11,7 @@ use crate::store::StateDir;
 use std::path::{Path, PathBuf};
 
 /// Is there a READY candidate the integrator has not taken yet?
-pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
+pub(crate) fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
     let proj = crate::projection::Projection::load(&repo.state)?;
     let q = Queue::load(&repo.state)?;
     Ok(readiness::evaluate_now(&repo.git, cfg, &proj)?
@@ -21,7 +21,7 @@ pub fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
 
 /// Start a detached run when the trigger is `event` and there is work. Returns whether
 /// one was started.
-pub fn maybe_trigger(repo: &Repo, cfg: &Config, integrator: &Path) -> Result<bool> {
+pub(crate) fn maybe_trigger(repo: &Repo, cfg: &Config, integrator: &Path) -> Result<bool> {
     if cfg.integrator.trigger != Trigger::Event || !has_work(repo, cfg)? {
         return Ok(false);
     }
@@ -33,7 +33,7 @@ pub fn maybe_trigger(repo: &Repo, cfg: &Config, integrator: &Path) -> Result<boo
 /// when one of them completes an approved candidate, start a run that first waits for the
 /// push (process `push_pid`, the hook's parent) to finish — the remote must have the sha
 /// before readiness can see it. Reads no git: the projection is native.
-pub fn after_push(
+pub(crate) fn after_push(
     loc: &Location,
     cwd: &Path,
     cfg: &Config,
@@ -59,7 +59,7 @@ pub fn after_push(
 }
 
 /// Wait (up to `limit`) for process `pid` to exit: how a hook-started run lets the push finish.
-pub fn wait_for_exit(pid: u32, limit: std::time::Duration) {
+pub(crate) fn wait_for_exit(pid: u32, limit: std::time::Duration) {
     let deadline = std::time::Instant::now() + limit;
     // SAFETY: kill with signal 0 only checks that the process exists.
     while unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 && std::time::Instant::now() < deadline {
@@ -68,7 +68,7 @@ pub fn wait_for_exit(pid: u32, limit: std::time::Duration) {
 }
 
 /// The `integrator` binary to start: this one, or the one beside the running hook.
-pub fn integrator_beside(exe: &Path) -> PathBuf {
+pub(crate) fn integrator_beside(exe: &Path) -> PathBuf {
     if exe.file_name().is_some_and(|n| n == "integrator") {
         return exe.to_path_buf();
     }

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub const KEY: &str = "integration/main";
+pub(crate) const KEY: &str = "integration/main";
 
 /// `lease.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct LeaseMeta {
+pub(crate) struct LeaseMeta {
     pub key: String,
     pub owner: String,
     pub token: String,
@@ -34,7 +34,7 @@ pub struct LeaseMeta {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct StaleHolder {
+pub(crate) struct StaleHolder {
     pub owner: String,
     pub pid: u32,
     pub host: String,
@@ -43,7 +43,7 @@ pub struct StaleHolder {
 
 /// What `status`, `doctor` and `integrator lease` report.
 #[derive(Clone, Debug, Serialize)]
-pub struct LeaseStatus {
+pub(crate) struct LeaseStatus {
     /// A live process holds the lock.
     pub held: bool,
     /// Metadata says held but no process holds the lock (a holder died).
@@ -77,7 +77,7 @@ fn expired(meta: &LeaseMeta) -> bool {
     clock::parse(&meta.expires_at).map(|t| t < clock::now()).unwrap_or(true)
 }
 
-pub fn inspect(dir: &StateDir) -> Result<LeaseStatus> {
+pub(crate) fn inspect(dir: &StateDir) -> Result<LeaseStatus> {
     let meta = read_meta(dir);
     let held = dir.root().exists() && lock_is_held(dir)?;
     let open_meta = meta.as_ref().is_some_and(|m| m.released_at.is_none() && !m.token.is_empty());
@@ -86,7 +86,7 @@ pub fn inspect(dir: &StateDir) -> Result<LeaseStatus> {
 
 /// True iff `token` is the token of a lease whose lock is held right now and unexpired:
 /// what authorises the integrator's own push past the guards.
-pub fn token_is_live(dir: &StateDir, token: &str) -> bool {
+pub(crate) fn token_is_live(dir: &StateDir, token: &str) -> bool {
     if token.is_empty() {
         return false;
     }
@@ -97,7 +97,7 @@ pub fn token_is_live(dir: &StateDir, token: &str) -> bool {
 }
 
 /// A held lease. Dropping it without [`Lease::release`] still frees the lock (the file closes).
-pub struct Lease {
+pub(crate) struct Lease {
     dir: StateDir,
     // Held for the whole run; the kernel frees it if the process dies.
     _lock: FileLock,
@@ -112,7 +112,7 @@ struct Renewer {
 }
 
 /// Why taking the lease did not succeed.
-pub enum Acquire {
+pub(crate) enum Acquire {
     Taken(Box<Lease>),
     Busy(String),
 }
@@ -132,7 +132,7 @@ fn busy_line(dir: &StateDir) -> String {
 
 impl Lease {
     /// Try to take the lease once, without blocking.
-    pub fn try_acquire(dir: &StateDir, owner: &str, ttl_secs: u64) -> Result<Acquire> {
+    pub(crate) fn try_acquire(dir: &StateDir, owner: &str, ttl_secs: u64) -> Result<Acquire> {
         dir.ensure()?;
         let Some(lock) = FileLock::try_lock(&dir.lease_lock())? else { return Ok(Acquire::Busy(busy_line(dir))) };
         let previous = read_meta(dir);
@@ -167,7 +167,7 @@ impl Lease {
     }
 
     /// Take the lease, waiting up to `wait` for a busy one.
-    pub fn acquire_waiting(dir: &StateDir, owner: &str, ttl_secs: u64, wait: Duration) -> Result<Acquire> {
+    pub(crate) fn acquire_waiting(dir: &StateDir, owner: &str, ttl_secs: u64, wait: Duration) -> Result<Acquire> {
         let deadline = Instant::now() + wait;
         loop {
             match Lease::try_acquire(dir, owner, ttl_secs)? {
@@ -180,18 +180,14 @@ impl Lease {
         }
     }
 
-    pub fn token(&self) -> &str {
+    pub(crate) fn token(&self) -> &str {
         &self.meta.token
-    }
-
-    pub fn meta(&self) -> &LeaseMeta {
-        &self.meta
     }
 
     /// Renew `lease.json` every ttl/4 from a background thread, so long git or verify
     /// commands never let it expire. Renewal stops (and the lease counts as lost) if
     /// another process replaced the metadata.
-    pub fn start_renewing(&mut self) {
+    pub(crate) fn start_renewing(&mut self) {
         let (tx, rx) = mpsc::channel::<()>();
         let dir = self.dir.clone();
         let token = self.meta.token.clone();
@@ -210,7 +206,7 @@ impl Lease {
     }
 
     /// Renew now (between steps) and fail if the lease was lost.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.lost.load(Ordering::SeqCst) {
             return Err(Error::failed("the lease was lost (its metadata was replaced by another process)"));
         }
@@ -218,7 +214,7 @@ impl Lease {
     }
 
     /// Keep the metadata with `released_at` set and the token cleared, then unlock.
-    pub fn release(mut self) -> Result<()> {
+    pub(crate) fn release(mut self) -> Result<()> {
         if let Some(r) = self.renewer.take() {
             let _ = r.stop.send(());
             let _ = r.handle.join();
@@ -241,7 +237,7 @@ fn renew(dir: &StateDir, token: &str, ttl: u64) -> Result<()> {
 }
 
 /// `integrator lease break --force`: signal a live holder on this host.
-pub fn break_lease(dir: &StateDir, force: bool) -> Result<String> {
+pub(crate) fn break_lease(dir: &StateDir, force: bool) -> Result<String> {
     let st = inspect(dir)?;
     let Some(meta) = st.holder.filter(|_| st.held) else {
         return Ok("lease is free: nothing to break".into());

@@ -1,29 +1,52 @@
 //! teleclaude-integrator: records delivery events, projects READY candidates, queues them
 //! and merges them one at a time onto `main` — the only writer of `main`.
+//!
+//! The library is the product's inside; its public surface is only what the four binaries
+//! (`integrator`, `pre-push`, `git`, `gh`), the integration tests and the fuzz targets
+//! call. Everything else is crate-private (README, "Architecture").
 
-pub mod apply;
-pub mod candidate;
-pub mod clock;
-pub mod commands;
-pub mod config;
-pub mod demo;
-pub mod doctor;
-pub mod error;
-pub mod events;
-pub mod followup;
-pub mod git;
-pub mod guard;
-pub mod handoff;
-pub mod lease;
-pub mod mode;
-pub mod notification;
-pub mod parity;
-pub mod projection;
-pub mod queue;
-pub mod readiness;
-pub mod repo;
-pub mod run;
-pub mod shell;
+mod apply;
+mod candidate;
+mod clock;
+mod commands;
+mod config;
+mod demo;
+mod doctor;
+mod error;
+mod events;
+mod followup;
+mod git;
+mod guard;
+mod handoff;
+mod lease;
+mod mode;
+mod notification;
+mod parity;
+mod projection;
+mod queue;
+mod readiness;
+mod repo;
+mod run;
+mod shell;
 pub mod shim_marker;
-pub mod status;
-pub mod store;
+mod status;
+mod store;
+
+// The binaries' entry points and their one exit path.
+pub use commands::main_with_args;
+pub use error::{default_sigpipe, report, Error};
+pub use guard::gh_shim::run as gh_shim;
+pub use guard::git_shim::run as git_shim;
+pub use guard::prepush::run as pre_push;
+pub use lease::hostname;
+
+/// The parsers of untrusted input, for the property tests and fuzz targets.
+pub mod parse {
+    pub use crate::doctor::{parse_hook_block, HookBlock, HOOK_BEGIN, HOOK_END};
+    pub use crate::events::{parse_ingest_line, validate, NewEvent};
+    pub use crate::guard::git_argv::{
+        agent_verdict, analyse_push, confirmed_index, env_config_keys, is_sensitive_config_key, parse, split_alias,
+        AgentVerdict, Invocation, Push,
+    };
+    pub use crate::guard::prepush::parse_updates;
+}

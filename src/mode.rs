@@ -7,14 +7,14 @@ use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub requested: Mode,
     pub effective: Mode,
     pub reason: String,
 }
 
 /// Resolve the effective mode. `parity_event` is a recorded `integration.parity.accepted`.
-pub fn resolve(cfg: &Config, requested: Option<Mode>, parity_event: bool) -> Result<Resolved> {
+pub(crate) fn resolve(cfg: &Config, requested: Option<Mode>, parity_event: bool) -> Result<Resolved> {
     let requested = requested.unwrap_or(cfg.integrator.mode);
     let accepted = parity_event || cfg.cutover.parity_evidence == ParityEvidence::Accepted;
     let (effective, reason) = match requested {
@@ -41,7 +41,7 @@ struct CheckpointMode {
 /// The effective mode the guards go by: the one recorded by the last `integrator run` in
 /// `checkpoint.json`; with no run yet, resolved from the configuration files alone. When
 /// that is unresolvable the guards assume cutover (they fail closed).
-pub fn recorded_effective_mode(dir: &StateDir, files_cfg: &Config) -> Mode {
+pub(crate) fn recorded_effective_mode(dir: &StateDir, files_cfg: &Config) -> Mode {
     if let Ok(Some(c)) = store::read_json::<CheckpointMode>(&dir.checkpoint()) {
         return c.mode.effective;
     }

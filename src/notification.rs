@@ -8,7 +8,7 @@ use std::fmt;
 /// `deployment.completed`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum NotificationState {
+pub(crate) enum NotificationState {
     #[default]
     Approved,
     InProgress,
@@ -17,7 +17,7 @@ pub enum NotificationState {
 }
 
 impl NotificationState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NotificationState::Approved => "approved",
             NotificationState::InProgress => "in_progress",
@@ -35,7 +35,7 @@ impl fmt::Display for NotificationState {
 
 /// One slug's notification.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Notification {
+pub(crate) struct Notification {
     pub slug: String,
     pub state: NotificationState,
     pub seen: bool,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 #[derive(Debug, Serialize, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub key: String,
     pub decision: String,
     pub resolution: String,
@@ -25,7 +25,7 @@ pub struct Sample {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ParityReport {
+pub(crate) struct ParityReport {
     pub samples: u64,
     pub agree: u64,
     pub disagree: u64,
@@ -39,7 +39,7 @@ pub struct ParityReport {
     pub details: Vec<Sample>,
 }
 
-pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
+pub(crate) fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
     let cfg = repo.config()?;
     let (records, _) = store::read_jsonl::<OutcomeRecord>(&repo.state.outcomes())?;
     let mut last: HashMap<String, String> = HashMap::new();
@@ -80,7 +80,7 @@ pub fn compute(repo: &Repo, proj: &Projection) -> Result<ParityReport> {
 }
 
 /// `parity --accept`: record `integration.parity.accepted` only when parity is sufficient.
-pub fn accept(repo: &Repo, report: &ParityReport) -> Result<()> {
+pub(crate) fn accept(repo: &Repo, report: &ParityReport) -> Result<()> {
     if !report.sufficient {
         return Err(Error::failed_hint(
             format!(
@@ -104,7 +104,7 @@ pub fn accept(repo: &Repo, report: &ParityReport) -> Result<()> {
     Ok(())
 }
 
-pub fn render(r: &ParityReport) -> String {
+pub(crate) fn render(r: &ParityReport) -> String {
     let ratio = r.ratio.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
     let mut out = format!(
         "parity: {} samples, {} agree, {} disagree, ratio {ratio} (threshold {}, min samples {})\n",

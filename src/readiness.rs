@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
-pub enum State {
+pub(crate) enum State {
     #[serde(rename = "READY")]
     Ready,
     #[serde(rename = "NOT_READY")]
@@ -25,7 +25,7 @@ pub enum State {
 
 impl State {
     /// The name `status` prints and the JSON holds.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Ready => "READY",
             State::NotReady => "NOT_READY",
@@ -36,7 +36,7 @@ impl State {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct CandidateView {
+pub(crate) struct CandidateView {
     pub slug: String,
     pub branch: String,
     pub sha: String,
@@ -50,7 +50,7 @@ named!(CandidateView);
 
 /// What git says about the remote, gathered once per evaluation.
 #[derive(Debug, Default)]
-pub struct GitFacts {
+pub(crate) struct GitFacts {
     /// `<remote>/<main>` tip, if the remote has the branch.
     pub main_tip: Option<String>,
     /// branch → tip on the remote-tracking refs.
@@ -67,18 +67,23 @@ pub struct GitFacts {
 
 impl GitFacts {
     /// Is `sha` already on main — as an ancestor, or squashed with our trailer?
-    pub fn is_on_main(&self, sha: &str) -> bool {
+    pub(crate) fn is_on_main(&self, sha: &str) -> bool {
         self.on_main.contains(sha) || self.trailers.contains(sha)
     }
 
     /// Gather the facts for `candidates` in a handful of git processes.
-    pub fn gather(git: &Git, cfg: &Config, candidates: &[&Started]) -> Result<GitFacts> {
+    pub(crate) fn gather(git: &Git, cfg: &Config, candidates: &[&Started]) -> Result<GitFacts> {
         Self::gather_with(git, cfg, candidates, &mut Trailers::default())
     }
 
     /// [`gather`](Self::gather), reading main's trailers through `trailers` (kept across
     /// the evaluations of one run).
-    pub fn gather_with(git: &Git, cfg: &Config, candidates: &[&Started], trailers: &mut Trailers) -> Result<GitFacts> {
+    pub(crate) fn gather_with(
+        git: &Git,
+        cfg: &Config,
+        candidates: &[&Started],
+        trailers: &mut Trailers,
+    ) -> Result<GitFacts> {
         let remote = &cfg.integrator.remote;
         let prefix = format!("refs/remotes/{remote}/");
         let refs = git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options", &prefix])?;
@@ -123,7 +128,7 @@ impl GitFacts {
 
 /// Which of `shas` (all present) are ancestors of `tip`: one `rev-list` lists every commit
 /// reachable from the shas but not from the tip; a sha absent from that list is on it.
-pub fn ancestors_of<'a>(git: &Git, tip: &str, shas: impl Iterator<Item = &'a str>) -> Result<HashSet<String>> {
+pub(crate) fn ancestors_of<'a>(git: &Git, tip: &str, shas: impl Iterator<Item = &'a str>) -> Result<HashSet<String>> {
     let shas: Vec<&str> = shas.collect();
     if shas.is_empty() {
         return Ok(HashSet::new());
@@ -138,7 +143,7 @@ pub fn ancestors_of<'a>(git: &Git, tip: &str, shas: impl Iterator<Item = &'a str
     Ok(shas.into_iter().filter(|s| !not_on.contains(s)).map(str::to_string).collect())
 }
 
-pub fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
+pub(crate) fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
     let args = ["merge-base", "--is-ancestor", "--end-of-options", ancestor, of];
     let out = git.output(&args, None)?;
     match out.code {
@@ -150,7 +155,7 @@ pub fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
 
 /// Shas named by `Integrated-Sha:` trailers on the first-parent history of `revs` (a tip
 /// or a range): how a squash-merged candidate is recognised as already merged.
-pub fn integrated_trailers(git: &Git, revs: &str) -> Result<HashSet<String>> {
+pub(crate) fn integrated_trailers(git: &Git, revs: &str) -> Result<HashSet<String>> {
     let out = git.capture(&[
         "log",
         "--first-parent",
@@ -166,14 +171,14 @@ pub fn integrated_trailers(git: &Git, revs: &str) -> Result<HashSet<String>> {
 /// time made a run quadratic on a long history. When main only moved forward, just the
 /// new commits are read.
 #[derive(Debug, Default)]
-pub struct Trailers {
+pub(crate) struct Trailers {
     tip: Option<String>,
     shas: HashSet<String>,
 }
 
 impl Trailers {
     /// The trailers of `tip`'s history (the union with earlier tips it descends from).
-    pub fn at(&mut self, git: &Git, tip: &str) -> Result<HashSet<String>> {
+    pub(crate) fn at(&mut self, git: &Git, tip: &str) -> Result<HashSet<String>> {
         let range = match self.tip.as_deref() {
             Some(t) if t == tip => return Ok(self.shas.clone()),
             Some(t) if is_ancestor(git, t, tip)? => format!("{t}..{tip}"),
@@ -189,7 +194,7 @@ impl Trailers {
 }
 
 /// Evaluate every candidate of the projection against the git facts.
-pub fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<CandidateView> {
+pub(crate) fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<CandidateView> {
     let remote = &cfg.integrator.remote;
     let main = &cfg.integrator.main;
     let winners = p.winners();
@@ -233,12 +238,12 @@ pub fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Candidate
 
 /// Evaluate every candidate of `p` against the remote-tracking refs as they are now
 /// (candidates with a recorded completion need no git facts).
-pub fn evaluate_now(git: &Git, cfg: &Config, p: &Projection) -> Result<Vec<CandidateView>> {
+pub(crate) fn evaluate_now(git: &Git, cfg: &Config, p: &Projection) -> Result<Vec<CandidateView>> {
     let facts = GitFacts::gather(git, cfg, &p.unresolved_candidates())?;
     Ok(evaluate(p, cfg, &facts))
 }
 
 /// Candidate views keyed by (slug, branch, sha).
-pub fn by_candidate(views: &[CandidateView]) -> HashMap<Candidate, &CandidateView> {
+pub(crate) fn by_candidate(views: &[CandidateView]) -> HashMap<Candidate, &CandidateView> {
     views.iter().map(|v| (v.candidate(), v)).collect()
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Where a repository's pieces are.
 #[derive(Clone, Debug)]
-pub struct Location {
+pub(crate) struct Location {
     /// This worktree's git dir (`.git`, or `.git/worktrees/<name>`).
     pub git_dir: PathBuf,
     /// The common dir shared by all worktrees.
@@ -17,28 +17,28 @@ pub struct Location {
 }
 
 impl Location {
-    pub fn state(&self) -> StateDir {
+    pub(crate) fn state(&self) -> StateDir {
         StateDir::for_common_dir(&self.common_dir)
     }
 
     /// The main working tree: the parent of a common dir named `.git` (None when bare).
-    pub fn main_worktree(&self) -> Option<PathBuf> {
+    pub(crate) fn main_worktree(&self) -> Option<PathBuf> {
         (self.common_dir.file_name()? == ".git").then(|| self.common_dir.parent().map(Path::to_path_buf)).flatten()
     }
 
     /// Is this the main checkout (not a linked worktree)?
-    pub fn is_main_checkout(&self) -> bool {
+    pub(crate) fn is_main_checkout(&self) -> bool {
         self.git_dir == self.common_dir
     }
 
-    pub fn config_sources(&self) -> Sources {
+    pub(crate) fn config_sources(&self) -> Sources {
         Sources { policy: self.main_worktree().map(|w| w.join("teleclaude.toml")), local: self.state().config() }
     }
 }
 
 /// A repository opened through git itself (the integrator's view).
 #[derive(Clone, Debug)]
-pub struct Repo {
+pub(crate) struct Repo {
     pub git: Git,
     pub loc: Location,
     pub state: StateDir,
@@ -46,12 +46,12 @@ pub struct Repo {
 
 impl Repo {
     /// Open the repository containing `cwd`, asking git where its dirs are.
-    pub fn open(cwd: &Path) -> Result<Repo> {
+    pub(crate) fn open(cwd: &Path) -> Result<Repo> {
         Repo::open_with(Git::new(cwd)?)
     }
 
     /// Open the repository containing the gateway's directory, running git through it.
-    pub fn open_with(git: Git) -> Result<Repo> {
+    pub(crate) fn open_with(git: Git) -> Result<Repo> {
         let cwd = git.dir().to_path_buf();
         let out = git.output(&["rev-parse", "--path-format=absolute", "--git-common-dir", "--git-dir"], None)?;
         if !out.ok() {
@@ -70,7 +70,7 @@ impl Repo {
         Ok(Repo { git: git.in_dir(&home), loc, state })
     }
 
-    pub fn config(&self) -> Result<Config> {
+    pub(crate) fn config(&self) -> Result<Config> {
         Config::load(&self.loc.config_sources())
     }
 }
@@ -82,7 +82,7 @@ fn canonical(p: &str) -> PathBuf {
 
 /// Find the repository of `cwd` without running git (hooks and shims must stay fast).
 /// Honours `GIT_DIR` / `GIT_COMMON_DIR`, `.git` files (`gitdir: …`) and `commondir` files.
-pub fn discover_native(cwd: &Path, git_dir_env: Option<&Path>) -> Option<Location> {
+pub(crate) fn discover_native(cwd: &Path, git_dir_env: Option<&Path>) -> Option<Location> {
     let git_dir = match git_dir_env {
         Some(d) => cwd.join(d),
         None => {

@@ -10,16 +10,16 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
 /// Variables that point git at another repository than the directory a command runs in.
-pub const GIT_REPO_ENV: [&str; 3] = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"];
+pub(crate) const GIT_REPO_ENV: [&str; 3] = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"];
 /// The subdirectory git hands to a shell alias; meaningless in another directory.
-pub const GIT_PREFIX_ENV: &str = "GIT_PREFIX";
+pub(crate) const GIT_PREFIX_ENV: &str = "GIT_PREFIX";
 /// The lease token that lets the integrator's own pushes through the guards.
-pub const TOKEN_ENV: &str = "TELECLAUDE_INTEGRATOR_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "TELECLAUDE_INTEGRATOR_TOKEN";
 
 /// What a started command must not inherit from the integrator's environment. Each kind
 /// of start keeps exactly what it always kept.
 #[derive(Clone, Copy, Debug)]
-pub enum Clean<'a> {
+pub(crate) enum Clean<'a> {
     /// `verify` and `bookkeeping`: no variable pointing git elsewhere, no lease token, and
     /// not the agent marker `agent_env` (the integrator's checks are not an agent's work).
     Check { agent_env: &'a str },
@@ -32,7 +32,7 @@ pub enum Clean<'a> {
 
 impl<'a> Clean<'a> {
     /// The variables removed.
-    pub fn names(self) -> Vec<&'a str> {
+    pub(crate) fn names(self) -> Vec<&'a str> {
         match self {
             Clean::Check { agent_env } => GIT_REPO_ENV.iter().copied().chain([TOKEN_ENV, agent_env]).collect(),
             Clean::AfterPush => vec![TOKEN_ENV],
@@ -43,14 +43,14 @@ impl<'a> Clean<'a> {
 
 /// What a shell command printed (stdout and stderr merged, in order) and how it ended.
 #[derive(Debug)]
-pub struct Ran {
+pub(crate) struct Ran {
     pub status: ExitStatus,
     pub output: String,
 }
 
 /// Run `sh -c command` in `dir` with stdin closed, the environment cleaned as `clean`
 /// says, then `set` added. Waits for the command and everything holding its output open.
-pub fn sh(command: &str, dir: &Path, clean: Clean, set: &[(&str, &str)]) -> std::io::Result<Ran> {
+pub(crate) fn sh(command: &str, dir: &Path, clean: Clean, set: &[(&str, &str)]) -> std::io::Result<Ran> {
     let mut cmd = duct::cmd("sh", ["-c", command]).dir(dir);
     for (k, v) in set {
         cmd = cmd.env(k, v);
@@ -65,7 +65,7 @@ pub fn sh(command: &str, dir: &Path, clean: Clean, set: &[(&str, &str)]) -> std:
 /// Start `program args` in `dir` in a session of its own, so that it outlives this process
 /// and its terminal: stdin closed, stdout and stderr appended to `log`, the environment
 /// cleaned as `clean` says. Does not wait for it.
-pub fn start_detached(program: &Path, args: &[&str], dir: &Path, log: &Path, clean: Clean) -> Result<()> {
+pub(crate) fn start_detached(program: &Path, args: &[&str], dir: &Path, log: &Path, clean: Clean) -> Result<()> {
     let name = log.file_name().unwrap_or(log.as_os_str()).to_string_lossy();
     let cannot_open = |e| Error::io(format_args!("cannot open {name}"), e);
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(cannot_open)?;
@@ -89,14 +89,18 @@ pub fn start_detached(program: &Path, args: &[&str], dir: &Path, log: &Path, cle
 
 /// Run `program args` for what it prints: the caller's environment plus `set`, stdin
 /// closed, stderr discarded. Returns whether it succeeded, and its stdout.
-pub fn output_of<S: AsRef<OsStr>>(program: &Path, args: &[S], set: (&str, &str)) -> std::io::Result<(bool, String)> {
+pub(crate) fn output_of<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+    set: (&str, &str),
+) -> std::io::Result<(bool, String)> {
     let out = Command::new(program).args(args).env(set.0, set.1).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
     Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 /// Run `program args` with the caller's environment, stdout and stderr, feeding `input`
 /// on its stdin, and wait for it.
-pub fn feed(program: &Path, args: &[OsString], input: &[u8]) -> std::io::Result<ExitStatus> {
+pub(crate) fn feed(program: &Path, args: &[OsString], input: &[u8]) -> std::io::Result<ExitStatus> {
     let mut child = Command::new(program).args(args).stdin(Stdio::piped()).spawn()?;
     if let Some(mut pipe) = child.stdin.take() {
         // A program that does not read its stdin closes the pipe early: not an error.
@@ -111,7 +115,7 @@ pub fn feed(program: &Path, args: &[OsString], input: &[u8]) -> std::io::Result<
 ///
 /// `execv` directly rather than `Command::exec`: on the shims' pass-through path every
 /// microsecond counts, and `Command` copies the whole environment into a map first.
-pub fn exec(program: &Path, argv: &[OsString]) -> std::io::Error {
+pub(crate) fn exec(program: &Path, argv: &[OsString]) -> std::io::Error {
     use std::os::unix::ffi::OsStrExt;
     let invalid = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
     let Ok(exe) = CString::new(program.as_os_str().as_bytes()) else {

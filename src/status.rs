@@ -16,33 +16,33 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Serialize)]
-pub struct ModeView {
+pub(crate) struct ModeView {
     pub requested: Mode,
     pub effective: Option<Mode>,
     pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct QueueView {
+pub(crate) struct QueueView {
     pub counts: BTreeMap<&'static str, u64>,
     pub items: Vec<ItemView>,
 }
 
 /// A queue item as shown by `status` and `queue` (transitions only with `--all`).
 #[derive(Debug, Serialize)]
-pub struct ItemView {
+pub(crate) struct ItemView {
     #[serde(flatten)]
     pub item: Item,
     pub age_secs: i64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Unseen {
+pub(crate) struct Unseen {
     pub unseen: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct StatusReport {
+pub(crate) struct StatusReport {
     pub mode: ModeView,
     pub lease: LeaseStatus,
     pub candidates: Vec<CandidateView>,
@@ -61,7 +61,7 @@ pub struct StatusReport {
 /// (no snapshot yet, or a damaged or outdated one) leaves writing the snapshot and the
 /// archive of resolved history to the next `integrator run`: on a long log that write
 /// costs more than the replay, and a reader should not pay it.
-pub fn projection(repo: &Repo) -> Result<Projection> {
+pub(crate) fn projection(repo: &Repo) -> Result<Projection> {
     let (mut p, before) = Projection::load_tracked(&repo.state)?;
     if repo.state.root().is_dir() && before != 0 && before != p.offset {
         // A cache write: losing it only costs the next reader a longer replay.
@@ -70,14 +70,14 @@ pub fn projection(repo: &Repo) -> Result<Projection> {
     Ok(p)
 }
 
-pub fn mode_view(cfg: &Config, proj: &Projection) -> ModeView {
+pub(crate) fn mode_view(cfg: &Config, proj: &Projection) -> ModeView {
     match mode::resolve(cfg, None, proj.parity_accepted) {
         Ok(r) => ModeView { requested: r.requested, effective: Some(r.effective), reason: r.reason },
         Err(e) => ModeView { requested: cfg.integrator.mode, effective: None, reason: e.sentence() },
     }
 }
 
-pub fn item_views(q: &Queue, all: bool) -> Vec<ItemView> {
+pub(crate) fn item_views(q: &Queue, all: bool) -> Vec<ItemView> {
     let now = crate::clock::now();
     q.items
         .iter()
@@ -93,7 +93,7 @@ pub fn item_views(q: &Queue, all: bool) -> Vec<ItemView> {
         .collect()
 }
 
-pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
+pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
     let cfg = repo.config()?;
     if fetch {
         repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
@@ -135,7 +135,7 @@ pub fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport> {
     Ok(report)
 }
 
-pub fn render_status(s: &StatusReport) -> String {
+pub(crate) fn render_status(s: &StatusReport) -> String {
     let mut out = String::new();
     let eff = s.mode.effective.map(Mode::as_str).unwrap_or("error");
     out.push_str(&format!("mode: {eff} (requested {}; {})\n", s.mode.requested.as_str(), s.mode.reason));
@@ -176,7 +176,7 @@ pub fn render_status(s: &StatusReport) -> String {
     out
 }
 
-pub fn render_lease(l: &LeaseStatus) -> String {
+pub(crate) fn render_lease(l: &LeaseStatus) -> String {
     match (&l.holder, l.held) {
         (Some(h), true) if l.hung => format!(
             "HUNG: held by {} pid {} on {} since {}, expired {} (integrator lease break --force)",
@@ -195,11 +195,11 @@ pub fn render_lease(l: &LeaseStatus) -> String {
 }
 
 #[derive(Debug, Serialize)]
-pub struct QueueReport {
+pub(crate) struct QueueReport {
     pub items: Vec<ItemView>,
 }
 
-pub fn render_queue(items: &[ItemView]) -> String {
+pub(crate) fn render_queue(items: &[ItemView]) -> String {
     if items.is_empty() {
         return "queue is empty\n".into();
     }
@@ -221,11 +221,11 @@ pub fn render_queue(items: &[ItemView]) -> String {
 }
 
 #[derive(Debug, Serialize)]
-pub struct NotificationsReport {
+pub(crate) struct NotificationsReport {
     pub notifications: Vec<Notification>,
 }
 
-pub fn notifications(proj: &Projection, all: bool) -> NotificationsReport {
+pub(crate) fn notifications(proj: &Projection, all: bool) -> NotificationsReport {
     let notifications = proj
         .notifications
         .values()
@@ -236,7 +236,7 @@ pub fn notifications(proj: &Projection, all: bool) -> NotificationsReport {
 }
 
 /// `integrator notifications seen <slug>`.
-pub fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
+pub(crate) fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
     events::check_slug(slug).map_err(Error::usage)?;
     proj.take_back_slug(&repo.state, slug)?;
     let Some(n) = proj.notifications.get(slug) else {
@@ -251,13 +251,13 @@ pub fn mark_seen(repo: &Repo, proj: &mut Projection, slug: &str) -> Result<()> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Followup {
+pub(crate) struct Followup {
     pub stem: String,
     pub path: String,
     pub modified: Option<String>,
 }
 
-pub fn followups(repo: &Repo) -> Result<Vec<Followup>> {
+pub(crate) fn followups(repo: &Repo) -> Result<Vec<Followup>> {
     let dir = repo.state.followups();
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
@@ -275,7 +275,7 @@ pub fn followups(repo: &Repo) -> Result<Vec<Followup>> {
 }
 
 /// The events of the log, filtered by slug and type (full name, short form or prefix).
-pub fn log(repo: &Repo, slug: Option<&str>, kind: Option<&str>, from: u64) -> Result<(Vec<Envelope>, u64)> {
+pub(crate) fn log(repo: &Repo, slug: Option<&str>, kind: Option<&str>, from: u64) -> Result<(Vec<Envelope>, u64)> {
     let want = kind.map(|k| events::canonical_type(k).unwrap_or(k).to_string());
     let mut out = Vec::new();
     let mut health = LogHealth::default();
@@ -291,7 +291,7 @@ pub fn log(repo: &Repo, slug: Option<&str>, kind: Option<&str>, from: u64) -> Re
     Ok((out, end))
 }
 
-pub fn render_event(e: &Envelope) -> String {
+pub(crate) fn render_event(e: &Envelope) -> String {
     let p = &e.payload;
     let get = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("");
     let mut what = Vec::new();

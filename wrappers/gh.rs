@@ -2,6 +2,6 @@
 fn main() {
     // Marks this binary as a shim for `integrator doctor` (a no-op at run time).
     teleclaude_integrator::shim_marker::embed();
-    let err = teleclaude_integrator::guard::gh_shim::run(std::env::args_os().collect());
-    std::process::exit(teleclaude_integrator::error::report("gh", &err));
+    let err = teleclaude_integrator::gh_shim(std::env::args_os().collect());
+    std::process::exit(teleclaude_integrator::report("gh", &err));
 }

@@ -11,6 +11,6 @@ use std::ffi::{c_char, c_int};
 extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // Marks this binary as a shim for `integrator doctor` (a no-op at run time).
     teleclaude_integrator::shim_marker::embed();
-    let err = teleclaude_integrator::guard::git_shim::run(std::env::args_os().collect());
-    teleclaude_integrator::error::report("git", &err)
+    let err = teleclaude_integrator::git_shim(std::env::args_os().collect());
+    teleclaude_integrator::report("git", &err)
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teleclaude_integrator::events::{parse_ingest_line, validate, NewEvent};
+use teleclaude_integrator::parse::{parse_ingest_line, validate, NewEvent};
 
 fuzz_target!(|data: &[u8]| {
     match parse_ingest_line(data, "fuzz") {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teleclaude_integrator::guard::git_argv::{
+use teleclaude_integrator::parse::{
     agent_verdict, analyse_push, confirmed_index, env_config_keys, is_sensitive_config_key, parse, split_alias,
 };
 

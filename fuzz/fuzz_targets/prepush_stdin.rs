@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teleclaude_integrator::guard::prepush::parse_updates;
+use teleclaude_integrator::parse::parse_updates;
 
 fn object_name(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

@@ -5,12 +5,12 @@ use crate::error::Result;
 use clap::Args;
 
 #[derive(Args, Debug)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep the sandbox directory instead of deleting it.
     #[arg(long)]
     pub keep: bool,
 }
 
-pub fn exec(args: DemoArgs) -> Result<i32> {
+pub(crate) fn exec(args: DemoArgs) -> Result<i32> {
     demo::run(args.keep)
 }

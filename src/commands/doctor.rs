@@ -6,13 +6,12 @@ use clap::Args;
 use std::path::Path;
 
 #[derive(Args, Debug)]
-pub struct DoctorArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct DoctorArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
 }
 
 /// `cwd` is the directory to check, not an opened repository: see [`doctor::run_cli`].
-pub fn exec(cwd: &Path, args: DoctorArgs) -> Result<i32> {
-    doctor::run_cli(cwd, args.json)
+pub(crate) fn exec(cwd: &Path, args: DoctorArgs) -> Result<i32> {
+    doctor::run_cli(cwd, args.out.json)
 }

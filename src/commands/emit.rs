@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct EmitArgs {
+pub(crate) struct EmitArgs {
     /// Bulk ingest: one {"type","payload","source"} object per line from FILE or - (stdin).
     #[arg(long, value_name = "FILE|-", required = true)]
     pub json: Option<String>,
@@ -19,7 +19,7 @@ pub struct EmitArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum EmitEvent {
+pub(crate) enum EmitEvent {
     /// A review of SLUG was approved.
     ReviewApproved {
         #[arg(long)]
@@ -63,7 +63,7 @@ pub enum EmitEvent {
     },
 }
 
-pub fn exec(repo: &Repo, args: EmitArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: EmitArgs) -> Result<i32> {
     // An invalid configuration fails the emit before anything is written (exit 2).
     let cfg = repo.config()?;
     if let Some(file) = args.json {

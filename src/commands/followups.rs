@@ -7,15 +7,14 @@ use clap::Args;
 use serde_json::json;
 
 #[derive(Args, Debug)]
-pub struct FollowupsArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct FollowupsArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
 }
 
-pub fn exec(repo: &Repo, args: FollowupsArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: FollowupsArgs) -> Result<i32> {
     let f = status::followups(repo)?;
-    if args.json {
+    if args.out.json {
         super::print_json(&json!({ "followups": f }))?;
     } else if f.is_empty() {
         println!("no follow-ups");

@@ -8,16 +8,15 @@ use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct LeaseArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct LeaseArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
     #[command(subcommand)]
     pub action: Option<LeaseAction>,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum LeaseAction {
+pub(crate) enum LeaseAction {
     /// Signal a live holder (same host only).
     Break {
         #[arg(long)]
@@ -25,12 +24,12 @@ pub enum LeaseAction {
     },
 }
 
-pub fn exec(repo: &Repo, args: LeaseArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: LeaseArgs) -> Result<i32> {
     match args.action {
         Some(LeaseAction::Break { force }) => println!("{}", lease::break_lease(&repo.state, force)?),
         None => {
             let l = lease::inspect(&repo.state)?;
-            if args.json {
+            if args.out.json {
                 super::print_json(&l)?;
             } else {
                 println!("lease: {}", status::render_lease(&l));

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
-pub struct LogArgs {
+pub(crate) struct LogArgs {
     /// Print JSON: one document, or with --follow one envelope per line.
     #[arg(long)]
     pub json: bool,
@@ -24,7 +24,7 @@ pub struct LogArgs {
     pub follow: bool,
 }
 
-pub fn exec(repo: &Repo, args: LogArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: LogArgs) -> Result<i32> {
     let LogArgs { json, slug, kind, follow } = args;
     let (evs, mut offset) = status::log(repo, slug.as_deref(), kind.as_deref(), 0)?;
     let print = |evs: &[Envelope]| -> Result<()> {

@@ -2,17 +2,17 @@
 //! each holds its clap arguments and one `exec`. Every `exec` returns a `Result<i32>`;
 //! [`main_with_args`] turns errors into messages and exit codes in one place.
 
-pub mod demo;
-pub mod doctor;
-pub mod emit;
-pub mod followups;
-pub mod lease;
-pub mod log;
-pub mod notifications;
-pub mod parity;
-pub mod queue;
-pub mod run;
-pub mod status;
+pub(crate) mod demo;
+pub(crate) mod doctor;
+pub(crate) mod emit;
+pub(crate) mod followups;
+pub(crate) mod lease;
+pub(crate) mod log;
+pub(crate) mod notifications;
+pub(crate) mod parity;
+pub(crate) mod queue;
+pub(crate) mod run;
+pub(crate) mod status;
 
 use crate::error::{self, exit, Error, Result};
 use crate::repo::Repo;
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(name = "integrator", version, about = "The only way code reaches main: records delivery events, queues READY candidates and merges them one at a time.", long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Run as if started in this directory.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -32,7 +32,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Record a lifecycle event (or bulk-ingest events with --json).
     Emit(emit::EmitArgs),
     /// Take the lease and integrate READY candidates (the cron entry point).
@@ -104,6 +104,14 @@ fn open_repo(dir: Option<&Path>) -> Result<Repo> {
 }
 
 /// Print `v` as one pretty JSON document (the `--json` output of every command).
+/// `--json`, as every reading command has it.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Json {
+    /// Print one JSON document (schema in state-schema/).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::failed(format!("cannot encode output: {e}")))?;
     println!("{text}");

@@ -7,10 +7,9 @@ use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct NotificationsArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct NotificationsArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
     /// Include seen and resolved ones.
     #[arg(long)]
     pub all: bool,
@@ -19,12 +18,12 @@ pub struct NotificationsArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum NotificationsAction {
+pub(crate) enum NotificationsAction {
     /// Mark the notification of SLUG seen.
     Seen { slug: String },
 }
 
-pub fn exec(repo: &Repo, args: NotificationsArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: NotificationsArgs) -> Result<i32> {
     let mut proj = status::projection(repo)?;
     if let Some(NotificationsAction::Seen { slug }) = args.action {
         status::mark_seen(repo, &mut proj, &slug)?;
@@ -35,7 +34,7 @@ pub fn exec(repo: &Repo, args: NotificationsArgs) -> Result<i32> {
         proj.with_archive()?;
     }
     let n = status::notifications(&proj, args.all);
-    if args.json {
+    if args.out.json {
         super::print_json(&n)?;
     } else if n.notifications.is_empty() {
         println!("no notifications");

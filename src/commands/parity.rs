@@ -8,22 +8,21 @@ use crate::status;
 use clap::Args;
 
 #[derive(Args, Debug)]
-pub struct ParityArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct ParityArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
     #[arg(long)]
     pub accept: bool,
 }
 
-pub fn exec(repo: &Repo, args: ParityArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: ParityArgs) -> Result<i32> {
     let proj = status::projection(repo)?;
     let mut r = parity::compute(repo, &proj)?;
     if args.accept {
         parity::accept(repo, &r)?;
         r.accepted = true;
     }
-    if args.json {
+    if args.out.json {
         super::print_json(&r)?;
     } else {
         print!("{}", parity::render(&r));

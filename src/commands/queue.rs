@@ -8,10 +8,9 @@ use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct QueueArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct QueueArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
     /// Include integrated and superseded items, with their transitions.
     #[arg(long)]
     pub all: bool,
@@ -20,7 +19,7 @@ pub struct QueueArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum QueueAction {
+pub(crate) enum QueueAction {
     /// Re-queue a blocked item after a readiness re-check.
     Retry { slug: String },
     /// Drop an item (it becomes superseded).
@@ -31,12 +30,12 @@ pub enum QueueAction {
     },
 }
 
-pub fn exec(repo: &Repo, args: QueueArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: QueueArgs) -> Result<i32> {
     match args.action {
         None => {
             let q = if args.all { Queue::load_all(&repo.state)? } else { Queue::load(&repo.state)? };
             let items = status::item_views(&q, args.all);
-            if args.json {
+            if args.out.json {
                 super::print_json(&status::QueueReport { items })?;
             } else {
                 print!("{}", status::render_queue(&items));

@@ -9,7 +9,7 @@ use clap::Args;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Override the requested mode.
     #[arg(long, value_parser = ["off", "shadow", "cutover"])]
     pub mode: Option<String>,
@@ -22,9 +22,8 @@ pub struct RunArgs {
     /// Wait up to SECS for a busy lease instead of exiting 75.
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub(crate) out: super::Json,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -33,7 +32,7 @@ pub struct RunArgs {
     pub after_pid: Option<u32>,
 }
 
-pub fn exec(repo: &Repo, args: RunArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: RunArgs) -> Result<i32> {
     if let Some(pid) = args.after_pid {
         handoff::wait_for_exit(pid, Duration::from_secs(args.wait.unwrap_or(60)));
     }
@@ -42,10 +41,10 @@ pub fn exec(repo: &Repo, args: RunArgs) -> Result<i32> {
         max_items: args.max_items,
         time_budget: args.time_budget.map(Duration::from_secs),
         wait: args.wait.map(Duration::from_secs),
-        announce: !args.quiet && !args.json,
+        announce: !args.quiet && !args.out.json,
     };
     let report = run::run(repo, &opts)?;
-    if args.json {
+    if args.out.json {
         super::print_json(&report)?;
     } else if !args.quiet {
         if report.mode.effective == Mode::Off {

@@ -7,10 +7,9 @@ use crate::status;
 use clap::Args;
 
 #[derive(Args, Debug)]
-pub struct StatusArgs {
-    /// Print one JSON document (schema in state-schema/).
-    #[arg(long)]
-    pub json: bool,
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) out: super::Json,
     /// Fetch the remote first (status alone never touches the network).
     #[arg(long)]
     pub fetch: bool,
@@ -19,9 +18,9 @@ pub struct StatusArgs {
     pub all: bool,
 }
 
-pub fn exec(repo: &Repo, args: StatusArgs) -> Result<i32> {
+pub(crate) fn exec(repo: &Repo, args: StatusArgs) -> Result<i32> {
     let s = status::status(repo, args.fetch, args.all)?;
-    if args.json {
+    if args.out.json {
         super::print_json(&s)?;
     } else {
         print!("{}", status::render_status(&s));

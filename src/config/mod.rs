@@ -11,21 +11,21 @@ use std::sync::LazyLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     Off,
     Shadow,
     Cutover,
 }
 
 impl Mode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::Off => "off",
             Mode::Shadow => "shadow",
             Mode::Cutover => "cutover",
         }
     }
-    pub fn parse(s: &str) -> Option<Mode> {
+    pub(crate) fn parse(s: &str) -> Option<Mode> {
         match s {
             "off" => Some(Mode::Off),
             "shadow" => Some(Mode::Shadow),
@@ -37,20 +37,20 @@ impl Mode {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Trigger {
+pub(crate) enum Trigger {
     Cron,
     Event,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MergeStyle {
+pub(crate) enum MergeStyle {
     Merge,
     Squash,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ParityEvidence {
+pub(crate) enum ParityEvidence {
     #[serde(rename = "")]
     None,
     #[serde(rename = "accepted")]
@@ -59,7 +59,7 @@ pub enum ParityEvidence {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct IntegratorLayer")]
-pub struct IntegratorConfig {
+pub(crate) struct IntegratorConfig {
     pub main: String,
     pub remote: String,
     pub mode: Mode,
@@ -77,7 +77,7 @@ pub struct IntegratorConfig {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct CutoverLayer")]
-pub struct CutoverConfig {
+pub(crate) struct CutoverConfig {
     pub enabled: bool,
     pub parity_evidence: ParityEvidence,
     pub rollback_on_incomplete_parity: bool,
@@ -87,7 +87,7 @@ pub struct CutoverConfig {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct GuardLayer")]
-pub struct GuardConfig {
+pub(crate) struct GuardConfig {
     pub protected: Vec<String>,
     pub allow_canonical_main_push: bool,
     pub agent_env: String,
@@ -101,7 +101,7 @@ pub struct GuardConfig {
 /// message gives it when it is not a table: `expected struct IntegratorLayer`, as ever.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     pub integrator: IntegratorConfig,
     pub cutover: CutoverConfig,
     pub guard: GuardConfig,
@@ -109,7 +109,7 @@ pub struct Config {
 
 /// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`
 /// of `defaults.toml`, kept here too for the shim's pass-through test, which reads no file.
-pub const DEFAULT_AGENT_BLOCKED: &[&str] = &["stash", "restore", "clean", "checkout", "reset", "revert"];
+pub(crate) const DEFAULT_AGENT_BLOCKED: &[&str] = &["stash", "restore", "clean", "checkout", "reset", "revert"];
 
 /// Every key with its default, and a comment on what it means.
 const DEFAULTS: &str = include_str!("defaults.toml");
@@ -126,7 +126,7 @@ impl Default for Config {
 
 /// The configuration files that apply to a repository, in order.
 #[derive(Clone, Debug)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// `teleclaude.toml` at the root of the main working tree (None for a bare repository).
     pub policy: Option<PathBuf>,
     /// `<state>/config.toml`.
@@ -135,7 +135,7 @@ pub struct Sources {
 
 impl Config {
     /// Defaults overlaid with the configuration files (no environment): what the guards read.
-    pub fn from_files(sources: &Sources) -> Result<Config> {
+    pub(crate) fn from_files(sources: &Sources) -> Result<Config> {
         let mut cfg = Config::default();
         if let Some(p) = &sources.policy {
             cfg.apply_file(p)?;
@@ -145,7 +145,7 @@ impl Config {
     }
 
     /// Files, then the environment overrides of SPEC §11 (mode and the two cutover controls).
-    pub fn load(sources: &Sources) -> Result<Config> {
+    pub(crate) fn load(sources: &Sources) -> Result<Config> {
         let mut cfg = Config::from_files(sources)?;
         cfg.apply_env(|k| std::env::var(k).ok())?;
         Ok(cfg)
@@ -167,7 +167,7 @@ impl Config {
 
     /// Overlay one TOML document: the keys it sets replace the ones so far (a list as a
     /// whole). The error names the key.
-    pub fn apply_text(&mut self, text: &str) -> std::result::Result<(), String> {
+    pub(crate) fn apply_text(&mut self, text: &str) -> std::result::Result<(), String> {
         let base = toml::Table::try_from(&*self).map_err(|e| e.to_string())?;
         *self = overlay::overlay(text, &base).map_err(|e| {
             // toml's message is multi-line with a snippet; keep it, minus the trailing newline.
@@ -177,7 +177,7 @@ impl Config {
     }
 
     /// Apply `TELECLAUDE_INTEGRATOR_MODE`, `..._CUTOVER_ENABLED`, `..._PARITY_EVIDENCE`.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+    pub(crate) fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = get("TELECLAUDE_INTEGRATOR_MODE").filter(|v| !v.is_empty()) {
             self.integrator.mode = Mode::parse(&v).ok_or_else(|| {
                 Error::usage(format!("TELECLAUDE_INTEGRATOR_MODE=`{v}` is not one of off, shadow, cutover"))

@@ -11,7 +11,7 @@ use std::fmt;
 use toml::{Table, Value};
 
 /// `T` from the TOML document `text`, with every key `text` does not set taken from `base`.
-pub fn overlay<T: DeserializeOwned>(text: &str, base: &Table) -> Result<T, toml::de::Error> {
+pub(super) fn overlay<T: DeserializeOwned>(text: &str, base: &Table) -> Result<T, toml::de::Error> {
     T::deserialize(Over { inner: toml::Deserializer::new(text), base })
 }
 

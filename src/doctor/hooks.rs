@@ -59,14 +59,14 @@ fn sh_unquote(s: &str) -> Option<String> {
 
 /// One entry of `git worktree list --porcelain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorktreeEntry {
+pub(crate) struct WorktreeEntry {
     pub path: PathBuf,
     pub bare: bool,
     pub prunable: bool,
 }
 
 /// Parse `git worktree list --porcelain` (blank-line separated records).
-pub fn parse_worktrees(out: &str) -> Vec<WorktreeEntry> {
+pub(crate) fn parse_worktrees(out: &str) -> Vec<WorktreeEntry> {
     let mut entries: Vec<WorktreeEntry> = Vec::new();
     for line in out.lines() {
         if let Some(p) = line.strip_prefix("worktree ") {

@@ -13,11 +13,11 @@ use serde::Serialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use hooks::{parse_hook_block, parse_worktrees, HookBlock, HOOK_BEGIN, HOOK_END};
+pub use hooks::{parse_hook_block, HookBlock, HOOK_BEGIN, HOOK_END};
 
 /// One checked fact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub check: String,
     /// False when something is wrong; warnings and notes are ok with a message saying so.
     pub ok: bool,
@@ -37,7 +37,7 @@ impl Finding {
 
 /// The doctor's verdict: `ok` when no finding failed.
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub ok: bool,
     pub findings: Vec<Finding>,
 }
@@ -45,13 +45,13 @@ pub struct Report {
 /// What of the caller's environment the checks read (PATH for the shims, HOME for the
 /// default install dirs) — passed in so the checks are pure of process state.
 #[derive(Clone, Debug, Default)]
-pub struct Env {
+pub(crate) struct Env {
     pub path: Option<OsString>,
     pub home: Option<PathBuf>,
 }
 
 impl Env {
-    pub fn current() -> Env {
+    pub(crate) fn current() -> Env {
         Env { path: std::env::var_os("PATH"), home: std::env::var_os("HOME").map(PathBuf::from) }
     }
 }
@@ -72,13 +72,8 @@ impl Installed {
     }
 }
 
-/// Run every check against the current process environment.
-pub fn doctor(repo: &Repo) -> Result<Report> {
-    doctor_with(repo, &Env::current())
-}
-
 /// Run every check with the given environment.
-pub fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
+pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     let (mut findings, installed) = hooks::check(repo, env)?;
     let path = env.path.clone().unwrap_or_default();
     findings.extend(shims::check(&path, &installed, repo.git.dir()));
@@ -90,7 +85,7 @@ pub fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
 
 /// `integrator doctor [--json]` in `cwd`: git runs as the real binary (never through a shim,
 /// which may be the broken piece); exit 1 when anything is wrong.
-pub fn run_cli(cwd: &Path, json: bool) -> Result<i32> {
+pub(crate) fn run_cli(cwd: &Path, json: bool) -> Result<i32> {
     let env = Env::current();
     let git = match crate::shim_marker::real_program("git", env.path.as_deref().unwrap_or_default()) {
         Some(exe) => Git::with_exe(&exe, cwd),
@@ -102,7 +97,7 @@ pub fn run_cli(cwd: &Path, json: bool) -> Result<i32> {
 }
 
 /// Print the report: human lines, or one JSON document (`doctor` schema in state-schema/).
-pub fn print(report: &Report, json: bool) {
+pub(crate) fn print(report: &Report, json: bool) {
     if json {
         let text = serde_json::to_string_pretty(report).expect("a report always serializes");
         println!("{text}");
@@ -112,7 +107,7 @@ pub fn print(report: &Report, json: bool) {
 }
 
 /// The human form: `ok   <check>: <message>` or `FAIL <check>: <message>` + `  fix: <command>`.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut out = String::new();
     for f in &report.findings {
         let tag = if f.ok { "ok  " } else { "FAIL" };

@@ -12,7 +12,7 @@ use crate::store::StateDir;
 use serde_json::{Map, Value};
 
 /// A canonical event given on the command line, not yet validated: its type and payload.
-pub type Given = (&'static str, Map<String, Value>);
+pub(crate) type Given = (&'static str, Map<String, Value>);
 
 fn payload<const N: usize>(fields: [(&str, Value); N]) -> Map<String, Value> {
     fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -32,7 +32,7 @@ fn source_or(fallback: &str) -> String {
 }
 
 /// `integrator emit review-approved`.
-pub fn review_approved(slug: String, round: i64, reviewer: Option<String>, at: Option<String>) -> Given {
+pub(crate) fn review_approved(slug: String, round: i64, reviewer: Option<String>, at: Option<String>) -> Given {
     let p = payload([
         ("slug", slug.into()),
         ("review_round", round.into()),
@@ -43,7 +43,7 @@ pub fn review_approved(slug: String, round: i64, reviewer: Option<String>, at: O
 }
 
 /// `integrator emit deployment-started` (alias `finalize-ready`).
-pub fn deployment_started(
+pub(crate) fn deployment_started(
     slug: String,
     branch: String,
     sha: String,
@@ -73,7 +73,7 @@ fn pushed(branch: &str, sha: &str, remote: &str, pusher: &str, at: String) -> Ma
 }
 
 /// `integrator emit branch-pushed`: the push the hook would have recorded, given by hand.
-pub fn branch_pushed_by_hand(
+pub(crate) fn branch_pushed_by_hand(
     branch: String,
     sha: String,
     remote: String,
@@ -84,7 +84,7 @@ pub fn branch_pushed_by_hand(
 }
 
 /// A `branch.pushed` event as the `pre-push` hook records it.
-pub fn branch_pushed(branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<NewEvent> {
+pub(crate) fn branch_pushed(branch: &str, sha: &str, remote: &str, pusher: &str) -> Result<NewEvent> {
     let p = pushed(branch, sha, remote, pusher, clock::now_string());
     NewEvent::canonical(BRANCH_PUSHED, &p, "pre-push")
         .map_err(|violations| Error::Invalid { what: format!("{BRANCH_PUSHED} event"), violations })
@@ -92,12 +92,12 @@ pub fn branch_pushed(branch: &str, sha: &str, remote: &str, pusher: &str) -> Res
 
 /// Record one event given on the command line, validated; its source is the actor, else
 /// `integrator-cli`.
-pub fn record_given(dir: &StateDir, (kind, payload): Given) -> Result<Recorded> {
+pub(crate) fn record_given(dir: &StateDir, (kind, payload): Given) -> Result<Recorded> {
     record_canonical(dir, kind, payload, &source_or("integrator-cli"))
 }
 
 /// Bulk ingest given on the command line; a line without its own source gets the actor,
 /// else `emit-json`.
-pub fn ingest_given(dir: &StateDir, input: &[u8]) -> Result<IngestReport> {
+pub(crate) fn ingest_given(dir: &StateDir, input: &[u8]) -> Result<IngestReport> {
     ingest(dir, input, &source_or("emit-json"))
 }

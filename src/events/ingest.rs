@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 /// Counts reported by bulk ingest.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct IngestReport {
+pub(crate) struct IngestReport {
     pub recorded: u64,
     pub duplicate: u64,
     pub rejected: u64,
@@ -41,7 +41,7 @@ pub fn parse_ingest_line(line: &[u8], default_source: &str) -> std::result::Resu
 }
 
 /// Bulk ingest: validate every line, record the good ones in one batch, report the rest.
-pub fn ingest(dir: &StateDir, input: &[u8], default_source: &str) -> Result<IngestReport> {
+pub(crate) fn ingest(dir: &StateDir, input: &[u8], default_source: &str) -> Result<IngestReport> {
     let mut report = IngestReport::default();
     let mut good = Vec::new();
     for (n, line) in input.split(|b| *b == b'\n').enumerate() {

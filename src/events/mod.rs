@@ -3,52 +3,52 @@
 //! under the log lock in `record`, bulk ingest in `ingest`, and the events built from
 //! command-line arguments in `emit`.
 
-pub mod emit;
-pub mod ingest;
-pub mod record;
+pub(crate) mod emit;
+pub(crate) mod ingest;
+pub(crate) mod record;
 pub mod validate;
 
-pub use emit::branch_pushed;
-pub use ingest::{ingest, parse_ingest_line, IngestReport};
-pub use record::{record, record_canonical, Recorded};
-pub use validate::{
-    canonical_type, check_branch, check_sha, check_slug, printable, validate, Spec, MAX_BRANCH, MAX_LINE, MAX_LIST,
-    MAX_LIST_ENTRY, MAX_TEXT,
+pub(crate) use emit::branch_pushed;
+pub use ingest::parse_ingest_line;
+pub(crate) use ingest::{ingest, IngestReport};
+pub(crate) use record::{record, record_canonical, Recorded};
+pub(crate) use validate::{
+    canonical_type, check_branch, check_slug, printable, validate, MAX_LINE, MAX_LIST, MAX_LIST_ENTRY, MAX_TEXT,
 };
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub const REVIEW_APPROVED: &str = "domain.software-development.review.approved";
-pub const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
-pub const DEPLOYMENT_STARTED: &str = "domain.software-development.deployment.started";
-pub const DEPLOYMENT_COMPLETED: &str = "domain.software-development.deployment.completed";
-pub const DEPLOYMENT_FAILED: &str = "domain.software-development.deployment.failed";
+pub(crate) const REVIEW_APPROVED: &str = "domain.software-development.review.approved";
+pub(crate) const BRANCH_PUSHED: &str = "domain.software-development.branch.pushed";
+pub(crate) const DEPLOYMENT_STARTED: &str = "domain.software-development.deployment.started";
+pub(crate) const DEPLOYMENT_COMPLETED: &str = "domain.software-development.deployment.completed";
+pub(crate) const DEPLOYMENT_FAILED: &str = "domain.software-development.deployment.failed";
 
 /// The lifecycle events the integrator writes itself (SPEC §4), all `integration.*`.
-pub mod lifecycle {
-    pub const STARTED: &str = "integration.started";
-    pub const CANDIDATE_DEQUEUED: &str = "integration.candidate.dequeued";
-    pub const CANDIDATE_ALREADY_MERGED: &str = "integration.candidate.already_merged";
-    pub const MERGE_SUCCEEDED: &str = "integration.merge.succeeded";
-    pub const MERGE_CONFLICTED: &str = "integration.merge.conflicted";
-    pub const VERIFY_FAILED: &str = "integration.verify.failed";
-    pub const PUSH_SUCCEEDED: &str = "integration.push.succeeded";
-    pub const PUSH_REJECTED: &str = "integration.push.rejected";
-    pub const CANDIDATE_DELIVERED: &str = "integration.candidate.delivered";
-    pub const CANDIDATE_BLOCKED: &str = "integration.candidate.blocked";
-    pub const COMPLETED: &str = "integration.completed";
+pub(crate) mod lifecycle {
+    pub(crate) const STARTED: &str = "integration.started";
+    pub(crate) const CANDIDATE_DEQUEUED: &str = "integration.candidate.dequeued";
+    pub(crate) const CANDIDATE_ALREADY_MERGED: &str = "integration.candidate.already_merged";
+    pub(crate) const MERGE_SUCCEEDED: &str = "integration.merge.succeeded";
+    pub(crate) const MERGE_CONFLICTED: &str = "integration.merge.conflicted";
+    pub(crate) const VERIFY_FAILED: &str = "integration.verify.failed";
+    pub(crate) const PUSH_SUCCEEDED: &str = "integration.push.succeeded";
+    pub(crate) const PUSH_REJECTED: &str = "integration.push.rejected";
+    pub(crate) const CANDIDATE_DELIVERED: &str = "integration.candidate.delivered";
+    pub(crate) const CANDIDATE_BLOCKED: &str = "integration.candidate.blocked";
+    pub(crate) const COMPLETED: &str = "integration.completed";
     /// `integrator parity --accept`: the evidence that gates cutover.
-    pub const PARITY_ACCEPTED: &str = "integration.parity.accepted";
+    pub(crate) const PARITY_ACCEPTED: &str = "integration.parity.accepted";
     /// `integrator notifications seen <slug>`.
-    pub const NOTIFICATION_SEEN: &str = "integration.notification.seen";
+    pub(crate) const NOTIFICATION_SEEN: &str = "integration.notification.seen";
     /// `integrator queue drop`: kept in the log so a queue rebuilt from it never revives the item.
-    pub const CANDIDATE_DROPPED: &str = "integration.candidate.dropped";
+    pub(crate) const CANDIDATE_DROPPED: &str = "integration.candidate.dropped";
 }
 
 /// One line of `events.jsonl`. Field order is the wire order.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     pub v: u32,
     pub id: String,
     #[serde(rename = "type")]
@@ -106,7 +106,7 @@ impl NewEvent {
 }
 
 /// The default id for `--reviewer`, `--worker`, `--pusher`…: `$TELECLAUDE_SESSION_ID`, else `$USER`.
-pub fn default_actor() -> String {
+pub(crate) fn default_actor() -> String {
     ["TELECLAUDE_SESSION_ID", "USER"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())

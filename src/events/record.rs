@@ -42,7 +42,7 @@ impl<'a> EnvelopeRef<'a> {
 
 /// What happened to one event handed to [`record`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     Recorded,
     Duplicate,
 }
@@ -50,7 +50,7 @@ pub enum Recorded {
 /// Record events, skipping any whose key is already in the log (the first record wins).
 /// The whole batch is appended in one write under the log's exclusive lock; the key
 /// index beside the log answers "already there?" without reading the log.
-pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
+pub(crate) fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
     dir.ensure()?;
     let path = dir.events();
     let log = store::open_log(&path)?;
@@ -90,7 +90,12 @@ pub fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
 }
 
 /// Record one validated canonical event; `Err(Invalid)` lists every violation.
-pub fn record_canonical(dir: &StateDir, kind: &str, payload: Map<String, Value>, source: &str) -> Result<Recorded> {
+pub(crate) fn record_canonical(
+    dir: &StateDir,
+    kind: &str,
+    payload: Map<String, Value>,
+    source: &str,
+) -> Result<Recorded> {
     let ev = NewEvent::canonical(kind, &payload, source).map_err(|violations| Error::Invalid {
         what: format!("{} event", canonical_type(kind).unwrap_or(kind)),
         violations,

@@ -9,14 +9,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub mod push;
+pub(crate) mod push;
 
 /// Variables that would point git at another repository than the one we name: these, and
 /// those named once in [`shell`] ([`shell::GIT_REPO_ENV`], [`shell::GIT_PREFIX_ENV`]).
 const MORE_REPO_ENV: [&str; 3] = ["GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE"];
 
 #[derive(Clone, Debug)]
-pub struct Git {
+pub(crate) struct Git {
     exe: PathBuf,
     dir: PathBuf,
     env: Vec<(OsString, OsString)>,
@@ -25,14 +25,14 @@ pub struct Git {
 
 /// The result of a captured git command that may legitimately fail.
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Output {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.code == 0
     }
 }
@@ -40,7 +40,7 @@ impl Output {
 impl Git {
     /// A gateway running the real `git` in `dir`: the first on PATH that is not one of our
     /// shims (the integrator is the trusted writer; its git must not depend on the shims).
-    pub fn new(dir: &Path) -> Result<Git> {
+    pub(crate) fn new(dir: &Path) -> Result<Git> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let exe = crate::shim_marker::real_program("git", &path)
             .ok_or_else(|| Error::failed_hint("git was not found on PATH", "install git 2.38 or newer"))?;
@@ -48,28 +48,28 @@ impl Git {
     }
 
     /// A gateway running the git binary at `exe` in `dir`.
-    pub fn with_exe(exe: &Path, dir: &Path) -> Git {
+    pub(crate) fn with_exe(exe: &Path, dir: &Path) -> Git {
         Git { exe: exe.to_path_buf(), dir: dir.to_path_buf(), env: Vec::new(), removed: Vec::new() }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The same gateway in another directory.
-    pub fn in_dir(&self, dir: &Path) -> Git {
+    pub(crate) fn in_dir(&self, dir: &Path) -> Git {
         Git { dir: dir.to_path_buf(), ..self.clone() }
     }
 
     /// The same gateway with `key` removed from the environment of every command.
-    pub fn without_env(&self, key: impl AsRef<OsStr>) -> Git {
+    pub(crate) fn without_env(&self, key: impl AsRef<OsStr>) -> Git {
         let mut g = self.clone();
         g.removed.push(key.as_ref().to_os_string());
         g
     }
 
     /// The same gateway with one more environment variable for every command.
-    pub fn with_env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Git {
+    pub(crate) fn with_env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Git {
         let mut g = self.clone();
         g.env.push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
         g
@@ -91,7 +91,7 @@ impl Git {
     }
 
     /// Run git and return its output whatever the exit code.
-    pub fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
+    pub(crate) fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let mut c = self.command(args);
         c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
@@ -121,7 +121,7 @@ impl Git {
     }
 
     /// Run git; a non-zero exit is an error carrying the argv and git's stderr.
-    pub fn capture(&self, args: &[&str]) -> Result<String> {
+    pub(crate) fn capture(&self, args: &[&str]) -> Result<String> {
         let out = self.output(args, None)?;
         if out.ok() {
             Ok(out.stdout)
@@ -131,7 +131,7 @@ impl Git {
     }
 
     /// Like [`capture`](Self::capture), feeding `input` on stdin.
-    pub fn capture_stdin(&self, args: &[&str], input: &[u8]) -> Result<String> {
+    pub(crate) fn capture_stdin(&self, args: &[&str], input: &[u8]) -> Result<String> {
         let out = self.output(args, Some(input))?;
         if out.ok() {
             Ok(out.stdout)
@@ -139,44 +139,37 @@ impl Git {
             Err(command_failed(args, &out))
         }
     }
-
-    /// Run git with inherited stdio and return its exit code.
-    pub fn pass_through(&self, args: &[&str]) -> Result<i32> {
-        let status =
-            self.command(args).status().map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
-        Ok(status.code().unwrap_or(128))
-    }
 }
 
 /// The error for a failed git command: argv and git's own words.
-pub fn command_failed(args: &[&str], out: &Output) -> Error {
+pub(crate) fn command_failed(args: &[&str], out: &Output) -> Error {
     Error::failed(format!("`git {}` failed (exit {}): {}", args.join(" "), out.code, out.stderr.trim()))
 }
 
 /// The abbreviated form of an object name for messages (never panics on short input).
-pub fn short(sha: &str) -> &str {
+pub(crate) fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
 /// Is `s` a full object name (40-hex SHA-1 or 64-hex SHA-256), lower-case?
-pub fn is_full_sha(s: &str) -> bool {
+pub(crate) fn is_full_sha(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Parse `git for-each-ref --format='%(objectname) %(refname)'` output.
-pub fn parse_ref_list(out: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_ref_list(out: &str) -> Vec<(String, String)> {
     out.lines().filter_map(|l| l.split_once(' ')).map(|(sha, name)| (name.to_string(), sha.to_string())).collect()
 }
 
 /// Parse `git cat-file --batch-check='%(objectname) %(objecttype)'` output:
 /// the names (as given) whose object is a commit.
-pub fn parse_batch_check(input: &[&str], out: &str) -> Vec<bool> {
+pub(crate) fn parse_batch_check(input: &[&str], out: &str) -> Vec<bool> {
     input.iter().zip(out.lines()).map(|(_, line)| line.ends_with(" commit")).collect()
 }
 
 /// What `git merge-tree --write-tree --name-only` said.
 #[derive(Debug, PartialEq, Eq)]
-pub struct MergeTree {
+pub(crate) struct MergeTree {
     pub tree: String,
     pub conflicts: Vec<String>,
     pub messages: Vec<String>,
@@ -184,7 +177,7 @@ pub struct MergeTree {
 
 /// Parse `git merge-tree --write-tree --name-only` output (exit 0 or 1): the tree, the
 /// conflicted paths, then after a blank line the informational messages.
-pub fn parse_merge_tree(out: &str) -> Option<MergeTree> {
+pub(crate) fn parse_merge_tree(out: &str) -> Option<MergeTree> {
     let mut lines = out.lines();
     let tree = lines.next()?.trim().to_string();
     if !is_full_sha(&tree) {

@@ -4,7 +4,7 @@
 
 /// How git says one ref fared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flag {
+pub(crate) enum Flag {
     /// `' '`: a fast-forward.
     FastForward,
     /// `'+'`: a forced update.
@@ -35,7 +35,7 @@ impl Flag {
 
 /// One ref line of the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefUpdate {
+pub(crate) struct RefUpdate {
     pub flag: Flag,
     /// The local side (empty for a deletion).
     pub from: String,
@@ -50,7 +50,7 @@ pub struct RefUpdate {
 impl RefUpdate {
     /// Refused because the remote ref is not where the pusher thought it was: it moved
     /// on (`fetch first`, `non-fast-forward`) or a lease no longer holds (`stale info`).
-    pub fn remote_moved(&self) -> bool {
+    pub(crate) fn remote_moved(&self) -> bool {
         self.flag == Flag::Rejected
             && (self.summary == "[rejected]"
                 || matches!(self.reason.as_deref(), Some("non-fast-forward" | "fetch first" | "stale info")))
@@ -59,7 +59,7 @@ impl RefUpdate {
 
 /// The whole report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     pub refs: Vec<RefUpdate>,
     /// git printed `Done`: the transport finished (even when refs were refused).
     pub done: bool,
@@ -67,18 +67,19 @@ pub struct Report {
 
 impl Report {
     /// Was any ref refused?
-    pub fn rejected(&self) -> bool {
+    #[cfg(test)]
+    fn rejected(&self) -> bool {
         self.refs.iter().any(|r| r.flag == Flag::Rejected)
     }
 
     /// Was any ref refused because the remote moved (see [`RefUpdate::remote_moved`])?
-    pub fn remote_moved(&self) -> bool {
+    pub(crate) fn remote_moved(&self) -> bool {
         self.refs.iter().any(RefUpdate::remote_moved)
     }
 }
 
 /// Parse `git push --porcelain` stdout. Lines of any other shape are skipped.
-pub fn parse(out: &str) -> Report {
+pub(crate) fn parse(out: &str) -> Report {
     let mut report = Report::default();
     for line in out.lines() {
         if line == "Done" {

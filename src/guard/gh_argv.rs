@@ -3,7 +3,7 @@
 
 /// What a `gh` command puts at stake.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stake {
+pub(crate) enum Stake {
     /// Nothing the guard protects: run the real gh.
     None,
     /// Merges a pull request: refused when its base (looked up with the real gh) is
@@ -124,7 +124,7 @@ const SYNC_VALUES: &[&str] = &["-b", "--branch", "-s", "--source"];
 const FIELDS: &[&str] = &["-f", "--raw-field", "-F", "--field"];
 
 /// The GraphQL mutations that merge or move refs.
-pub const REF_MUTATIONS: &[&str] = &[
+pub(crate) const REF_MUTATIONS: &[&str] = &[
     "mergePullRequest",
     "enablePullRequestAutoMerge",
     "updateRef",
@@ -136,7 +136,7 @@ pub const REF_MUTATIONS: &[&str] = &[
 
 /// Classify `gh args…`. `read_file` reads a `@file` field value (None when unreadable
 /// or when it is `-`, stdin, which the shim must leave to gh).
-pub fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
+pub(crate) fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
     let words: Vec<&str> = args.iter().filter(|a| !a.starts_with('-')).map(String::as_str).collect();
     let after = |word: &str| {
         let i = args.iter().position(|a| a == word).map_or(args.len(), |i| i + 1);
@@ -274,7 +274,7 @@ fn endpoint_path(endpoint: &str) -> String {
 }
 
 /// The first ref-moving mutation a GraphQL document calls, if it is a mutation.
-pub fn graphql_ref_mutation(query: &str) -> Option<&'static str> {
+pub(crate) fn graphql_ref_mutation(query: &str) -> Option<&'static str> {
     let words: Vec<&str> =
         query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
     if !words.contains(&"mutation") {

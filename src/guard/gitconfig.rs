@@ -6,7 +6,7 @@ use std::path::Path;
 /// One `section.subsection.key = value` entry; section and key lower-cased, the subsection
 /// kept as written (git compares it case-sensitively).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub section: String,
     pub subsection: Option<String>,
     pub key: String,
@@ -14,12 +14,12 @@ pub struct Entry {
 }
 
 /// Read `path` (no includes). A missing or unreadable file has no entries.
-pub fn read(path: &Path) -> Vec<Entry> {
+pub(crate) fn read(path: &Path) -> Vec<Entry> {
     std::fs::read_to_string(path).map(|t| parse(&t)).unwrap_or_default()
 }
 
 /// Parse the text of a git config file, skipping what it cannot understand.
-pub fn parse(text: &str) -> Vec<Entry> {
+pub(crate) fn parse(text: &str) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut section = String::new();
     let mut subsection = None;
@@ -93,7 +93,7 @@ fn value_of(v: &str) -> String {
 }
 
 /// The last value of `section.key` (no subsection), as git's "last one wins".
-pub fn get<'a>(entries: &'a [Entry], section: &str, key: &str) -> Option<&'a str> {
+pub(crate) fn get<'a>(entries: &'a [Entry], section: &str, key: &str) -> Option<&'a str> {
     entries
         .iter()
         .rev()

@@ -5,13 +5,13 @@
 //! authorisation; the runners (`prepush::run`, `git_shim::run`, `gh_shim::run`) read the
 //! repository, configuration and lease only when a classifier says something is at stake.
 
-pub mod gh_argv;
-pub mod gh_shim;
-pub mod git_argv;
-pub mod git_shim;
-pub mod gitconfig;
-pub mod prepush;
-pub mod shim;
+pub(crate) mod gh_argv;
+pub(crate) mod gh_shim;
+pub(crate) mod git_argv;
+pub(crate) mod git_shim;
+pub(crate) mod gitconfig;
+pub(crate) mod prepush;
+pub(crate) mod shim;
 
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
@@ -21,10 +21,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The env var through which the integrator proves it holds the lease.
-pub const TOKEN_ENV: &str = "TELECLAUDE_INTEGRATOR_TOKEN";
+pub(crate) use crate::shell::TOKEN_ENV;
 
 /// What the repository looks like to a guard: where it is and the policy that applies.
-pub struct Context {
+pub(crate) struct Context {
     pub loc: Option<Location>,
     pub cfg: Config,
     pub cwd: PathBuf,
@@ -34,7 +34,7 @@ impl Context {
     /// Find the repository of `cwd` (honouring `git_dir`, e.g. `GIT_DIR` or `--git-dir`)
     /// natively and read the guard policy from the configuration files alone. Outside a
     /// repository the built-in policy applies. An unreadable or invalid file fails closed.
-    pub fn load(cwd: &Path, git_dir: Option<&Path>) -> Result<Context> {
+    pub(crate) fn load(cwd: &Path, git_dir: Option<&Path>) -> Result<Context> {
         let loc = discover_native(cwd, git_dir);
         let cfg = match &loc {
             Some(l) => Config::from_files(&l.config_sources())?,
@@ -43,16 +43,16 @@ impl Context {
         Ok(Context { loc, cfg, cwd: cwd.to_path_buf() })
     }
 
-    pub fn state(&self) -> Option<StateDir> {
+    pub(crate) fn state(&self) -> Option<StateDir> {
         self.loc.as_ref().map(Location::state)
     }
 
-    pub fn is_protected(&self, branch: &str) -> bool {
+    pub(crate) fn is_protected(&self, branch: &str) -> bool {
         self.cfg.guard.protected.iter().any(|p| p == branch)
     }
 
     /// Is this process the integrator: its token is the live lease's token?
-    pub fn integrator_authorised(&self) -> bool {
+    pub(crate) fn integrator_authorised(&self) -> bool {
         let token = std::env::var(TOKEN_ENV).unwrap_or_default();
         match self.state() {
             Some(state) if !token.is_empty() => crate::lease::token_is_live(&state, &token),
@@ -61,7 +61,7 @@ impl Context {
     }
 
     /// "Before cutover": the effective mode recorded by the last run is not `cutover`.
-    pub fn before_cutover(&self) -> bool {
+    pub(crate) fn before_cutover(&self) -> bool {
         match self.state() {
             Some(state) => crate::mode::recorded_effective_mode(&state, &self.cfg) != Mode::Cutover,
             None => true,
@@ -69,18 +69,18 @@ impl Context {
     }
 
     /// The name of whoever runs this command: the agent id, else the session id, else the user.
-    pub fn who(&self) -> String {
+    pub(crate) fn who(&self) -> String {
         who(&self.cfg)
     }
 
     /// Is the agent marker (`guard.agent_env`) set?
-    pub fn is_agent(&self) -> bool {
+    pub(crate) fn is_agent(&self) -> bool {
         std::env::var_os(&self.cfg.guard.agent_env).is_some_and(|v| !v.is_empty())
     }
 }
 
 /// The identity recorded for pushes and refusals.
-pub fn who(cfg: &Config) -> String {
+pub(crate) fn who(cfg: &Config) -> String {
     [cfg.guard.agent_env.as_str(), "TELECLAUDE_SESSION_ID", "USER"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())
@@ -90,7 +90,7 @@ pub fn who(cfg: &Config) -> String {
 
 /// Which policy refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
+pub(crate) enum Policy {
     /// Protecting `main` (and the other protected branches): `MAIN_GUARDRAIL_BLOCKED`.
     Main,
     /// The destructive-command policy for agents: `AGENT_GUARDRAIL_BLOCKED`.
@@ -99,7 +99,7 @@ pub enum Policy {
 
 /// A guard's "no": the rule that applies and what to do instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub policy: Policy,
     pub rule: String,
     pub instead: String,
@@ -108,7 +108,7 @@ pub struct Refusal {
 }
 
 /// What to do instead of moving a protected branch yourself.
-pub fn record_ready_instead() -> String {
+pub(crate) fn record_ready_instead() -> String {
     "push your feature branch, then record it as ready with \
      `integrator emit deployment-started --slug S --branch B --sha SHA`; \
      the integrator merges it into main"
@@ -116,15 +116,15 @@ pub fn record_ready_instead() -> String {
 }
 
 impl Refusal {
-    pub fn main(rule: impl Into<String>, remote_ref: Option<String>) -> Refusal {
+    pub(crate) fn main(rule: impl Into<String>, remote_ref: Option<String>) -> Refusal {
         Refusal { policy: Policy::Main, rule: rule.into(), instead: record_ready_instead(), remote_ref }
     }
 
-    pub fn agent(rule: impl Into<String>, instead: impl Into<String>) -> Refusal {
+    pub(crate) fn agent(rule: impl Into<String>, instead: impl Into<String>) -> Refusal {
         Refusal { policy: Policy::Agent, rule: rule.into(), instead: instead.into(), remote_ref: None }
     }
 
-    pub fn marker(&self) -> &'static str {
+    pub(crate) fn marker(&self) -> &'static str {
         match self.policy {
             Policy::Main => "MAIN_GUARDRAIL_BLOCKED",
             Policy::Agent => "AGENT_GUARDRAIL_BLOCKED",
@@ -132,19 +132,19 @@ impl Refusal {
     }
 
     /// The text printed to stderr: marker and rule, then what to do instead.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!("{}: {}\nhint: {}", self.marker(), self.rule, self.instead)
     }
 }
 
 /// Several refusals of one command (one per protected line of a push) as one message.
-pub fn refusal_message(refusals: &[Refusal]) -> String {
+pub(crate) fn refusal_message(refusals: &[Refusal]) -> String {
     refusals.iter().map(Refusal::message).collect::<Vec<_>>().join("\n")
 }
 
 /// Append one `guardrails.jsonl` record per refusal. A state dir that cannot be written
 /// is warned about; the command is refused all the same.
-pub fn record_refusals(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) {
+pub(crate) fn record_refusals(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) {
     let Some(state) = ctx.state() else {
         eprintln!("warning: not inside a repository; the refusal was not recorded");
         return;
@@ -173,7 +173,7 @@ pub fn record_refusals(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) {
 }
 
 /// Refuse: record, and return the error that prints the message and exits 1.
-pub fn refuse(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) -> Error {
+pub(crate) fn refuse(ctx: &Context, argv: &[OsString], refusals: &[Refusal]) -> Error {
     record_refusals(ctx, argv, refusals);
     Error::Refused(refusal_message(refusals))
 }

@@ -70,7 +70,7 @@ pub fn parse_updates(input: &[u8]) -> std::result::Result<Vec<Update>, String> {
 
 /// What the main checkout looks like, for the old delivery path's exception.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MainCheckout {
+pub(crate) struct MainCheckout {
     /// The branch `HEAD` is on (None when detached).
     pub head_branch: Option<String>,
     /// Local `refs/heads/<main>`.
@@ -78,7 +78,7 @@ pub struct MainCheckout {
 }
 
 /// Is `u` the old delivery path: the main checkout pushing its local `<main>` to `<main>`?
-pub fn is_canonical_main_push(u: &Update, main: &str, checkout: &MainCheckout) -> bool {
+pub(crate) fn is_canonical_main_push(u: &Update, main: &str, checkout: &MainCheckout) -> bool {
     let main_ref = format!("refs/heads/{main}");
     let local_side_is_main =
         u.local_ref == main_ref || (u.local_ref == "HEAD" && checkout.head_branch.as_deref() == Some(main));
@@ -89,7 +89,7 @@ pub fn is_canonical_main_push(u: &Update, main: &str, checkout: &MainCheckout) -
 }
 
 /// Read `HEAD` and local `<main>` without running git (loose ref, then packed-refs).
-pub fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
+pub(crate) fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
     let head = std::fs::read_to_string(loc.git_dir.join("HEAD")).unwrap_or_default();
     let head_branch = head.trim().strip_prefix("ref: refs/heads/").map(str::to_string);
     let name = format!("refs/heads/{main}");
@@ -198,7 +198,7 @@ fn protected_refusals(ctx: &Context, loc: &Location, updates: &[Update]) -> Vec<
 
 /// The remote's name: git passes a URL as the name when the push named no remote; then
 /// the configured remote whose URL or push URL normalises to it, else the URL itself.
-pub fn remote_name(loc: &Location, cwd: &Path, arg: &str) -> String {
+pub(crate) fn remote_name(loc: &Location, cwd: &Path, arg: &str) -> String {
     let config = gitconfig::read(&loc.common_dir.join("config"));
     let remotes = config.iter().filter(|e| e.section == "remote");
     if remotes.clone().any(|e| e.subsection.as_deref() == Some(arg)) {
@@ -213,7 +213,7 @@ pub fn remote_name(loc: &Location, cwd: &Path, arg: &str) -> String {
 }
 
 /// A URL in a comparable form: no `file://`, no trailing `/` or `.git`, local paths absolute.
-pub fn normalise_url(url: &str, cwd: &Path) -> String {
+pub(crate) fn normalise_url(url: &str, cwd: &Path) -> String {
     let mut u = url.strip_prefix("file://").unwrap_or(url).trim_end_matches('/');
     u = u.strip_suffix(".git").unwrap_or(u).trim_end_matches('/');
     let scp_like = u.find(':').is_some_and(|c| !u[..c].contains('/'));

@@ -8,18 +8,18 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Counts nested shim calls; above [`MAX_DEPTH`] the shim stops (exit 126).
-pub const DEPTH_ENV: &str = "TELECLAUDE_SHIM_DEPTH";
-pub const MAX_DEPTH: u32 = 20;
+pub(crate) const DEPTH_ENV: &str = "TELECLAUDE_SHIM_DEPTH";
+pub(crate) const MAX_DEPTH: u32 = 20;
 
 /// The real program behind a shim and how deep the shim chain is.
 #[derive(Clone, Debug)]
-pub struct Real {
+pub(crate) struct Real {
     pub exe: PathBuf,
     depth: u32,
 }
 
 /// The current depth, refusing to go deeper than [`MAX_DEPTH`].
-pub fn check_depth(name: &str) -> Result<u32> {
+pub(crate) fn check_depth(name: &str) -> Result<u32> {
     let depth = std::env::var(DEPTH_ENV).ok().and_then(|d| d.trim().parse::<u32>().ok()).unwrap_or(0);
     if depth > MAX_DEPTH {
         return Err(Error::ShimRecursion(format!(
@@ -32,7 +32,7 @@ pub fn check_depth(name: &str) -> Result<u32> {
 
 /// Find the real `name`: the first executable on PATH after the entry holding this shim,
 /// skipping any file that is this shim (same inode) or a byte-identical copy of it.
-pub fn find_real(name: &str) -> Result<Real> {
+pub(crate) fn find_real(name: &str) -> Result<Real> {
     let depth = check_depth(name)?;
     let me = std::env::current_exe().ok();
     let me_meta = me.as_deref().and_then(|p| std::fs::metadata(p).ok());
@@ -72,7 +72,7 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 }
 
 /// The output of a lookup run with the real program.
-pub struct Lookup {
+pub(crate) struct Lookup {
     pub success: bool,
     pub stdout: String,
 }
@@ -80,7 +80,7 @@ pub struct Lookup {
 impl Real {
     /// Run the real program for a lookup: the user's own environment (so their config
     /// overrides apply), stdin closed, output captured, stderr discarded.
-    pub fn lookup<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Lookup> {
+    pub(crate) fn lookup<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Lookup> {
         let (success, stdout) = crate::shell::output_of(&self.exe, args, (DEPTH_ENV, &(self.depth + 1).to_string()))
             .map_err(|e| Error::io(format_args!("cannot run {}", self.exe.display()), e))?;
         Ok(Lookup { success, stdout })
@@ -88,7 +88,7 @@ impl Real {
 
     /// Replace this process with the real program (see [`crate::shell::exec`]): same argv,
     /// stdio, tty, signals; the exit code is the real program's own. Returns only on failure.
-    pub fn exec(&self, argv: &[OsString]) -> Error {
+    pub(crate) fn exec(&self, argv: &[OsString]) -> Error {
         // The shims are single-threaded: nothing else reads the environment meanwhile.
         std::env::set_var(DEPTH_ENV, (self.depth + 1).to_string());
         let why = crate::shell::exec(&self.exe, argv);

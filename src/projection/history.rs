@@ -45,7 +45,7 @@ impl Projection {
     }
 
     /// Make sure the whole history of `slug` is in memory (a no-op without an archive).
-    pub fn take_back_slug(&mut self, dir: &StateDir, slug: &str) -> Result<()> {
+    pub(crate) fn take_back_slug(&mut self, dir: &StateDir, slug: &str) -> Result<()> {
         let Some(store) = self.store.clone() else { return Ok(()) };
         if self.known.is_none() {
             self.known = Some(self.slugs_in_memory());
@@ -73,7 +73,11 @@ impl Projection {
     /// [`take_back_slug`](Self::take_back_slug) for each of `slugs` — the slugs of open
     /// queue items, which a run must see until their items are settled, even when a
     /// reader archived the slug in between.
-    pub fn take_back_slugs<'a>(&mut self, dir: &StateDir, slugs: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    pub(crate) fn take_back_slugs<'a>(
+        &mut self,
+        dir: &StateDir,
+        slugs: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
         for slug in slugs {
             self.take_back_slug(dir, slug)?;
         }
@@ -115,7 +119,7 @@ impl Projection {
 
     /// Fold the whole archive back in, for the views of all history (`--all`). The result
     /// is for reading: saving it would archive everything again.
-    pub fn with_archive(&mut self) -> Result<()> {
+    pub(crate) fn with_archive(&mut self) -> Result<()> {
         let Some(store) = self.store.clone() else { return Ok(()) };
         let mut pushes = Vec::new();
         let mut slugs = Vec::new();

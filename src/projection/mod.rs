@@ -24,7 +24,7 @@ use std::sync::Arc;
 const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Projection {
+pub(crate) struct Projection {
     pub version: u32,
     /// Bytes of `events.jsonl` folded in.
     pub offset: u64,
@@ -75,9 +75,6 @@ struct SnapshotHead {
     archive: Option<Stamp>,
 }
 
-/// The event `integrator queue drop` records.
-pub const DROPPED: &str = "integration.candidate.dropped";
-
 fn completed_key(slug: &str, sha: &str) -> String {
     format!("{slug}:{sha}")
 }
@@ -88,12 +85,12 @@ fn key_slug(key: &str) -> &str {
 }
 
 impl Projection {
-    pub fn is_completed(&self, slug: &str, sha: &str) -> bool {
+    pub(crate) fn is_completed(&self, slug: &str, sha: &str) -> bool {
         self.completed.contains_key(&completed_key(slug, sha))
     }
 
     /// Fold the log lines after `self.offset`.
-    pub fn catch_up(&mut self, dir: &StateDir) -> Result<bool> {
+    pub(crate) fn catch_up(&mut self, dir: &StateDir) -> Result<bool> {
         let before = self.offset;
         let mut health = self.health;
         let mut failed = None;
@@ -123,7 +120,7 @@ impl Projection {
     }
 
     /// Every slug the in-memory fold knows anything about (an archived slug is not one).
-    pub fn slugs_in_memory(&self) -> HashSet<String> {
+    pub(crate) fn slugs_in_memory(&self) -> HashSet<String> {
         self.approvals
             .keys()
             .chain(self.notifications.keys())
@@ -136,13 +133,13 @@ impl Projection {
 
     /// Load the snapshot (or start empty when it is missing, damaged, from another
     /// version, or covers more than the log holds) and fold the rest of the log.
-    pub fn load(dir: &StateDir) -> Result<Projection> {
+    pub(crate) fn load(dir: &StateDir) -> Result<Projection> {
         Ok(Projection::load_tracked(dir)?.0)
     }
 
     /// [`load`](Self::load), also returning the log offset the snapshot covered (0 when
     /// there was none), so a caller can tell whether saving it again is worth anything.
-    pub fn load_tracked(dir: &StateDir) -> Result<(Projection, u64)> {
+    pub(crate) fn load_tracked(dir: &StateDir) -> Result<(Projection, u64)> {
         let log_len = std::fs::metadata(dir.events()).map(|m| m.len()).unwrap_or(0);
         let mut p = store::read_json::<Projection>(&dir.projection())
             .ok()
@@ -167,7 +164,7 @@ impl Projection {
     /// Write the snapshot so the next reader starts from here, first moving resolved
     /// history to the archive (so afterwards `self` holds only the open work; what it
     /// moved is taken back on demand, see [`take_back_slug`](Self::take_back_slug)).
-    pub fn save(&mut self, dir: &StateDir) -> Result<()> {
+    pub(crate) fn save(&mut self, dir: &StateDir) -> Result<()> {
         let records = self.split();
         let written = archive::with_lock(dir, || {
             if records.is_empty() {
@@ -208,7 +205,7 @@ impl Projection {
     }
 
     /// Per slug, the winning candidate and the others it supersedes.
-    pub fn winners(&self) -> BTreeMap<&str, &Started> {
+    pub(crate) fn winners(&self) -> BTreeMap<&str, &Started> {
         // Each candidate's order key computed once: it parses a timestamp.
         let mut w: BTreeMap<&str, ((i128, &str, &str), &Started)> = BTreeMap::new();
         for st in &self.started {
@@ -228,12 +225,12 @@ impl Projection {
 
     /// The candidates git still has to be asked about: not yet recorded as integrated
     /// (`deployment.completed` is written only once the sha is on main).
-    pub fn unresolved_candidates(&self) -> Vec<&Started> {
+    pub(crate) fn unresolved_candidates(&self) -> Vec<&Started> {
         self.candidates().into_iter().filter(|c| !self.is_completed(&c.slug, &c.sha)).collect()
     }
 
     /// Distinct candidates `(slug, branch, sha)` in log order.
-    pub fn candidates(&self) -> Vec<&Started> {
+    pub(crate) fn candidates(&self) -> Vec<&Started> {
         let mut seen = BTreeSet::new();
         self.started.iter().filter(|s| seen.insert((&s.slug, &s.branch, &s.sha))).collect()
     }

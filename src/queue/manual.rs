@@ -12,7 +12,7 @@ use crate::repo::Repo;
 use crate::store;
 
 /// Re-queue the latest blocked item of `slug` after a readiness re-check says READY.
-pub fn retry(repo: &Repo, slug: &str) -> Result<()> {
+pub(crate) fn retry(repo: &Repo, slug: &str) -> Result<()> {
     events::check_slug(slug).map_err(Error::usage)?;
     let cfg = repo.config()?;
     let mut proj = Projection::load(&repo.state)?;
@@ -43,7 +43,7 @@ fn require_ready(slug: &str, view: Option<&CandidateView>) -> Result<()> {
 }
 
 /// Drop the latest queued or blocked item of `slug`: it becomes superseded, for `reason`.
-pub fn drop(repo: &Repo, slug: &str, reason: &str) -> Result<()> {
+pub(crate) fn drop(repo: &Repo, slug: &str, reason: &str) -> Result<()> {
     events::check_slug(slug).map_err(Error::usage)?;
     if reason.trim().is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
         return Err(Error::usage("--reason must be one line of 1 to 1000 characters"));

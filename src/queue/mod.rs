@@ -2,7 +2,7 @@
 //! transition table enforced, dedup on (slug, branch, sha), FIFO by
 //! (ready_at, slug, branch, sha) on real timestamps.
 
-pub mod manual;
+pub(crate) mod manual;
 
 use crate::candidate::{named, Candidate, Named};
 use crate::clock;
@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 mod outcome;
-pub use outcome::{LastOutcome, Outcome};
+pub(crate) use outcome::{LastOutcome, Outcome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     Queued,
     InProgress,
     Integrated,
@@ -25,10 +25,10 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] =
+    pub(crate) const ALL: [Status; 5] =
         [Status::Queued, Status::InProgress, Status::Integrated, Status::Blocked, Status::Superseded];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "queued",
             Status::InProgress => "in_progress",
@@ -38,12 +38,12 @@ impl Status {
         }
     }
 
-    pub fn is_terminal(self) -> bool {
+    pub(crate) fn is_terminal(self) -> bool {
         matches!(self, Status::Integrated | Status::Superseded)
     }
 
     /// The transition table of SPEC §6.
-    pub fn may_become(self, to: Status) -> bool {
+    pub(crate) fn may_become(self, to: Status) -> bool {
         use Status::*;
         matches!(
             (self, to),
@@ -55,7 +55,7 @@ impl Status {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Transition {
+pub(crate) struct Transition {
     pub from: Option<Status>,
     pub to: Status,
     pub at: String,
@@ -63,7 +63,7 @@ pub struct Transition {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Item {
+pub(crate) struct Item {
     pub slug: String,
     pub branch: String,
     pub sha: String,
@@ -79,12 +79,12 @@ pub struct Item {
 named!(Item);
 
 impl Item {
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.candidate().key()
     }
 
     /// One line for people: status, slug, branch@sha, reason.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         format!(
             "{:<11} {:<8} {}@{}  {}",
             self.status.as_str(),
@@ -100,7 +100,7 @@ impl Item {
     }
 
     /// Move to `to`, enforcing the transition table and keeping the history.
-    pub fn transition(&mut self, to: Status, reason: impl Into<String>) -> Result<()> {
+    pub(crate) fn transition(&mut self, to: Status, reason: impl Into<String>) -> Result<()> {
         if !self.status.may_become(to) {
             return Err(Error::failed(format!(
                 "queue item {} cannot go from {} to {}",
@@ -120,7 +120,7 @@ impl Item {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Queue {
+pub(crate) struct Queue {
     pub version: u32,
     pub items: Vec<Item>,
     /// How many items, by status, were moved to `queue.archive.jsonl` (terminal items of
@@ -135,7 +135,7 @@ impl Queue {
     /// A damaged queue is never silently reset: an empty queue would forget blocked and
     /// dropped items. The error says how to rebuild it from the event log and git, which
     /// recognise every candidate already on main, so nothing is merged twice.
-    pub fn load(dir: &StateDir) -> Result<Queue> {
+    pub(crate) fn load(dir: &StateDir) -> Result<Queue> {
         let path = dir.queue();
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -155,14 +155,14 @@ impl Queue {
         })
     }
 
-    pub fn save(&self, dir: &StateDir) -> Result<()> {
+    pub(crate) fn save(&self, dir: &StateDir) -> Result<()> {
         store::write_json(&dir.queue(), self)
     }
 
     /// The queue with its archived items (`queue --all`, parity): archived items first,
     /// in the order they were archived, each candidate once (the live item, else the
     /// last archived copy).
-    pub fn load_all(dir: &StateDir) -> Result<Queue> {
+    pub(crate) fn load_all(dir: &StateDir) -> Result<Queue> {
         let mut q = Queue::load(dir)?;
         let (archived, _) = store::read_jsonl::<Item>(&dir.queue_archive())?;
         let live: HashSet<String> = q.items.iter().map(Item::key).collect();
@@ -187,7 +187,7 @@ impl Queue {
     /// synced first, then `queue.json` rewritten: a crash in between leaves a duplicate
     /// that [`load_all`](Self::load_all) folds, never a lost item). The caller holds the
     /// state lock. Returns how many moved.
-    pub fn archive(&mut self, dir: &StateDir, resolved: impl Fn(&Item) -> bool) -> Result<usize> {
+    pub(crate) fn archive(&mut self, dir: &StateDir, resolved: impl Fn(&Item) -> bool) -> Result<usize> {
         let (gone, keep): (Vec<Item>, Vec<Item>) =
             std::mem::take(&mut self.items).into_iter().partition(|i| i.status.is_terminal() && resolved(i));
         self.items = keep;
@@ -208,23 +208,23 @@ impl Queue {
     }
 
     /// The slugs of the items not yet settled (queued, in progress, blocked).
-    pub fn open_slugs(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn open_slugs(&self) -> impl Iterator<Item = &str> {
         self.items.iter().filter(|i| !i.status.is_terminal()).map(|i| i.slug.as_str())
     }
 
     /// Each item's position by its candidate key.
-    pub fn positions(&self) -> HashMap<String, usize> {
+    pub(crate) fn positions(&self) -> HashMap<String, usize> {
         self.items.iter().enumerate().map(|(i, it)| (it.key(), i)).collect()
     }
 
     /// The position of the item of candidate `c`.
-    pub fn find(&self, c: &impl Named) -> Option<usize> {
+    pub(crate) fn find(&self, c: &impl Named) -> Option<usize> {
         self.items.iter().position(|i| i.names(c))
     }
 
     /// Add a new item as `queued` unless (slug, branch, sha) is already in the queue in
     /// any status. Returns its index.
-    pub fn enqueue(&mut self, slug: &str, branch: &str, sha: &str, ready_at: &str, reason: &str) -> usize {
+    pub(crate) fn enqueue(&mut self, slug: &str, branch: &str, sha: &str, ready_at: &str, reason: &str) -> usize {
         if let Some(i) = self.find(&Candidate::new(slug, branch, sha)) {
             return i;
         }
@@ -245,14 +245,14 @@ impl Queue {
     }
 
     /// Indices of items with `status`, in FIFO order.
-    pub fn fifo(&self, status: Status) -> Vec<usize> {
+    pub(crate) fn fifo(&self, status: Status) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.items.len()).filter(|i| self.items[*i].status == status).collect();
         idx.sort_by(|a, b| self.items[*a].fifo_key().cmp(&self.items[*b].fifo_key()));
         idx
     }
 
     /// Items by status, archived ones included.
-    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn counts(&self) -> BTreeMap<&'static str, u64> {
         let mut c: BTreeMap<&'static str, u64> = Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         for i in &self.items {
             *c.entry(i.status.as_str()).or_default() += 1;
@@ -264,13 +264,13 @@ impl Queue {
     }
 
     /// The most recent item of `slug` in one of `statuses`.
-    pub fn latest_of_slug(&self, slug: &str, statuses: &[Status]) -> Option<usize> {
+    pub(crate) fn latest_of_slug(&self, slug: &str, statuses: &[Status]) -> Option<usize> {
         (0..self.items.len()).rev().find(|i| self.items[*i].slug == slug && statuses.contains(&self.items[*i].status))
     }
 }
 
 /// Load, change and save the queue under the state lock; returns the changed item.
-pub fn update(dir: &StateDir, item: &impl Named, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
+pub(crate) fn update(dir: &StateDir, item: &impl Named, f: impl FnOnce(&mut Item) -> Result<()>) -> Result<Item> {
     store::with_state_lock(dir, || {
         let mut q = Queue::load(dir)?;
         let idx =

@@ -6,7 +6,7 @@ use std::fmt;
 /// What happened to one candidate (SPEC §8, §8.2): a cutover result or a shadow verdict.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Integrated,
     Blocked,
     Superseded,
@@ -15,7 +15,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Integrated => "integrated",
             Outcome::Blocked => "blocked",
@@ -34,7 +34,7 @@ impl fmt::Display for Outcome {
 
 /// The last evaluation of an item (shadow decision or cutover result).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct LastOutcome {
+pub(crate) struct LastOutcome {
     pub mode: String,
     pub outcome: Outcome,
     pub main_sha: Option<String>,

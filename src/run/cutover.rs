@@ -105,7 +105,7 @@ impl Runner<'_> {
             Some((State::Ready | State::Integrated, _)) => Ok(Some(fresh)),
             Some((State::Superseded, why)) => {
                 let it = queue::update(&self.dir, item, |i| i.transition(Status::Superseded, why.clone()))?;
-                self.journal.outcome(&it, Outcome::Superseded, vec![why], None)?;
+                self.journal.outcome(&it, Outcome::Superseded, vec![why])?;
                 Ok(None)
             }
             Some((_, why)) => {
@@ -166,7 +166,7 @@ impl Runner<'_> {
             Some(&it),
             obj(json!({"merge_commit": merge_commit})),
         )?;
-        self.journal.outcome(&it, Outcome::Integrated, vec![reason], None)?;
+        self.journal.outcome(&it, Outcome::Integrated, vec![reason])?;
         self.cleanup(&it)
     }
 
@@ -208,6 +208,6 @@ impl Runner<'_> {
         });
         events::record_canonical(&self.dir, events::DEPLOYMENT_FAILED, obj(p), "integrator")?;
         self.journal.lifecycle(lifecycle::CANDIDATE_BLOCKED, Some(&it), obj(json!({"reason": reason})))?;
-        self.journal.outcome(&it, Outcome::Blocked, vec![reason], None)
+        self.journal.outcome(&it, Outcome::Blocked, vec![reason])
     }
 }

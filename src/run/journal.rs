@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::{self, lifecycle, NewEvent};
 use crate::mode::Resolved;
 use crate::queue;
-pub use crate::queue::Outcome;
+pub(crate) use crate::queue::Outcome;
 use crate::queue::{Item, LastOutcome};
 use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use std::time::Instant;
 /// Where a run is (`checkpoint.json`'s `phase`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
+pub(crate) enum Phase {
     Fetch,
     Evaluate,
     Apply,
@@ -40,7 +40,7 @@ impl fmt::Display for Phase {
 
 /// One candidate handled by a run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Processed {
+pub(crate) struct Processed {
     pub slug: String,
     pub branch: String,
     pub sha: String,
@@ -52,7 +52,7 @@ named!(Processed);
 
 impl Processed {
     /// One line of a run's account: outcome, slug, branch@sha, reasons.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         format!(
             "{:<16} {:<8} {}@{}  {}",
             self.outcome,
@@ -66,7 +66,7 @@ impl Processed {
 
 /// What `run --json` prints.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     pub mode: Resolved,
     pub run_id: Option<String>,
     pub processed: Vec<Processed>,
@@ -75,7 +75,7 @@ pub struct RunReport {
 
 /// `outcomes.jsonl`: one decision per candidate evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct OutcomeRecord {
+pub(crate) struct OutcomeRecord {
     pub key: String,
     pub mode: String,
     pub outcome: Outcome,
@@ -91,7 +91,7 @@ pub struct OutcomeRecord {
 
 /// `checkpoint.json`: the last run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub run_id: String,
     pub mode: Resolved,
     pub phase: Phase,
@@ -105,7 +105,7 @@ pub struct Checkpoint {
 }
 
 /// A JSON object from a `json!` literal (anything else is an empty object).
-pub fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -219,14 +219,8 @@ impl Journal {
     }
 
     /// Append a decision record, remember it on the queue item, and account for it.
-    pub(super) fn outcome(
-        &mut self,
-        item: &Item,
-        outcome: Outcome,
-        reasons: Vec<String>,
-        merge_tree: Option<String>,
-    ) -> Result<()> {
-        self.record_outcome(item, outcome, reasons.clone(), merge_tree)?;
+    pub(super) fn outcome(&mut self, item: &Item, outcome: Outcome, reasons: Vec<String>) -> Result<()> {
+        self.record_outcome(item, outcome, reasons.clone(), None)?;
         self.done(item, outcome, reasons);
         Ok(())
     }

@@ -6,12 +6,12 @@
 //! the queue in line with readiness and git; [`journal`] is what the run leaves for readers.
 
 mod cutover;
-pub mod journal;
+pub(crate) mod journal;
 mod settle;
 mod shadow;
 
 use journal::Journal;
-pub use journal::{obj, Checkpoint, Outcome, OutcomeRecord, Phase, Processed, RunReport};
+pub(crate) use journal::{obj, Checkpoint, Outcome, OutcomeRecord, Phase, RunReport};
 
 use crate::apply::{self, Worktree};
 use crate::candidate::Named;
@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     pub mode: Option<Mode>,
     pub max_items: Option<usize>,
     pub time_budget: Option<Duration>,
@@ -40,7 +40,7 @@ pub struct Options {
 }
 
 /// Run the integrator once. `Err(LeaseBusy)` when another run holds the lease.
-pub fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
+pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let cfg = repo.config()?;
     let dir = &repo.state;
     let proj = Projection::load(dir)?;
@@ -57,8 +57,17 @@ pub fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
     lease.start_renewing();
-    let git = apply::integrator_git(&repo.git, &cfg);
-    let mut runner = Runner::new(git, cfg, dir.clone(), resolved, &lease, opts.clone(), proj);
+    let mut runner = Runner {
+        git: apply::integrator_git(&repo.git, &cfg),
+        cfg,
+        dir: dir.clone(),
+        journal: Journal::new(dir.clone(), resolved.clone()),
+        mode: resolved,
+        lease: &lease,
+        opts: opts.clone(),
+        proj,
+        trailers: Trailers::default(),
+    };
     let result = runner.execute();
     let finish = runner.finish(result.as_ref().err());
     let report = runner.journal.report();
@@ -108,29 +117,7 @@ struct Runner<'a> {
     trailers: Trailers,
 }
 
-impl<'a> Runner<'a> {
-    fn new(
-        git: Git,
-        cfg: Config,
-        dir: StateDir,
-        mode: Resolved,
-        lease: &'a Lease,
-        opts: Options,
-        proj: Projection,
-    ) -> Self {
-        Runner {
-            journal: Journal::new(dir.clone(), mode.clone()),
-            git,
-            cfg,
-            dir,
-            mode,
-            lease,
-            opts,
-            proj,
-            trailers: Trailers::default(),
-        }
-    }
-
+impl Runner<'_> {
     fn cutover(&self) -> bool {
         self.mode.effective == Mode::Cutover
     }

@@ -190,7 +190,7 @@ impl Runner<'_> {
         let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason))?;
         self.announce_completed(&it, facts)?;
         self.journal.lifecycle(lifecycle::CANDIDATE_ALREADY_MERGED, Some(&it), Map::new())?;
-        self.journal.outcome(&it, Outcome::Integrated, vec![reason.into()], None)
+        self.journal.outcome(&it, Outcome::Integrated, vec![reason.into()])
     }
 }
 

@@ -32,7 +32,9 @@ impl Runner<'_> {
             }
             Merge::Failed { message } => (Outcome::WouldBlock, vec![message], None),
         };
-        self.journal.outcome(&item, outcome, reasons, tree)
+        self.journal.record_outcome(&item, outcome, reasons.clone(), tree)?;
+        self.journal.done(&item, outcome, reasons);
+        Ok(())
     }
 
     fn verify_in_shadow(&mut self, commit: &str) -> Result<Option<String>> {

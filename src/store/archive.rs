@@ -35,7 +35,7 @@ const HEADER_KEY: &str = "archive";
 
 /// One line of the archive.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Record {
+pub(crate) struct Record {
     pub key: String,
     /// The generation, on the header line only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +49,7 @@ pub struct Record {
 
 /// Everything the fold knew about one resolved slug.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct SlugRecord {
+pub(crate) struct SlugRecord {
     pub slug: String,
     /// The log offset of the fold it was taken from: of two records of one slug, the one
     /// with the larger offset is the later fold and holds all the other does.
@@ -64,28 +64,28 @@ pub struct SlugRecord {
     pub dropped: Vec<String>,
 }
 
-pub fn slug_key(slug: &str) -> String {
+pub(crate) fn slug_key(slug: &str) -> String {
     format!("slug:{slug}")
 }
 
 /// Branch names cannot hold `:` (git refuses it in a ref name), so the key is unambiguous.
-pub fn push_key(branch: &str, sha: &str) -> String {
+pub(crate) fn push_key(branch: &str, sha: &str) -> String {
     format!("push:{branch}:{sha}")
 }
 
 impl Record {
-    pub fn of_slug(r: SlugRecord) -> Record {
+    pub(crate) fn of_slug(r: SlugRecord) -> Record {
         Record { key: slug_key(&r.slug), slug: Some(r), ..Record::default() }
     }
 
-    pub fn of_push(remote: String, branch: String, sha: String) -> Record {
+    pub(crate) fn of_push(remote: String, branch: String, sha: String) -> Record {
         Record { key: push_key(&branch, &sha), push: Some((remote, branch, sha)), ..Record::default() }
     }
 }
 
 /// The archive a snapshot relies on: its generation and how many bytes of it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     pub id: String,
     pub len: u64,
 }
@@ -93,7 +93,7 @@ pub struct Stamp {
 /// The archive file a snapshot was written with, held open: a concurrent rebuild that
 /// replaces the file does not change what this handle reads.
 #[derive(Debug)]
-pub struct Archive {
+pub(crate) struct Archive {
     file: File,
     stamp: Stamp,
 }
@@ -123,7 +123,7 @@ fn parse(lines: impl IntoIterator<Item = Vec<u8>>) -> Vec<Record> {
 impl Archive {
     /// Open the archive `stamp` describes: None when the file is missing, of another
     /// generation, or shorter than the snapshot relies on.
-    pub fn open(dir: &StateDir, stamp: &Stamp) -> Option<Archive> {
+    pub(crate) fn open(dir: &StateDir, stamp: &Stamp) -> Option<Archive> {
         let file = File::open(dir.projection_archive()).ok()?;
         describes(&file, stamp).then(|| Archive { file, stamp: stamp.clone() })
     }
@@ -131,7 +131,7 @@ impl Archive {
     /// The records filed under `key`, through the key index (under the projection lock,
     /// which the index requires). When the archive on disk is no longer this one, or the
     /// lock or the index cannot be had (a read-only state dir), this file is scanned.
-    pub fn lookup(&self, dir: &StateDir, key: &str) -> Result<Vec<Record>> {
+    pub(crate) fn lookup(&self, dir: &StateDir, key: &str) -> Result<Vec<Record>> {
         let indexed = with_lock(dir, || {
             if !matches(dir, &self.stamp) {
                 return Ok(None);
@@ -146,7 +146,7 @@ impl Archive {
     }
 
     /// Every record, in file order.
-    pub fn scan(&self) -> Result<Vec<Record>> {
+    pub(crate) fn scan(&self) -> Result<Vec<Record>> {
         let ctx = |e| Error::io("cannot read the projection archive", e);
         let len = self.file.metadata().map_err(ctx)?.len();
         let mut bytes = vec![0u8; len as usize];
@@ -157,12 +157,12 @@ impl Archive {
 }
 
 /// Is the archive on disk the one `stamp` names (same generation, at least as long)?
-pub fn matches(dir: &StateDir, stamp: &Stamp) -> bool {
+pub(crate) fn matches(dir: &StateDir, stamp: &Stamp) -> bool {
     File::open(dir.projection_archive()).is_ok_and(|f| describes(&f, stamp))
 }
 
 /// Run `f` holding the projection lock: archive writes, snapshot writes and index use.
-pub fn with_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn with_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let _lock = store::FileLock::lock(&dir.projection_lock())?;
     f()
 }
@@ -182,7 +182,7 @@ fn encode(records: &[Record]) -> Result<Vec<u8>> {
 /// there. Synced before returning, because the snapshot written next relies on it.
 /// Returns the new stamp, or None when the archive on disk is not the one `stamp` names
 /// (another process rebuilt it: the caller's snapshot is stale and must not be written).
-pub fn write(dir: &StateDir, stamp: Option<&Stamp>, records: &[Record]) -> Result<Option<Stamp>> {
+pub(crate) fn write(dir: &StateDir, stamp: Option<&Stamp>, records: &[Record]) -> Result<Option<Stamp>> {
     let path = dir.projection_archive();
     let ctx = || format!("cannot write {}", path.display());
     let body = encode(records)?;

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Replace `path` atomically: temp file in the same dir, fsync, rename, fsync the dir.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
     let ctx = || format!("cannot write {}", path.display());
@@ -24,7 +24,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// rename, without the fsyncs of [`write_atomic`] — a crash leaves the old file, or at
 /// worst a damaged one that readers discard. Syncing a large snapshot was a noticeable
 /// share of a cold `status`.
-pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let ctx = || format!("cannot write {}", path.display());
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::io(ctx(), e))?;
@@ -34,7 +34,7 @@ pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Serialize `value` as pretty JSON and replace `path` atomically.
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::failed(format!("cannot encode {}: {e}", path.display())))?;
     bytes.push(b'\n');
@@ -42,7 +42,7 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Read a JSON state file. `Ok(None)` when it does not exist; a precise error when it is damaged.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::failed_hint(

@@ -8,13 +8,13 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// An append-only JSONL file opened for appending; [`LockedLog::with`] holds its lock.
-pub struct LockedLog {
+pub(crate) struct LockedLog {
     file: File,
     path: PathBuf,
 }
 
 /// Open `path` for appending; call [`LockedLog::with`] to hold its lock.
-pub fn open_log(path: &Path) -> Result<LockedLog> {
+pub(crate) fn open_log(path: &Path) -> Result<LockedLog> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
     }
@@ -28,14 +28,14 @@ pub fn open_log(path: &Path) -> Result<LockedLog> {
 }
 
 /// The log while its lock is held.
-pub struct LogWriter<'a> {
+pub(crate) struct LogWriter<'a> {
     file: &'a mut File,
     path: &'a Path,
 }
 
 impl LockedLog {
     /// Hold the exclusive lock for the duration of `f`.
-    pub fn with<T>(self, f: impl FnOnce(&mut LogWriter<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(self, f: impl FnOnce(&mut LogWriter<'_>) -> Result<T>) -> Result<T> {
         let mut lock = FileLock::lock_file(self.file, &self.path)?;
         let mut w = LogWriter { file: lock.file(), path: &self.path };
         f(&mut w)
@@ -51,14 +51,14 @@ impl LogWriter<'_> {
     }
 
     /// The file the lock guards.
-    pub fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         self.file
     }
 
     /// Append `lines` (each without its newline) in one write. A torn last line left by a
     /// crashed writer is closed with a newline first so it never swallows a record.
     /// Returns the offset at which the first line starts.
-    pub fn append(&mut self, lines: &[String]) -> Result<u64> {
+    pub(crate) fn append(&mut self, lines: &[String]) -> Result<u64> {
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
         for l in lines {
             debug_assert!(!l.contains('\n'));
@@ -69,7 +69,7 @@ impl LogWriter<'_> {
     }
 
     /// Append `buf` (whole lines, each ending in a newline) in one write, as [`append`](Self::append).
-    pub fn append_buf(&mut self, mut buf: Vec<u8>) -> Result<u64> {
+    pub(crate) fn append_buf(&mut self, mut buf: Vec<u8>) -> Result<u64> {
         let len = self.size()?;
         if buf.is_empty() {
             return Ok(len);
@@ -96,13 +96,13 @@ impl LogWriter<'_> {
 }
 
 /// Append lines to a JSONL file under its lock.
-pub fn append_lines(path: &Path, lines: &[String]) -> Result<()> {
+pub(crate) fn append_lines(path: &Path, lines: &[String]) -> Result<()> {
     open_log(path)?.with(|w| w.append(lines)).map(|_| ())
 }
 
 /// What a reader found in a JSONL file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LogHealth {
+pub(crate) struct LogHealth {
     /// Complete lines read.
     pub lines: u64,
     /// Complete lines that could not be parsed (skipped).
@@ -114,7 +114,7 @@ pub struct LogHealth {
 /// Visit every complete line of `path` starting at byte `from`. Returns the offset just
 /// past the last complete line and whether a torn (unterminated) tail was seen.
 /// `visit` returns false for a line it could not parse (counted as skipped).
-pub fn scan_lines(
+pub(crate) fn scan_lines(
     path: &Path,
     from: u64,
     health: &mut LogHealth,
@@ -157,7 +157,7 @@ pub fn scan_lines(
 }
 
 /// Read every parseable record of a JSONL file (skipping torn and corrupt lines).
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(Vec<T>, LogHealth)> {
+pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(Vec<T>, LogHealth)> {
     let mut out = Vec::new();
     let mut health = LogHealth::default();
     scan_lines(path, 0, &mut health, |_, line| match serde_json::from_slice(line) {

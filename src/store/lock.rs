@@ -10,28 +10,28 @@ use std::path::Path;
 
 /// An exclusive flock, held until the value drops (the file closes).
 #[derive(Debug)]
-pub struct FileLock {
+pub(crate) struct FileLock {
     file: File,
 }
 
 impl FileLock {
     /// Wait for the exclusive lock on `path` (created if missing, never truncated).
-    pub fn lock(path: &Path) -> Result<FileLock> {
+    pub(crate) fn lock(path: &Path) -> Result<FileLock> {
         FileLock::take(open_lock_file(path)?, path, true).map(|l| l.expect("a blocking lock is always taken"))
     }
 
     /// Take the exclusive lock on `path` if no other process holds it.
-    pub fn try_lock(path: &Path) -> Result<Option<FileLock>> {
+    pub(crate) fn try_lock(path: &Path) -> Result<Option<FileLock>> {
         FileLock::take(open_lock_file(path)?, path, false)
     }
 
     /// Lock an already-open file (a log opened for appending), waiting for it.
-    pub fn lock_file(file: File, path: &Path) -> Result<FileLock> {
+    pub(crate) fn lock_file(file: File, path: &Path) -> Result<FileLock> {
         FileLock::take(file, path, true).map(|l| l.expect("a blocking lock is always taken"))
     }
 
     /// Is the lock on `path` held by some process right now? A shared probe, released at once.
-    pub fn is_held(path: &Path) -> Result<bool> {
+    pub(crate) fn is_held(path: &Path) -> Result<bool> {
         let lock = fd_lock::RwLock::new(open_lock_file(path)?);
         let held = match lock.try_read() {
             Ok(_probe) => false,
@@ -61,7 +61,7 @@ impl FileLock {
     }
 
     /// The locked file.
-    pub fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         &mut self.file
     }
 }

@@ -3,15 +3,15 @@
 //! torn and corrupt lines ([`jsonl`]), one lock type ([`lock`]), the key index beside a log
 //! ([`keyindex`]) and the projection's archive ([`archive`]).
 
-pub mod archive;
-pub mod file;
-pub mod jsonl;
-pub mod keyindex;
-pub mod lock;
+pub(crate) mod archive;
+pub(crate) mod file;
+pub(crate) mod jsonl;
+pub(crate) mod keyindex;
+pub(crate) mod lock;
 
-pub use file::{read_json, write_atomic, write_cache, write_json};
-pub use jsonl::{append_lines, open_log, read_jsonl, scan_lines, LockedLog, LogHealth, LogWriter};
-pub use lock::FileLock;
+pub(crate) use file::{read_json, write_atomic, write_cache, write_json};
+pub(crate) use jsonl::{append_lines, open_log, read_jsonl, scan_lines, LogHealth};
+pub(crate) use lock::FileLock;
 
 use crate::error::{Error, Result};
 use std::fs;
@@ -19,98 +19,98 @@ use std::path::{Path, PathBuf};
 
 /// Where every state file of one repository lives.
 #[derive(Clone, Debug)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     root: PathBuf,
 }
 
 impl StateDir {
     /// The state dir of a git common dir (`<common-dir>/teleclaude`).
-    pub fn for_common_dir(common_dir: &Path) -> Self {
+    pub(crate) fn for_common_dir(common_dir: &Path) -> Self {
         StateDir { root: common_dir.join("teleclaude") }
     }
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
-    pub fn ensure(&self) -> Result<()> {
+    pub(crate) fn ensure(&self) -> Result<()> {
         fs::create_dir_all(self.root.join("followups"))
             .map_err(|e| Error::io(format_args!("cannot create {}", self.root.display()), e))
     }
-    pub fn file(&self, name: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
-    pub fn events(&self) -> PathBuf {
+    pub(crate) fn events(&self) -> PathBuf {
         self.file("events.jsonl")
     }
     /// The idempotency-key index of `events.jsonl` (a cache, rebuilt when stale).
-    pub fn event_keys(&self) -> PathBuf {
+    pub(crate) fn event_keys(&self) -> PathBuf {
         self.file("events.keys")
     }
-    pub fn queue(&self) -> PathBuf {
+    pub(crate) fn queue(&self) -> PathBuf {
         self.file("queue.json")
     }
-    pub fn lease_lock(&self) -> PathBuf {
+    pub(crate) fn lease_lock(&self) -> PathBuf {
         self.file("lease.lock")
     }
-    pub fn lease_json(&self) -> PathBuf {
+    pub(crate) fn lease_json(&self) -> PathBuf {
         self.file("lease.json")
     }
-    pub fn checkpoint(&self) -> PathBuf {
+    pub(crate) fn checkpoint(&self) -> PathBuf {
         self.file("checkpoint.json")
     }
-    pub fn outcomes(&self) -> PathBuf {
+    pub(crate) fn outcomes(&self) -> PathBuf {
         self.file("outcomes.jsonl")
     }
-    pub fn guardrails(&self) -> PathBuf {
+    pub(crate) fn guardrails(&self) -> PathBuf {
         self.file("guardrails.jsonl")
     }
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.file("config.toml")
     }
-    pub fn followups(&self) -> PathBuf {
+    pub(crate) fn followups(&self) -> PathBuf {
         self.file("followups")
     }
-    pub fn projection(&self) -> PathBuf {
+    pub(crate) fn projection(&self) -> PathBuf {
         self.file("projection.json")
     }
     /// Resolved history moved out of the snapshot (see [`crate::store::archive`]).
-    pub fn projection_archive(&self) -> PathBuf {
+    pub(crate) fn projection_archive(&self) -> PathBuf {
         self.file("projection.archive.jsonl")
     }
     /// The key index of the projection archive (a cache, rebuilt when stale).
-    pub fn projection_archive_keys(&self) -> PathBuf {
+    pub(crate) fn projection_archive_keys(&self) -> PathBuf {
         self.file("projection.archive.keys")
     }
-    pub fn projection_lock(&self) -> PathBuf {
+    pub(crate) fn projection_lock(&self) -> PathBuf {
         self.file("projection.lock")
     }
     /// Queue items of resolved slugs, moved out of `queue.json` by `integrator run`.
-    pub fn queue_archive(&self) -> PathBuf {
+    pub(crate) fn queue_archive(&self) -> PathBuf {
         self.file("queue.archive.jsonl")
     }
-    pub fn state_lock(&self) -> PathBuf {
+    pub(crate) fn state_lock(&self) -> PathBuf {
         self.file("state.lock")
     }
-    pub fn worktree(&self) -> PathBuf {
+    pub(crate) fn worktree(&self) -> PathBuf {
         self.file("worktree")
     }
-    pub fn run_log(&self) -> PathBuf {
+    pub(crate) fn run_log(&self) -> PathBuf {
         self.file("run.log")
     }
     /// A state dir under a new temp dir (removed when the first value drops), for tests.
     #[cfg(test)]
-    pub fn temp() -> (tempfile::TempDir, StateDir) {
+    pub(crate) fn temp() -> (tempfile::TempDir, StateDir) {
         let tmp = tempfile::tempdir().expect("a temp dir");
         let dir = StateDir::for_common_dir(tmp.path());
         dir.ensure().expect("a state dir");
         (tmp, dir)
     }
-    pub fn waiter_lock(&self) -> PathBuf {
+    pub(crate) fn waiter_lock(&self) -> PathBuf {
         self.file("waiter.lock")
     }
 }
 
 /// Run `f` holding the exclusive state lock (queue and projection writers).
-pub fn with_state_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn with_state_lock<T>(dir: &StateDir, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let _lock = FileLock::lock(&dir.state_lock())?;
     f()
 }

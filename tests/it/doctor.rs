@@ -255,7 +255,7 @@ fn doctor_reports_a_hung_lease_with_the_break_command() {
     let meta = |expires: &str| {
         serde_json::json!({
             "key": "integration/main", "owner": "cron", "token": "t0k3n", "pid": std::process::id(),
-            "host": teleclaude_integrator::lease::hostname(), "acquired_at": "2024-01-01T00:00:00Z",
+            "host": teleclaude_integrator::hostname(), "acquired_at": "2024-01-01T00:00:00Z",
             "renewed_at": "2024-01-01T00:00:00Z", "expires_at": expires, "ttl_secs": 120
         })
         .to_string()

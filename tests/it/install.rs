@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use teleclaude_integrator::doctor::{parse_hook_block, HOOK_BEGIN, HOOK_END};
+use teleclaude_integrator::parse::{parse_hook_block, HOOK_BEGIN, HOOK_END};
 
 /// Every file under `dir`: relative path → (mode, bytes). Symlinks are read through.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {

@@ -179,6 +179,6 @@ pub(super) const KNOWN_COMMANDS: &[&str] = &[
 ];
 
 /// Is `name` a command git runs itself (so it can never be an alias)?
-pub fn is_known_command(name: &str) -> bool {
+pub(crate) fn is_known_command(name: &str) -> bool {
     KNOWN_COMMANDS.binary_search(&name).is_ok()
 }

@@ -25,7 +25,7 @@ const MIN_SLOTS: u64 = 1024;
 const CHECK_LEN: u64 = 64;
 
 /// The open index, mapped read-write.
-pub struct KeyIndex {
+pub(crate) struct KeyIndex {
     map: Map,
     slots: u64,
     path: PathBuf,
@@ -38,7 +38,7 @@ struct KeyOnly<'a> {
 }
 
 /// The idempotency key of a log line, if it has one.
-pub fn line_key(line: &[u8]) -> Option<Cow<'_, str>> {
+pub(crate) fn line_key(line: &[u8]) -> Option<Cow<'_, str>> {
     serde_json::from_slice::<KeyOnly>(line).ok().map(|k| k.key)
 }
 
@@ -49,10 +49,10 @@ fn hash(key: &str) -> u64 {
 
 /// A set of keys hashed like the index (FNV-1a, cheaper than SipHash for a batch of
 /// many thousand keys; the keys are not adversarial to the recorder's own process).
-pub type KeySet<'a> = std::collections::HashSet<&'a str, std::hash::BuildHasherDefault<Fnv>>;
+pub(crate) type KeySet<'a> = std::collections::HashSet<&'a str, std::hash::BuildHasherDefault<Fnv>>;
 
 /// FNV-1a as a [`std::hash::Hasher`].
-pub struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Fnv {
@@ -78,7 +78,7 @@ fn fnv(bytes: &[u8]) -> u64 {
 impl KeyIndex {
     /// Open the index of `log` (held under its lock), rebuilding it when it does not
     /// describe this log, and fold in the lines appended since it was last written.
-    pub fn open(path: &Path, log: &Path) -> Result<KeyIndex> {
+    pub(crate) fn open(path: &Path, log: &Path) -> Result<KeyIndex> {
         let meta = std::fs::metadata(log).map_err(|e| Error::io(format_args!("cannot stat {}", log.display()), e))?;
         let check = tail_check(log, meta.len())?;
         let idx = match Self::open_existing(path, &meta, &check) {
@@ -140,7 +140,7 @@ impl KeyIndex {
     }
 
     /// The log offset up to which every line is indexed.
-    pub fn covered(&self) -> u64 {
+    pub(crate) fn covered(&self) -> u64 {
         self.field(2)
     }
 
@@ -171,7 +171,7 @@ impl KeyIndex {
     }
 
     /// Is `key` in the log? Every hash hit is confirmed against the line it points at.
-    pub fn contains(&self, log: &File, key: &str) -> Result<bool> {
+    pub(crate) fn contains(&self, log: &File, key: &str) -> Result<bool> {
         let mut found = false;
         self.visit(log, key, |_| {
             found = true;
@@ -181,7 +181,7 @@ impl KeyIndex {
     }
 
     /// Every line of the log whose key is `key` (in no particular order).
-    pub fn lines(&self, log: &File, key: &str) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn lines(&self, log: &File, key: &str) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         self.visit(log, key, |line| {
             out.push(line);
@@ -282,7 +282,7 @@ impl KeyIndex {
     /// Index the lines just appended (each key with its line's offset), ending at `end`.
     /// When they did not start where the index ends (a torn line was closed before them),
     /// the covered offset stays put and the next `open` folds the gap.
-    pub fn extend(mut self, log: &Path, keys: &[(&str, u64)], end: u64) -> Result<KeyIndex> {
+    pub(crate) fn extend(mut self, log: &Path, keys: &[(&str, u64)], end: u64) -> Result<KeyIndex> {
         let contiguous = keys.first().is_some_and(|(_, start)| *start == self.covered());
         let meta = std::fs::metadata(log).map_err(|e| Error::io(format_args!("cannot stat {}", log.display()), e))?;
         self = self.reserve(&meta, keys.len() as u64)?;

@@ -5,7 +5,7 @@ use super::{bin, Sandbox};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub struct GuardSandbox {
+pub(crate) struct GuardSandbox {
     pub sb: Sandbox,
     /// Holds symlinks to the built `git` and `gh` shims; first on PATH.
     pub shims: PathBuf,
@@ -22,7 +22,7 @@ impl std::ops::Deref for GuardSandbox {
 }
 
 /// Assert success and return stdout.
-pub fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "command failed ({}):\nstdout: {}\nstderr: {}",
@@ -33,19 +33,19 @@ pub fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Write an executable file.
-pub fn write_exec(path: &Path, text: &str) {
+pub(crate) fn write_exec(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 impl GuardSandbox {
-    pub fn new() -> GuardSandbox {
+    pub(crate) fn new() -> GuardSandbox {
         let sb = Sandbox::new();
         let shims = sb.root.join("shims");
         std::fs::create_dir_all(&shims).unwrap();
@@ -57,40 +57,40 @@ impl GuardSandbox {
         GuardSandbox { path: format!("{}:{system}", shims.display()), shims, real_git, sb }
     }
 
-    pub fn dir(&self) -> PathBuf {
+    pub(crate) fn dir(&self) -> PathBuf {
         self.root.clone()
     }
 
     /// The sandbox's PATH: the shims first, then the system's.
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         &self.path
     }
 
     /// A command with the hermetic environment and the shims first on PATH, stdin closed.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
         let mut c = self.cmd(program, dir);
         c.env("PATH", &self.path).stdin(Stdio::null());
         c
     }
 
     /// git through the shim, as an agent or a user would run it.
-    pub fn shim_git(&self, dir: &Path) -> Command {
+    pub(crate) fn shim_git(&self, dir: &Path) -> Command {
         self.command(self.shims.join("git"), dir)
     }
 
-    pub fn rev(&self, dir: &Path, rev: &str) -> String {
+    pub(crate) fn rev(&self, dir: &Path, rev: &str) -> String {
         self.git(dir, &["rev-parse", rev])
     }
 
     /// A linked worktree of `work` at `<root>/<name>` on a new branch `branch`.
-    pub fn worktree(&self, name: &str, branch: &str) -> PathBuf {
+    pub(crate) fn worktree(&self, name: &str, branch: &str) -> PathBuf {
         let path = self.root.join(name);
         self.git(&self.work, &["worktree", "add", "-q", "-b", branch, path.to_str().unwrap()]);
         path
     }
 
     /// Install the hook as install.sh does: a small sh file that execs the built binary.
-    pub fn install_hook(&self) {
+    pub(crate) fn install_hook(&self) {
         let hooks = self.work.join(".git/hooks");
         std::fs::create_dir_all(&hooks).unwrap();
         write_exec(&hooks.join("pre-push"), &format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin("pre-push").display()));

@@ -7,17 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// install.sh of this checkout.
-pub const INSTALL_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh");
+pub(crate) const INSTALL_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh");
 
 /// Write an executable file.
-pub fn write_exec(path: &Path, text: &str) {
+pub(crate) fn write_exec(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Render an [`Output`] for assertion messages.
-pub fn show(out: &Output) -> String {
+pub(crate) fn show(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}--- stderr\n{}",
         out.status.code(),
@@ -28,23 +28,23 @@ pub fn show(out: &Output) -> String {
 
 impl Sandbox {
     /// The real git on the sandbox PATH.
-    pub fn real_git(&self) -> PathBuf {
+    pub(crate) fn real_git(&self) -> PathBuf {
         which::which_in("git", Some(&self.path), &self.root).expect("git on the sandbox PATH")
     }
 
     /// Where the tests install the integrator and pre-push.
-    pub fn bin_dir(&self) -> PathBuf {
+    pub(crate) fn bin_dir(&self) -> PathBuf {
         self.root.join("tc-bin")
     }
 
     /// Where the tests install the git and gh shims.
-    pub fn shim_dir(&self) -> PathBuf {
+    pub(crate) fn shim_dir(&self) -> PathBuf {
         self.root.join("tc-shims")
     }
 
     /// The directory install.sh installs from (`TELECLAUDE_INSTALL_FROM`): the four
     /// binaries this test run built, so install.sh builds nothing.
-    pub fn stage(&self) -> PathBuf {
+    pub(crate) fn stage(&self) -> PathBuf {
         let stage = self.root.join("stage");
         if !stage.exists() {
             fs::create_dir_all(&stage).unwrap();
@@ -56,7 +56,7 @@ impl Sandbox {
     }
 
     /// `install.sh ARGS --bin-dir <bin_dir> --shim-dir <shim_dir>` run from `dir`.
-    pub fn install_sh(&self, dir: &Path, args: &[&str]) -> Output {
+    pub(crate) fn install_sh(&self, dir: &Path, args: &[&str]) -> Output {
         let mut c = self.cmd("bash", dir);
         c.arg(INSTALL_SH)
             .args(args)
@@ -69,14 +69,14 @@ impl Sandbox {
     }
 
     /// Install into the clone and insist it worked.
-    pub fn install(&self) -> Output {
+    pub(crate) fn install(&self) -> Output {
         let out = self.install_sh(&self.work, &[]);
         assert!(out.status.success(), "install.sh failed:\n{}", show(&out));
         out
     }
 
     /// The hooks dir git uses for the clone.
-    pub fn hooks_dir(&self) -> PathBuf {
+    pub(crate) fn hooks_dir(&self) -> PathBuf {
         PathBuf::from(self.git(&self.work, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"]))
     }
 }

@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod install;
-pub use install::*;
+pub(crate) use install::*;
 
-pub const EPOCH: &str = "2026-01-01T00:00:00Z";
+pub(crate) const EPOCH: &str = "2026-01-01T00:00:00Z";
 
 /// The local config of a repository in cutover with both controls set.
-pub const CUTOVER: &str =
+pub(crate) const CUTOVER: &str =
     "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
 
 /// Poll `f` every 50 ms until it holds; fail after `secs` seconds naming `what`.
-pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while !f() {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
@@ -25,7 +25,7 @@ pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub tmp: tempfile::TempDir,
     pub root: PathBuf,
     pub origin: PathBuf,
@@ -35,13 +35,13 @@ pub struct Sandbox {
     pub extra_env: Vec<(String, String)>,
 }
 
-pub fn bin(name: &str) -> PathBuf {
+pub(crate) fn bin(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
 }
 
 impl Sandbox {
     /// origin.git (bare) with one commit on `main`, and a clone of it in `work`.
-    pub fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         let tmp = tempfile::Builder::new().prefix("tc-it-").tempdir().expect("tempdir");
         let root = std::fs::canonicalize(tmp.path()).unwrap();
         let home = root.join("home");
@@ -73,7 +73,7 @@ impl Sandbox {
     }
 
     /// Apply the hermetic environment to a command.
-    pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+    pub(crate) fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
         cmd.env_clear()
             .env("PATH", &self.path)
             .env("HOME", &self.home)
@@ -90,18 +90,18 @@ impl Sandbox {
         cmd
     }
 
-    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+    pub(crate) fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
         let mut c = Command::new(program);
         self.env(&mut c).current_dir(dir);
         c
     }
 
-    pub fn git_out(&self, dir: &Path, args: &[&str]) -> Output {
+    pub(crate) fn git_out(&self, dir: &Path, args: &[&str]) -> Output {
         self.cmd("git", dir).args(args).output().expect("run git")
     }
 
     /// Run git and assert it succeeded; returns trimmed stdout.
-    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn git(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git_out(dir, args);
         assert!(
             out.status.success(),
@@ -112,7 +112,7 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    pub fn write(&self, dir: &Path, file: &str, content: &str) {
+    pub(crate) fn write(&self, dir: &Path, file: &str, content: &str) {
         let p = dir.join(file);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -121,7 +121,7 @@ impl Sandbox {
     }
 
     /// Commit one file change on the current branch of `dir`; returns the new sha.
-    pub fn commit(&self, dir: &Path, file: &str, content: &str, msg: &str) -> String {
+    pub(crate) fn commit(&self, dir: &Path, file: &str, content: &str, msg: &str) -> String {
         self.write(dir, file, content);
         self.git(dir, &["add", file]);
         self.git(dir, &["commit", "-q", "-m", msg]);
@@ -129,7 +129,7 @@ impl Sandbox {
     }
 
     /// A branch from origin/main with one commit, pushed to origin. Returns its sha.
-    pub fn branch(&self, name: &str, file: &str, content: &str) -> String {
+    pub(crate) fn branch(&self, name: &str, file: &str, content: &str) -> String {
         self.git(&self.work, &["fetch", "-q", "origin"]);
         self.git(&self.work, &["checkout", "-q", "-B", name, "origin/main"]);
         let sha = self.commit(&self.work, file, content, &format!("{name}: change {file}"));
@@ -139,7 +139,7 @@ impl Sandbox {
     }
 
     /// Land a commit on origin/main by the old path (a direct push from a scratch clone).
-    pub fn land_on_main(&self, file: &str, content: &str) -> String {
+    pub(crate) fn land_on_main(&self, file: &str, content: &str) -> String {
         let scratch = self.root.join(format!("scratch-{}", file.replace('/', "_")));
         if !scratch.exists() {
             self.git(&self.root, &["clone", "-q", "origin.git", scratch.to_str().unwrap()]);
@@ -150,37 +150,37 @@ impl Sandbox {
         sha
     }
 
-    pub fn origin_ref(&self, name: &str) -> Option<String> {
+    pub(crate) fn origin_ref(&self, name: &str) -> Option<String> {
         let out = self.git_out(&self.origin, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{name}")]);
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    pub fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.work.join(".git/teleclaude")
     }
 
-    pub fn read_state(&self, file: &str) -> String {
+    pub(crate) fn read_state(&self, file: &str) -> String {
         std::fs::read_to_string(self.state().join(file)).unwrap_or_default()
     }
 
-    pub fn config(&self, toml: &str) {
+    pub(crate) fn config(&self, toml: &str) {
         std::fs::create_dir_all(self.state()).unwrap();
         std::fs::write(self.state().join("config.toml"), toml).unwrap();
     }
 
     /// The integrator binary in `work`, hermetic.
-    pub fn integrator(&self) -> assert_cmd::Command {
+    pub(crate) fn integrator(&self) -> assert_cmd::Command {
         self.integrator_in(&self.work)
     }
 
-    pub fn integrator_in(&self, dir: &Path) -> assert_cmd::Command {
+    pub(crate) fn integrator_in(&self, dir: &Path) -> assert_cmd::Command {
         let mut c = self.cmd(bin("integrator"), dir);
         c.env("TELECLAUDE_SESSION_ID", "");
         assert_cmd::Command::from_std(c)
     }
 
     /// Run the integrator and return (exit code, stdout, stderr).
-    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.integrator().args(args).output().expect("run integrator");
         (
             out.status.code().unwrap_or(-1),
@@ -190,36 +190,36 @@ impl Sandbox {
     }
 
     /// Run the integrator, asserting exit 0; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.run(args);
         assert_eq!(code, 0, "integrator {args:?} exited {code}\nstdout:\n{out}\nstderr:\n{err}");
         out
     }
 
     /// review.approved + branch.pushed + deployment.started for a candidate.
-    pub fn ready(&self, slug: &str, branch: &str, sha: &str, ready_at: &str) {
+    pub(crate) fn ready(&self, slug: &str, branch: &str, sha: &str, ready_at: &str) {
         self.ok(&["emit", "review-approved", "--slug", slug, "--round", "1"]);
         self.ok(&["emit", "branch-pushed", "--branch", branch, "--sha", sha]);
         self.ok(&["emit", "deployment-started", "--slug", slug, "--branch", branch, "--sha", sha, "--at", ready_at]);
     }
 
-    pub fn status_json(&self) -> serde_json::Value {
+    pub(crate) fn status_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
     }
 
     /// Count commits on origin/main's history carrying `Integrated-Sha: <sha>`.
-    pub fn integrated_count(&self, sha: &str) -> usize {
+    pub(crate) fn integrated_count(&self, sha: &str) -> usize {
         let log = self.git(&self.origin, &["log", "--format=%(trailers:key=Integrated-Sha,valueonly)", "main"]);
         log.lines().filter(|l| l.trim() == sha).count()
     }
 
-    pub fn is_ancestor_of_main(&self, sha: &str) -> bool {
+    pub(crate) fn is_ancestor_of_main(&self, sha: &str) -> bool {
         self.git_out(&self.origin, &["merge-base", "--is-ancestor", sha, "main"]).status.success()
     }
 }
 
 /// Compare texts and show a readable diff on failure.
-pub fn assert_text_eq(expected: &str, actual: &str) {
+pub(crate) fn assert_text_eq(expected: &str, actual: &str) {
     if expected != actual {
         let diff = similar::TextDiff::from_lines(expected, actual);
         panic!("text differs (- expected, + actual):\n{}", diff.unified_diff());
@@ -227,17 +227,17 @@ pub fn assert_text_eq(expected: &str, actual: &str) {
 }
 
 /// Read a JSONL state file as values.
-pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-pub mod guards;
+pub(crate) mod guards;
 
 /// Copy an executable with `cp`, not `std::fs::copy`: while this (multi-threaded) test
 /// process holds the destination open for writing, a `fork` in another test thread
 /// inherits that descriptor until its `exec`, and executing the copy then fails with
 /// ETXTBSY ("Text file busy"). A child `cp` closes it before we ever run the file.
-pub fn copy_executable(src: &Path, dst: &Path) {
+pub(crate) fn copy_executable(src: &Path, dst: &Path) {
     let status = Command::new("cp").arg("-p").arg(src).arg(dst).status().expect("run cp");
     assert!(status.success(), "cp {} {}", src.display(), dst.display());
 }
