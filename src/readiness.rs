@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::git::{self, Git};
 use crate::projection::Projection;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
@@ -112,17 +112,54 @@ impl GitFacts {
             facts.on_main = ancestors_of(git, &tip, facts.present.iter().map(String::as_str))?;
             facts.trailers = trailers.at(git, &tip)?;
         }
-        for c in candidates {
-            if !facts.present.contains(&c.sha) {
-                continue;
-            }
-            let Some(tip) = facts.branch_tips.get(&c.branch) else { continue };
-            let reachable = tip == &c.sha || is_ancestor(git, &c.sha, tip)?;
-            if reachable {
-                facts.reachable.insert((c.branch.clone(), c.sha.clone()));
+        facts.reachable = facts.reachability(git, candidates)?;
+        Ok(facts)
+    }
+
+    /// `(branch, sha)` of every candidate whose sha is reachable from its branch's remote
+    /// tip. A candidate already on main needs no answer (it is INTEGRATED whatever its
+    /// branch says). For the others, one `rev-list --parents` lists every commit the tips
+    /// reach that main does not — a sha off main is reachable from a tip only through such
+    /// commits — and the walk happens in memory: one git process for any number of
+    /// candidates, instead of one `merge-base` each.
+    fn reachability(&self, git: &Git, candidates: &[&Started]) -> Result<HashSet<(String, String)>> {
+        let mut out = HashSet::new();
+        let mut wanted: Vec<(&str, &str, &str)> = Vec::new();
+        for c in candidates.iter().filter(|c| self.present.contains(&c.sha) && !self.on_main.contains(&c.sha)) {
+            let Some(tip) = self.branch_tips.get(&c.branch) else { continue };
+            if tip == &c.sha {
+                out.insert((c.branch.clone(), c.sha.clone()));
+            } else {
+                wanted.push((&c.branch, tip, &c.sha));
             }
         }
-        Ok(facts)
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let Some(main_tip) = self.main_tip.as_deref() else {
+            // No main to cut the walk short: ask git per candidate rather than list all history.
+            for (branch, tip, sha) in wanted {
+                if is_ancestor(git, sha, tip)? {
+                    out.insert((branch.to_string(), sha.to_string()));
+                }
+            }
+            return Ok(out);
+        };
+        let mut input = format!("^{main_tip}\n");
+        for tip in wanted.iter().map(|w| w.1).collect::<BTreeSet<_>>() {
+            input.push_str(tip);
+            input.push('\n');
+        }
+        let listed = git.capture_stdin(&["rev-list", "--parents", "--stdin"], input.as_bytes())?;
+        let graph = git::parse_parents(&listed);
+        let mut reach: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for (branch, tip, sha) in wanted {
+            let from_tip = reach.entry(tip).or_insert_with(|| git::walk(&graph, tip));
+            if from_tip.contains(sha) {
+                out.insert((branch.to_string(), sha.to_string()));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::shell;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -198,6 +199,29 @@ pub(crate) fn parse_merge_tree(out: &str) -> Option<MergeTree> {
         }
     }
     Some(MergeTree { tree, conflicts, messages })
+}
+
+/// `git rev-list --parents` output as commit → parents.
+pub(crate) fn parse_parents(out: &str) -> HashMap<&str, Vec<&str>> {
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_ascii_whitespace();
+            Some((words.next()?, words.collect()))
+        })
+        .collect()
+}
+
+/// Every commit of `graph` reachable from `from` (itself included), walking parents that
+/// the graph holds.
+pub(crate) fn walk<'a>(graph: &HashMap<&'a str, Vec<&'a str>>, from: &'a str) -> HashSet<&'a str> {
+    let mut seen = HashSet::new();
+    let mut todo = vec![from];
+    while let Some(c) = todo.pop() {
+        if seen.insert(c) {
+            todo.extend(graph.get(c).into_iter().flatten().copied());
+        }
+    }
+    seen
 }
 
 #[cfg(test)]

@@ -78,3 +78,36 @@ fn a_candidate_already_on_main_is_integrated_not_ready() {
     assert_eq!(c["state"], "INTEGRATED");
     assert_eq!(c["reasons"], serde_json::json!(["already on origin/main"]));
 }
+
+/// Readiness asks git in a fixed number of processes, whatever the number of candidates
+/// (ENGINEERING.md budget: ≤ 5 for one evaluation): reachability from a branch whose tip
+/// moved past the candidate's sha is one `rev-list` for all of them, not one `merge-base`
+/// each.
+#[test]
+fn readiness_costs_the_same_few_git_processes_for_one_candidate_or_twenty() {
+    let sb = Sandbox::new();
+    let trace = sb.root.join("trace");
+    let count = |n: usize| {
+        for i in 0..n {
+            let branch = format!("feat-{n}-{i}");
+            let sha = sb.branch(&branch, &format!("f{n}-{i}.txt"), "x\n");
+            // The branch moves on after the candidate's sha, so reachability needs git.
+            sb.git(&sb.work, &["checkout", "-q", &branch]);
+            sb.commit(&sb.work, &format!("g{n}-{i}.txt"), "y\n", "later");
+            sb.git(&sb.work, &["push", "-q", "origin", &branch]);
+            sb.git(&sb.work, &["checkout", "-q", "main"]);
+            sb.ready(&format!("s{n}-{i}"), &branch, &sha, "2026-01-01T10:00:00Z");
+        }
+        let _ = std::fs::remove_file(&trace);
+        let out = sb.integrator().args(["status", "--json"]).env("GIT_TRACE", &trace).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ready = st["candidates"].as_array().unwrap().iter().filter(|c| c["state"] == "READY").count();
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        (ready, text.lines().filter(|l| l.contains("trace: built-in: git")).count())
+    };
+    let (ready_one, one) = count(1);
+    let (ready_all, twenty) = count(20);
+    assert_eq!((ready_one, ready_all), (1, 21), "every candidate is READY: reachability was answered");
+    assert_eq!(one, twenty, "git processes grew with the candidates: {one} for 1, {twenty} for 21");
+}
