@@ -109,7 +109,23 @@ pub(crate) struct Config {
 
 /// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`
 /// of `defaults.toml`, kept here too for the shim's pass-through test, which reads no file.
-pub(crate) const DEFAULT_AGENT_BLOCKED: &[&str] = &["stash", "restore", "clean", "checkout", "reset", "revert"];
+pub(crate) const DEFAULT_AGENT_BLOCKED: &[&str] = &[
+    "stash",
+    "restore",
+    "clean",
+    "checkout",
+    "reset",
+    "revert",
+    "switch",
+    "read-tree",
+    "checkout-index",
+    "worktree",
+    "rebase",
+    "grep",
+    "bisect",
+    "submodule",
+    "filter-branch",
+];
 
 /// Every key with its default, and a comment on what it means.
 const DEFAULTS: &str = include_str!("defaults.toml");

@@ -4,7 +4,7 @@ use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
 use std::path::Path;
 
 /// A sandbox with the hook installed and a linked worktree `wt` on `feature`, one commit ahead.
-fn setup() -> (Sandbox, std::path::PathBuf, String) {
+pub(crate) fn setup() -> (Sandbox, std::path::PathBuf, String) {
     let sb = Sandbox::new();
     sb.install_hook();
     let wt = sb.worktree("wt", "feature");
@@ -18,7 +18,7 @@ fn guardrail_lines(sb: &Sandbox) -> Vec<serde_json::Value> {
 
 /// Run `git <args>` through the shim in `dir` with extra env; assert it was refused and
 /// origin's main did not move.
-fn assert_refused(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) {
+pub(crate) fn assert_refused(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) {
     let before = sb.origin_ref("main");
     let records = guardrail_lines(sb).len();
     let out = sb.shim_git(dir).args(args).envs(env.iter().copied()).output().unwrap();
