@@ -7,6 +7,7 @@
 
 mod alias_chain;
 mod effective;
+mod gh_alias;
 pub(crate) mod gh_argv;
 pub(crate) mod gh_shim;
 pub(crate) mod git_argv;
