@@ -10,6 +10,7 @@ mod events;
 mod guard_bypass;
 mod guard_gh_shim;
 mod guard_git_shim;
+mod guard_oracle;
 mod guard_prepush;
 mod install;
 mod readiness;

@@ -72,3 +72,41 @@ fn syscalls(trace: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// A push pays at most one extra git process: the shim asks git once for its effective
+/// hook configuration, then replaces itself with the real git.
+#[test]
+fn a_push_pays_at_most_one_extra_git_process() {
+    let Ok(strace) = which::which("strace") else {
+        eprintln!("note: strace is not installed; skipping the push's process count");
+        return;
+    };
+    let sb = Sandbox::new();
+    sb.install_hook();
+    let path = bare_path(&sb);
+    let trace = sb.root.join("push-trace.txt");
+    let out = sb
+        .cmd(&strace, &sb.work)
+        .env("PATH", &path)
+        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
+        .arg(&trace)
+        .arg(sb.shims.join("git"))
+        .args(["push", "-q", "origin", "HEAD:refs/heads/feature"])
+        .output()
+        .unwrap();
+    if !out.status.success() && stderr(&out).contains("ptrace") {
+        eprintln!("note: ptrace is not permitted here; skipping the push's process count: {}", stderr(&out));
+        return;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sb.origin_ref("feature").is_some());
+    // The shim's own pid: what it started before it became the real git by exec.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
+    let shim_pid = lines[0].0;
+    let mine: Vec<&str> = lines.iter().filter(|(p, _)| *p == shim_pid).map(|(_, c)| c.trim_start()).collect();
+    let exec_real = mine.iter().skip(1).position(|c| c.starts_with("execve(")).expect("the shim exec'd git") + 1;
+    let spawned =
+        mine[..exec_real].iter().filter(|c| ["clone", "fork", "vfork"].iter().any(|s| c.starts_with(s))).count();
+    assert!(spawned <= 1, "the shim started {spawned} processes before git:\n{text}");
+}
