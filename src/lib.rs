@@ -11,6 +11,7 @@ mod clock;
 mod commands;
 mod config;
 mod demo;
+mod digest;
 mod doctor;
 mod error;
 mod events;

@@ -168,10 +168,24 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
     assert!(guardrail_lines(&sb).is_empty());
 }
 
-/// Hold the lease as `integrator run` does: the flock on lease.lock and a lease.json.
+/// The SHA-256 of `token` as `lease.json` stores it, computed by coreutils' `sha256sum`.
+fn token_digest(token: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// Hold the lease as `integrator run` does: the flock on lease.lock and a lease.json
+/// holding the digest of `token`.
 fn write_lease(sb: &Sandbox, token: &str) {
     let meta = serde_json::json!({
-        "key": "integration/main", "owner": "integrator", "token": token, "pid": std::process::id(),
+        "key": "integration/main", "owner": "integrator", "token": token_digest(token), "pid": std::process::id(),
         "host": "test", "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
         "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 120,
     });
@@ -198,6 +212,11 @@ fn the_integrator_token_passes_only_while_the_lease_is_held() {
         let _held = lock.write().unwrap();
         assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("TELECLAUDE_INTEGRATOR_TOKEN", "tok-999")]);
         assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[]);
+        // Row 12: what lease.json holds does not authorise a push.
+        let stored: serde_json::Value = serde_json::from_str(&sb.read_state("lease.json")).unwrap();
+        let stored = stored["token"].as_str().unwrap().to_string();
+        assert!(!sb.read_state("lease.json").contains("tok-123"));
+        assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("TELECLAUDE_INTEGRATOR_TOKEN", &stored)]);
         ok(sb
             .shim_git(&wt)
             .args(["push", "-q", "origin", "feature:main"])
