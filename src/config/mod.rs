@@ -73,6 +73,9 @@ pub(crate) struct IntegratorConfig {
     pub bookkeeping: String,
     pub after_push: String,
     pub delete_merged_branches: bool,
+    /// An SSH signing key (`user.signingkey` with `gpg.format=ssh`): when set, the
+    /// integrator signs its commits, which the server-side fence (`integrator fence`) requires.
+    pub signing_key: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

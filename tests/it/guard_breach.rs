@@ -5,8 +5,7 @@
 
 use crate::guard_prepush::setup;
 use crate::support::guards::{ok, GuardSandbox as Sandbox};
-
-const CUTOVER: &str = "[integrator]\nmode = \"cutover\"\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n";
+use crate::support::CUTOVER;
 
 fn breached_events(sb: &Sandbox) -> Vec<serde_json::Value> {
     sb.read_state("events.jsonl")

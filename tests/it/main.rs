@@ -7,6 +7,7 @@ mod commands;
 mod cutover;
 mod doctor;
 mod events;
+mod fence;
 mod guard_breach;
 mod guard_bypass;
 mod guard_gh_shim;
