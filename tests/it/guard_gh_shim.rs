@@ -15,24 +15,28 @@ fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
     fake
 }
 
+/// `gh args` through the shim with the fake gh behind it and `env`; the output and the
+/// fake's log of what reached it.
+fn run_gh(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
+    let fake = fake_gh(sb);
+    let log = sb.dir().join("gh.log");
+    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
+    let _ = std::fs::remove_file(&log);
+    let out = sb
+        .command(sb.shims.join("gh"), &sb.work)
+        .args(args)
+        .env("PATH", &path)
+        .env("GH_LOG", &log)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
 #[test]
 fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
     let sb = Sandbox::new();
-    let fake = fake_gh(&sb);
-    let log = sb.dir().join("gh.log");
-    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
-    let run = |args: &[&str], base: &str| {
-        let _ = std::fs::remove_file(&log);
-        let out = sb
-            .command(sb.shims.join("gh"), &sb.work)
-            .args(args)
-            .env("PATH", &path)
-            .env("GH_LOG", &log)
-            .env("FAKE_BASE", base)
-            .output()
-            .unwrap();
-        (out, std::fs::read_to_string(&log).unwrap_or_default())
-    };
+    let run = |args: &[&str], base: &str| run_gh(&sb, args, &[("FAKE_BASE", base)]);
     let refused: &[(&[&str], &str)] = &[
         (&["pr", "merge", "12", "--squash"], "main"),
         (&["pr", "merge", "--auto", "--merge"], "main"),
@@ -103,22 +107,7 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
 #[test]
 fn gh_flags_before_the_subcommand_aliases_bundles_and_more_mutations_are_refused() {
     let sb = Sandbox::new();
-    let fake = fake_gh(&sb);
-    let log = sb.dir().join("gh.log");
-    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
-    let run = |args: &[&str], aliases: &str| {
-        let _ = std::fs::remove_file(&log);
-        let out = sb
-            .command(sb.shims.join("gh"), &sb.work)
-            .args(args)
-            .env("PATH", &path)
-            .env("GH_LOG", &log)
-            .env("FAKE_BASE", "main")
-            .env("FAKE_ALIASES", aliases)
-            .output()
-            .unwrap();
-        (out, std::fs::read_to_string(&log).unwrap_or_default())
-    };
+    let run = |args: &[&str], aliases: &str| run_gh(&sb, args, &[("FAKE_BASE", "main"), ("FAKE_ALIASES", aliases)]);
     let aliases = "co: pr checkout\npm: pr merge\nmq: 'pr merge $1 --squash'\n";
     let refused: &[(&[&str], &str)] = &[
         (&["pr", "-R", "o/r", "merge", "1"], ""),

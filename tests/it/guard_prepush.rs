@@ -168,16 +168,18 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
     assert!(guardrail_lines(&sb).is_empty());
 }
 
+/// Run `cmd` with `input` on its stdin, output captured.
+fn feed(mut cmd: std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The SHA-256 of `token` as `lease.json` stores it, computed by coreutils' `sha256sum`.
 fn token_digest(token: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = feed(std::process::Command::new("sha256sum"), token.as_bytes());
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
@@ -293,16 +295,9 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
 
     // The hook itself, fed garbage, refuses with a message.
     for input in ["garbage\n", "refs/heads/f abc refs/heads/main def\n"] {
-        let mut child = sb
-            .command(crate::support::bin("pre-push"), &wt)
-            .args(["origin", "url"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut hook = sb.command(crate::support::bin("pre-push"), &wt);
+        hook.args(["origin", "url"]);
+        let out = feed(hook, input.as_bytes());
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
     }

@@ -28,27 +28,9 @@ fn pass_through_works_with_nothing_but_the_real_git_on_path() {
 
 #[test]
 fn pass_through_execs_once_and_forks_nothing() {
-    let Ok(strace) = which::which("strace") else {
-        eprintln!("note: strace is not installed; skipping the execve/fork count (the PATH test still ran)");
-        return;
-    };
     let sb = Sandbox::new();
-    let path = bare_path(&sb);
     let trace = sb.root.join("trace.txt");
-    let out = sb
-        .cmd(&strace, &sb.work)
-        .env("PATH", &path)
-        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
-        .arg(&trace)
-        .arg(sb.shims.join("git"))
-        .args(["rev-parse", "--git-dir"])
-        .output()
-        .unwrap();
-    if !out.status.success() && stderr(&out).contains("ptrace") {
-        eprintln!("note: ptrace is not permitted here; skipping the execve/fork count: {}", stderr(&out));
-        return;
-    }
-    assert!(out.status.success(), "{}", stderr(&out));
+    let Some(out) = strace_shim(&sb, &trace, &["rev-parse", "--git-dir"]) else { return };
     assert_eq!(String::from_utf8_lossy(&out.stdout), ".git\n");
     let calls = syscalls(&trace);
     let execs: Vec<&String> = calls.iter().filter(|c| c.starts_with("execve(")).collect();
@@ -58,6 +40,31 @@ fn pass_through_execs_once_and_forks_nothing() {
     assert_eq!(execs.len(), 2, "{}", calls.join("\n"));
     let real = format!("{:?}", sb.root.join("only-git/git").display().to_string());
     assert!(execs[1].starts_with(&format!("execve({real}, ")), "{}", execs[1]);
+}
+
+/// Run the shim with `args` under strace (processes and execs, to `trace`) with only the
+/// shim and the real git on PATH; assert success. None (with a note) where strace is
+/// missing or ptrace is not permitted.
+fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process::Output> {
+    let Ok(strace) = which::which("strace") else {
+        eprintln!("note: strace is not installed; skipping the process count (the PATH test still ran)");
+        return None;
+    };
+    let out = sb
+        .cmd(&strace, &sb.work)
+        .env("PATH", bare_path(sb))
+        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
+        .arg(trace)
+        .arg(sb.shims.join("git"))
+        .args(args)
+        .output()
+        .unwrap();
+    if !out.status.success() && stderr(&out).contains("ptrace") {
+        eprintln!("note: ptrace is not permitted here; skipping the process count: {}", stderr(&out));
+        return None;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    Some(out)
 }
 
 /// The traced calls, without strace's pid column.
@@ -77,28 +84,10 @@ fn syscalls(trace: &Path) -> Vec<String> {
 /// hook configuration, then replaces itself with the real git.
 #[test]
 fn a_push_pays_at_most_one_extra_git_process() {
-    let Ok(strace) = which::which("strace") else {
-        eprintln!("note: strace is not installed; skipping the push's process count");
-        return;
-    };
     let sb = Sandbox::new();
     sb.install_hook();
-    let path = bare_path(&sb);
     let trace = sb.root.join("push-trace.txt");
-    let out = sb
-        .cmd(&strace, &sb.work)
-        .env("PATH", &path)
-        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
-        .arg(&trace)
-        .arg(sb.shims.join("git"))
-        .args(["push", "-q", "origin", "HEAD:refs/heads/feature"])
-        .output()
-        .unwrap();
-    if !out.status.success() && stderr(&out).contains("ptrace") {
-        eprintln!("note: ptrace is not permitted here; skipping the push's process count: {}", stderr(&out));
-        return;
-    }
-    assert!(out.status.success(), "{}", stderr(&out));
+    let Some(_) = strace_shim(&sb, &trace, &["push", "-q", "origin", "HEAD:refs/heads/feature"]) else { return };
     assert!(sb.origin_ref("feature").is_some());
     // The shim's own pid: what it started before it became the real git by exec.
     let text = std::fs::read_to_string(&trace).unwrap();
