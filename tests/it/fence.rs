@@ -35,13 +35,19 @@ fn push(sb: &Sandbox, dir: &Path, args: &[&str]) -> std::process::Output {
     sb.cmd("git", dir).args(["push", "--no-verify"]).args(args).output().unwrap()
 }
 
-#[test]
-fn the_fence_refuses_agents_and_forgeries_and_accepts_the_signed_integrator() {
+/// A sandbox whose origin is fenced; the signing key, the allowed signers, origin's main.
+fn fenced() -> (Sandbox, PathBuf, PathBuf, String) {
     let sb = Sandbox::new();
     let (key, signers) = signing_key(&sb);
     assert!(fence(&sb, &signers).contains("fenced"));
     assert!(fence(&sb, &signers).contains("already fenced"));
     let start = sb.origin_ref("main").unwrap();
+    (sb, key, signers, start)
+}
+
+#[test]
+fn the_fence_refuses_agents_and_forgeries() {
+    let (sb, _, _, start) = fenced();
 
     // An agent's push to main: refused by the server, whatever the client skipped.
     sb.commit(&sb.work, "a.txt", "agent\n", "agent work");
@@ -83,9 +89,12 @@ fn the_fence_refuses_agents_and_forgeries_and_accepts_the_signed_integrator() {
     let out = push(&sb, &sb.work, &["origin", &format!("{signed_other}:refs/heads/main")]);
     assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sb.origin_ref("main").as_deref(), Some(start.as_str()));
+}
 
+#[test]
+fn the_fence_accepts_the_integrators_signed_merge_and_nothing_that_rewinds_it() {
+    let (sb, key, signers, start) = fenced();
     // The integrator, with integrator.signing_key set: its signed merge is accepted.
-    sb.git(&sb.work, &["reset", "-q", "--hard", &start]);
     sb.config(
         &CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\nsigning_key = \"{}\"\n", key.display())),
     );
