@@ -37,7 +37,35 @@ pub(crate) fn integrator_git(git: &Git, cfg: &Config) -> Git {
             g = g.with_env(k, v);
         }
     }
+    signing(g, &cfg.integrator.signing_key)
+}
+
+/// Set on the integrator's gateway when it signs: its `commit-tree`s then pass `-S`.
+const SIGNING_ENV: &str = "TELECLAUDE_INTEGRATOR_SIGNING";
+
+/// With `integrator.signing_key` set, every commit the integrator writes is SSH-signed
+/// (`commit-tree -S` with `gpg.format=ssh`, `user.signingkey`): the config is added after
+/// any the environment already passes through `GIT_CONFIG_COUNT`.
+fn signing(g: Git, key: &str) -> Git {
+    if key.is_empty() {
+        return g;
+    }
+    let n = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or(0);
+    let pairs = [("gpg.format", "ssh"), ("user.signingkey", key)];
+    let mut g = g.with_env("GIT_CONFIG_COUNT", (n + pairs.len()).to_string()).with_env(SIGNING_ENV, "1");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        g = g.with_env(format!("GIT_CONFIG_KEY_{}", n + i), k).with_env(format!("GIT_CONFIG_VALUE_{}", n + i), v);
+    }
     g
+}
+
+/// `-S` when the gateway signs, else `--no-gpg-sign` (a no-op for `commit-tree`).
+fn sign_flag(git: &Git) -> &'static str {
+    if git.env_value(SIGNING_ENV).is_some() {
+        "-S"
+    } else {
+        "--no-gpg-sign"
+    }
 }
 
 pub(crate) fn message(slug: &str, branch: &str, sha: &str) -> String {
@@ -73,7 +101,7 @@ pub(crate) fn merge(
     debug_assert!(conflicts.is_empty());
     let _ = messages;
     let msg = message(slug, branch, sha);
-    let mut args = vec!["commit-tree", tree.as_str(), "-p", main_tip];
+    let mut args = vec!["commit-tree", sign_flag(git), tree.as_str(), "-p", main_tip];
     if style == MergeStyle::Merge {
         args.extend(["-p", sha]);
     }
@@ -180,7 +208,7 @@ impl Worktree {
             return Ok(parent.to_string());
         }
         let msg = format!("Bookkeeping for {slug}\n\nIntegrated-Slug: {slug}\nIntegrated-Sha: {sha}\n");
-        Ok(g.capture(&["commit-tree", &tree, "-p", parent, "-m", &msg])?.trim().to_string())
+        Ok(g.capture(&["commit-tree", sign_flag(&g), &tree, "-p", parent, "-m", &msg])?.trim().to_string())
     }
 
     pub(crate) fn remove(self, git: &Git) {

@@ -1,6 +1,8 @@
 //! The lease (SPEC §7): one per repository, key `integration/main`. Mutual exclusion is an
 //! flock on `lease.lock` held for the whole run and released by the kernel if the holder
-//! dies; `lease.json` carries the holder's metadata and token, renewed every ttl/4.
+//! dies; `lease.json` carries the holder's metadata and the SHA-256 of its token (the token
+//! itself stays in the holder's memory and its own git children's environment), renewed
+//! every ttl/4.
 
 use crate::clock;
 use crate::error::{Error, Result};
@@ -84,6 +86,11 @@ pub(crate) fn inspect(dir: &StateDir) -> Result<LeaseStatus> {
     Ok(LeaseStatus { held, stale: !held && open_meta, hung: held && meta.as_ref().is_some_and(expired), holder: meta })
 }
 
+/// What `lease.json` stores for `token`: its SHA-256, which does not authorise a push.
+pub(crate) fn token_digest(token: &str) -> String {
+    crate::digest::sha256_hex(token.as_bytes())
+}
+
 /// True iff `token` is the token of a lease whose lock is held right now and unexpired:
 /// what authorises the integrator's own push past the guards.
 pub(crate) fn token_is_live(dir: &StateDir, token: &str) -> bool {
@@ -93,7 +100,10 @@ pub(crate) fn token_is_live(dir: &StateDir, token: &str) -> bool {
     let Some(meta) = read_meta(dir) else {
         return false;
     };
-    meta.token == token && meta.released_at.is_none() && !expired(&meta) && lock_is_held(dir).unwrap_or(false)
+    meta.token == token_digest(token)
+        && meta.released_at.is_none()
+        && !expired(&meta)
+        && lock_is_held(dir).unwrap_or(false)
 }
 
 /// A held lease. Dropping it without [`Lease::release`] still frees the lock (the file closes).
@@ -102,6 +112,8 @@ pub(crate) struct Lease {
     // Held for the whole run; the kernel frees it if the process dies.
     _lock: FileLock,
     meta: LeaseMeta,
+    /// The token whose digest `meta.token` holds; handed only to the run's own pushes.
+    secret: String,
     renewer: Option<Renewer>,
     lost: Arc<AtomicBool>,
 }
@@ -143,10 +155,11 @@ impl Lease {
             host: m.host,
             acquired_at: m.acquired_at,
         });
+        let secret = clock::random_hex(16);
         let meta = LeaseMeta {
             key: KEY.into(),
             owner: owner.into(),
-            token: clock::random_hex(16),
+            token: token_digest(&secret),
             pid: std::process::id(),
             host: hostname(),
             acquired_at: clock::format(now),
@@ -161,6 +174,7 @@ impl Lease {
             dir: dir.clone(),
             _lock: lock,
             meta,
+            secret,
             renewer: None,
             lost: Arc::new(AtomicBool::new(false)),
         })))
@@ -180,8 +194,9 @@ impl Lease {
         }
     }
 
+    /// The secret token (`lease.json` holds only its digest).
     pub(crate) fn token(&self) -> &str {
-        &self.meta.token
+        &self.secret
     }
 
     /// Renew `lease.json` every ttl/4 from a background thread, so long git or verify

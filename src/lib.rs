@@ -6,11 +6,13 @@
 //! call. Everything else is crate-private (README, "Architecture").
 
 mod apply;
+mod breach;
 mod candidate;
 mod clock;
 mod commands;
 mod config;
 mod demo;
+mod digest;
 mod doctor;
 mod error;
 mod events;

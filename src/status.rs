@@ -53,6 +53,9 @@ pub(crate) struct StatusReport {
     pub last_run_damaged: Option<String>,
     pub notifications: Unseen,
     pub log: LogHealth,
+    /// An unacknowledged guardrail breach (`integration.guardrail.breached`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breach: Option<serde_json::Value>,
 }
 
 /// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
@@ -128,6 +131,7 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
                 as u64,
         },
         log: proj.health,
+        breach: crate::breach::check(&repo.git, &repo.state, &cfg, recorded_cutover(repo, &cfg))?,
     };
     // `status` is a one-shot process: freeing a projection of a million events node by
     // node cost a sixth of a cold replay, and the kernel reclaims it at exit anyway.
@@ -135,8 +139,15 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
     Ok(report)
 }
 
+fn recorded_cutover(repo: &Repo, cfg: &crate::config::Config) -> bool {
+    crate::mode::recorded_effective_mode(&repo.state, cfg) == Mode::Cutover
+}
+
 pub(crate) fn render_status(s: &StatusReport) -> String {
     let mut out = String::new();
+    if let Some(b) = &s.breach {
+        out.push_str(&format!("{}\n", crate::breach::describe(b)));
+    }
     let eff = s.mode.effective.map(Mode::as_str).unwrap_or("error");
     out.push_str(&format!("mode: {eff} (requested {}; {})\n", s.mode.requested.as_str(), s.mode.reason));
     out.push_str(&format!("lease: {}\n", render_lease(&s.lease)));

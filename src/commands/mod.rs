@@ -5,6 +5,7 @@
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod emit;
+pub(crate) mod fence;
 pub(crate) mod followups;
 pub(crate) mod lease;
 pub(crate) mod log;
@@ -55,6 +56,9 @@ pub(crate) enum Command {
     Doctor(doctor::DoctorArgs),
     /// Build a throwaway sandbox and run shadow then cutover on it.
     Demo(demo::DemoArgs),
+    /// Install the server-side fence in a self-hosted bare repository: main moves only by
+    /// fast-forward to integrator-signed merges.
+    Fence(fence::FenceArgs),
 }
 
 /// Parse the command line and run it; returns the exit code.
@@ -88,6 +92,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         // The doctor opens the repository itself: it must work when the shims on PATH are broken.
         Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
         Command::Demo(args) => demo::exec(args),
+        Command::Fence(args) => fence::exec(args),
     }
 }
 

@@ -24,6 +24,15 @@ pub(crate) enum NotificationsAction {
 }
 
 pub(crate) fn exec(repo: &Repo, args: NotificationsArgs) -> Result<i32> {
+    if let Some(NotificationsAction::Seen { slug }) = args
+        .action
+        .as_ref()
+        .filter(|a| matches!(a, NotificationsAction::Seen { slug } if slug == crate::breach::ACK_SLUG))
+    {
+        let acked = crate::breach::acknowledge(&repo.state)?;
+        println!("{slug}: {}", if acked { "acknowledged" } else { "nothing to acknowledge" });
+        return Ok(exit::OK);
+    }
     let mut proj = status::projection(repo)?;
     if let Some(NotificationsAction::Seen { slug }) = args.action {
         status::mark_seen(repo, &mut proj, &slug)?;

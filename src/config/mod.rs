@@ -73,6 +73,9 @@ pub(crate) struct IntegratorConfig {
     pub bookkeeping: String,
     pub after_push: String,
     pub delete_merged_branches: bool,
+    /// An SSH signing key (`user.signingkey` with `gpg.format=ssh`): when set, the
+    /// integrator signs its commits, which the server-side fence (`integrator fence`) requires.
+    pub signing_key: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,7 +112,23 @@ pub(crate) struct Config {
 
 /// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`
 /// of `defaults.toml`, kept here too for the shim's pass-through test, which reads no file.
-pub(crate) const DEFAULT_AGENT_BLOCKED: &[&str] = &["stash", "restore", "clean", "checkout", "reset", "revert"];
+pub(crate) const DEFAULT_AGENT_BLOCKED: &[&str] = &[
+    "stash",
+    "restore",
+    "clean",
+    "checkout",
+    "reset",
+    "revert",
+    "switch",
+    "read-tree",
+    "checkout-index",
+    "worktree",
+    "rebase",
+    "grep",
+    "bisect",
+    "submodule",
+    "filter-branch",
+];
 
 /// Every key with its default, and a comment on what it means.
 const DEFAULTS: &str = include_str!("defaults.toml");

@@ -79,6 +79,7 @@ pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     findings.extend(shims::check(&path, &installed, repo.git.dir()));
     findings.push(check_config(repo));
     findings.extend(state::check(repo));
+    findings.push(check_breach(repo));
     let ok = findings.iter().all(|f| f.ok);
     Ok(Report { ok, findings })
 }
@@ -124,6 +125,21 @@ pub(crate) fn render(report: &Report) -> String {
         out.push_str(&format!("doctor: {failed} problem{s} found\n"));
     }
     out
+}
+
+/// The breach alarm: an unacknowledged `integration.guardrail.breached`.
+fn check_breach(repo: &Repo) -> Finding {
+    let cfg = repo.config().unwrap_or_default();
+    let cutover = crate::mode::recorded_effective_mode(&repo.state, &cfg) == crate::config::Mode::Cutover;
+    match crate::breach::check(&repo.git, &repo.state, &cfg, cutover) {
+        Ok(None) => Finding::pass("breach", "no commit reached main around the integrator"),
+        Ok(Some(b)) => Finding::fail(
+            "breach",
+            crate::breach::describe(&b),
+            format!("integrator notifications seen {}", crate::breach::ACK_SLUG),
+        ),
+        Err(e) => Finding::fail("breach", error_text(&e), "integrator doctor".to_string()),
+    }
 }
 
 fn check_config(repo: &Repo) -> Finding {

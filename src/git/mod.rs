@@ -76,6 +76,11 @@ impl Git {
         g
     }
 
+    /// The value this gateway sets for `key`, if it sets one.
+    pub(crate) fn env_value(&self, key: &str) -> Option<&OsStr> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_os_str())
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.exe);
         c.args(args).current_dir(&self.dir).env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");

@@ -67,19 +67,23 @@ fn scan(args: &[String], with_value: &[&str]) -> Scan {
             };
             s.flags.push((name, value));
         } else if a.len() > 1 && a.starts_with('-') {
-            let name = a[..2].to_string();
-            if with_value.contains(&name.as_str()) {
-                let value = if a.len() > 2 {
-                    Some(a[2..].to_string())
-                } else {
+            // Bundled short flags (`-iXPUT`): the first one that takes a value takes the
+            // rest of the word, or the next argument.
+            for (at, c) in a.char_indices().skip(1) {
+                let name = format!("-{c}");
+                if !with_value.contains(&name.as_str()) {
+                    s.flags.push((name, None));
+                    continue;
+                }
+                let rest = &a[at + c.len_utf8()..];
+                let value = if rest.is_empty() {
                     i += 1;
                     args.get(i - 1).cloned()
+                } else {
+                    Some(rest.to_string())
                 };
                 s.flags.push((name, value));
-            } else {
-                for c in a[1..].chars() {
-                    s.flags.push((format!("-{c}"), None));
-                }
+                break;
             }
         } else {
             s.positional.push(a.clone());
@@ -132,15 +136,31 @@ pub(crate) const REF_MUTATIONS: &[&str] = &[
     "createRef",
     "deleteRef",
     "mergeBranch",
+    "createCommitOnBranch",
+    "enqueuePullRequest",
+    "revertPullRequest",
+    "updatePullRequestBranch",
+    "createBranchProtectionRule",
+    "updateBranchProtectionRule",
+    "deleteBranchProtectionRule",
+    "createRepositoryRuleset",
+    "updateRepositoryRuleset",
+    "deleteRepositoryRuleset",
 ];
 
 /// Classify `gh args…`. `read_file` reads a `@file` field value (None when unreadable
 /// or when it is `-`, stdin, which the shim must leave to gh).
 pub(crate) fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<String>) -> Stake {
+    // `-R/--repo` may come before the subcommand (`gh pr -R o/r merge 1`): lift it out so
+    // the command words are found, and hand it back after them.
+    let (args, repo) = lift_repo(args);
+    let args = &args;
     let words: Vec<&str> = args.iter().filter(|a| !a.starts_with('-')).map(String::as_str).collect();
     let after = |word: &str| {
         let i = args.iter().position(|a| a == word).map_or(args.len(), |i| i + 1);
-        args[i..].to_vec()
+        let mut rest = args[i..].to_vec();
+        rest.extend(repo.iter().flat_map(|r| ["--repo".to_string(), r.clone()]));
+        rest
     };
     match words.as_slice() {
         ["pr", "merge", ..] => {
@@ -164,6 +184,30 @@ pub(crate) fn classify(args: &[String], read_file: &dyn Fn(&str) -> Option<Strin
         }
         _ => Stake::None,
     }
+}
+
+/// `args` without its `-R/--repo` flags (anywhere but after `--`), and the last value.
+fn lift_repo(args: &[String]) -> (Vec<String>, Option<String>) {
+    let mut out = Vec::new();
+    let mut repo = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == "--" {
+            out.extend(args[i - 1..].iter().cloned());
+            break;
+        }
+        if a == "-R" || a == "--repo" {
+            repo = args.get(i).cloned();
+            i += 1;
+        } else if let Some(v) = a.strip_prefix("--repo=").or_else(|| a.strip_prefix("-R")).filter(|v| !v.is_empty()) {
+            repo = Some(v.to_string());
+        } else {
+            out.push(a.clone());
+        }
+    }
+    (out, repo)
 }
 
 /// A field's value as given (`key=value`); `@file` values are read; None when unknown.
@@ -349,6 +393,24 @@ mod tests {
         assert_eq!(c("api graphql -f query={viewer{login}}"), Stake::None);
         assert_eq!(c("api graphql -f query=mutation{addComment(input:{}){clientMutationId}}"), Stake::None);
         assert_eq!(graphql_ref_mutation("query { updateRef }"), None);
+    }
+
+    #[test]
+    fn flags_before_the_subcommand_and_bundles() {
+        for form in ["pr -R o/r merge 1", "pr --repo o/r merge 1", "pr --repo=o/r merge 1", "-R o/r pr merge 1"] {
+            assert!(
+                matches!(c(form), Stake::PrBase { selector: Some(s), repo: Some(r), .. } if s == "1" && r == "o/r"),
+                "{form}"
+            );
+        }
+        assert!(matches!(c("api -iXPUT repos/o/r/pulls/1/merge"), Stake::PrBase { selector: Some(n), .. } if n == "1"));
+        assert_eq!(refused_branch("api -fref=refs/heads/main repos/o/r/git/refs"), Some("main".into()));
+        assert!(matches!(
+            c("api graphql -f query=mutation{createCommitOnBranch(input:{}){commit{oid}}}"),
+            Stake::Always(_)
+        ));
+        assert!(matches!(c("api graphql -f query=mutation{enqueuePullRequest(input:{}){x}}"), Stake::Always(_)));
+        assert_eq!(c("api -iX GET repos/o/r/pulls/1/merge"), Stake::None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `gh` shim: refuses merges into, and API writes to, protected branches unless the
 //! integrator runs it; everything else `exec`s the real gh, which runs exactly once.
 
+use super::gh_alias;
 use super::gh_argv::{self, Stake};
 use super::shim::{self, Real};
 use super::{Context, Refusal};
@@ -19,6 +20,7 @@ pub fn run(argv: Vec<OsString>) -> Error {
 fn decide(argv: &[OsString]) -> Result<Real> {
     let real = shim::find_real("gh")?;
     let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args = expand_alias(&real, args)?;
     let read_file = |f: &str| (f != "-").then(|| std::fs::read_to_string(f).ok()).flatten();
     let stake = gh_argv::classify(&args, &read_file);
     if stake == Stake::None {
@@ -31,6 +33,25 @@ fn decide(argv: &[OsString]) -> Result<Real> {
         Some(r) if !ctx.integrator_authorised() => Err(super::refuse(&ctx, argv, &[r])),
         _ => Ok(real),
     }
+}
+
+/// A first word that is no gh command may be an alias: expand it through the real gh's
+/// `gh alias list`. A list that cannot be read refuses (the alias could hide a merge).
+fn expand_alias(real: &Real, args: Vec<String>) -> Result<Vec<String>> {
+    let Some(word) = gh_alias::candidate(&args) else {
+        return Ok(args);
+    };
+    let list = real.lookup(&["alias", "list"])?;
+    if !list.success {
+        return Err(Error::Refused(
+            Refusal::main(
+                format!("`gh {word}` may be an alias, and `gh alias list` could not be read to check it"),
+                None,
+            )
+            .message(),
+        ));
+    }
+    Ok(gh_alias::lookup(&list.stdout, word).and_then(|e| gh_alias::expand(&e, &args[1..])).unwrap_or(args))
 }
 
 fn refusal(real: &Real, ctx: &Context, stake: Stake) -> Result<Option<Refusal>> {

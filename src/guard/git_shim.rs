@@ -2,9 +2,10 @@
 //! agent policy's destructive commands; everything else `exec`s the real git unchanged.
 //! The pass-through path classifies argv only: no subprocess, no file read.
 
+use super::alias_chain::{self, Resolved};
 use super::git_argv::{self, AgentVerdict, Invocation};
 use super::shim::{self, Real};
-use super::{Context, Refusal};
+use super::{effective, Context, Refusal};
 use crate::config::DEFAULT_AGENT_BLOCKED;
 use crate::error::{Error, Result};
 use std::ffi::OsString;
@@ -12,8 +13,13 @@ use std::path::PathBuf;
 
 /// The marker the agent policy looks at when `guard.agent_env` is left at its default.
 const DEFAULT_AGENT_ENV: &str = "TELECLAUDE_SESSION_ID";
-/// Aliases of aliases are followed this far (git itself detects loops).
-const MAX_ALIAS_DEPTH: usize = 16;
+
+/// Commands that push (and run the pre-push hook) themselves.
+const PUSHES: &[&str] = &["push", "subtree"];
+/// Commands that push without the hook: refused outright.
+const PUSHES_WITHOUT_HOOK: &[&str] = &["send-pack", "http-push"];
+/// Builtins that run other commands, which may push with the overrides they inherit.
+const RUNS_COMMANDS: &[&str] = &["rebase", "bisect", "grep", "submodule", "difftool"];
 
 /// The shim's entry point: `argv` is the full argv. Returns only on refusal or failure.
 pub fn run(argv: Vec<OsString>) -> Error {
@@ -23,33 +29,19 @@ pub fn run(argv: Vec<OsString>) -> Error {
     }
 }
 
-/// The command after alias expansion, and what the user wrote.
-struct Resolved {
-    inv: Invocation,
-    /// The first alias name, when the command word was an alias.
-    alias: Option<String>,
-    /// A `!` alias (shell command): cannot be analysed.
-    shell_alias: bool,
-    /// Config keys set by `-c` anywhere in the chain.
-    config_keys: Vec<String>,
-}
-
 fn decide(argv: &[OsString]) -> Result<(Real, Vec<OsString>)> {
     shim::check_depth("git")?;
     let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let inv = git_argv::parse(&args);
-    let Some(cmd) = inv.command.as_deref() else {
-        return Ok((shim::find_real("git")?, argv.to_vec()));
-    };
-    if is_pass_through(cmd) {
+    if inv.command.is_none() || is_pass_through(&inv) {
         return Ok((shim::find_real("git")?, argv.to_vec()));
     }
     let real = shim::find_real("git")?;
-    let resolved = resolve_aliases(&real, inv)?;
+    let resolved = alias_chain::resolve(&real, inv)?;
     let Some(cmd) = resolved.inv.command.clone() else {
         return Ok((real, argv.to_vec()));
     };
-    let main_at_stake = cmd == "push" || cmd == "send-pack";
+    let main_at_stake = can_push(&cmd);
     let ctx = match load_context(&resolved.inv) {
         Ok(ctx) => ctx,
         // Nothing but the agent policy could apply, and no agent marker is set: run git.
@@ -76,57 +68,48 @@ fn decide(argv: &[OsString]) -> Result<(Real, Vec<OsString>)> {
     Ok((real, exec_argv))
 }
 
+/// The environment as text (a variable that is not UTF-8 is read lossily, never a panic).
+fn lossy_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+}
+
 fn default_marker_set() -> bool {
     std::env::var_os(DEFAULT_AGENT_ENV).is_some_and(|v| !v.is_empty())
 }
 
-/// Can this command word run without any check? A builtin that is neither a push nor one
-/// of the default agent-blocked commands, when the default agent marker is unset.
-fn is_pass_through(cmd: &str) -> bool {
-    git_argv::is_known_command(cmd)
-        && !matches!(cmd, "push" | "send-pack")
-        && !DEFAULT_AGENT_BLOCKED.contains(&cmd)
-        && !default_marker_set()
+/// Can `cmd` push, directly or through what it runs? Anything that is not a builtin (a
+/// git-* program, an unresolved word) is assumed to.
+fn can_push(cmd: &str) -> bool {
+    PUSHES.contains(&cmd)
+        || PUSHES_WITHOUT_HOOK.contains(&cmd)
+        || RUNS_COMMANDS.contains(&cmd)
+        || !git_argv::is_builtin(cmd)
 }
 
-/// Follow non-builtin command words through `alias.*` (asking the real git with the same
-/// global options, so `-c alias.x=…` counts) until a builtin, a shell alias or no alias.
-fn resolve_aliases(real: &Real, mut inv: Invocation) -> Result<Resolved> {
-    let mut alias = None;
-    let mut config_keys = inv.config_keys.clone();
-    for _ in 0..MAX_ALIAS_DEPTH {
-        let Some(cmd) = inv.command.clone() else {
-            break;
-        };
-        if git_argv::is_known_command(&cmd) {
-            break;
-        }
-        let mut q: Vec<String> = inv.globals.clone();
-        q.extend(["config".into(), "--get".into(), format!("alias.{cmd}")]);
-        let found = real.lookup(&q)?;
-        if !found.success {
-            break;
-        }
-        alias.get_or_insert(cmd.clone());
-        let value = found.stdout.trim_end_matches('\n');
-        if value.starts_with('!') {
-            return Ok(Resolved { inv, alias, shell_alias: true, config_keys });
-        }
-        let Some(mut words) = git_argv::split_alias(value) else {
-            break;
-        };
-        words.extend(inv.args.iter().cloned());
-        let mut next = git_argv::parse(&words);
-        config_keys.extend(next.config_keys.iter().cloned());
-        // The alias runs with the user's global options (its own come after them).
-        let mut globals = inv.globals.clone();
-        globals.append(&mut next.globals);
-        next.globals = globals;
-        next.chdirs = [inv.chdirs.clone(), next.chdirs].concat();
-        next.git_dir = next.git_dir.or(inv.git_dir.clone());
-        inv = next;
+/// Sensitive config overrides from `-c`/`--config-env` (`keys`) and `GIT_CONFIG_*`.
+fn sensitive_overrides(keys: &[String]) -> Vec<String> {
+    let env_keys = git_argv::env_config_keys(lossy_env());
+    let mut out: Vec<String> =
+        keys.iter().chain(env_keys.iter()).filter(|k| git_argv::is_sensitive_config_key(k)).cloned().collect();
+    out.dedup();
+    out
+}
+
+/// Can this command line run without any check? A builtin that cannot push, that the
+/// default agent policy allows as written, with no agent marker — and, for a builtin that
+/// runs other commands, no override they would inherit. Pure: argv and environment only.
+fn is_pass_through(inv: &Invocation) -> bool {
+    let Some(cmd) = inv.command.as_deref() else {
+        return true;
+    };
+    // `revert` always goes the long way: its `--confirmed` is removed before git runs.
+    if !git_argv::is_builtin(cmd) || PUSHES.contains(&cmd) || PUSHES_WITHOUT_HOOK.contains(&cmd) || cmd == "revert" {
+        return false;
     }
-    Ok(Resolved { inv, alias, shell_alias: false, config_keys })
+    if RUNS_COMMANDS.contains(&cmd) && !sensitive_overrides(&inv.config_keys).is_empty() {
+        return false;
+    }
+    git_argv::agent_verdict(cmd, &inv.args, DEFAULT_AGENT_BLOCKED) == AgentVerdict::Allow && !default_marker_set()
 }
 
 /// The repository the command runs in (after `-C` and `--git-dir`) and its policy.
@@ -145,58 +128,76 @@ fn load_context(inv: &Invocation) -> Result<Context> {
 }
 
 /// The push rules: hook bypasses, mirrors, config overrides, other receive-pack; and
-/// `send-pack`, which never runs the hook.
+/// `send-pack`, which never runs the hook. For `push` and `subtree` git is asked once for
+/// its effective configuration ([`effective`]): the hooks it resolves must be ours.
 fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal>> {
+    let cmd = r.inv.command.as_deref().unwrap_or_default();
+    let main_refusal = |rule: String| Refusal::main(rule, None);
+    if PUSHES_WITHOUT_HOOK.contains(&cmd) {
+        return Ok(vec![main_refusal(format!("`git {cmd}` pushes without the pre-push hook and is refused"))]);
+    }
     let mut out = Vec::new();
-    let main_refusal = |rule: &str| Refusal::main(rule.to_string(), None);
-    if r.inv.command.as_deref() == Some("send-pack") {
-        out.push(main_refusal("`git send-pack` pushes without the pre-push hook and is refused"));
-        return Ok(out);
-    }
+    let mut overridden = sensitive_overrides(&r.config_keys);
     let p = git_argv::analyse_push(&r.inv.args);
-    if p.no_verify && !ctx.cfg.guard.allow_no_verify {
-        out.push(main_refusal("`git push --no-verify` (or an abbreviation) would skip the pre-push guard"));
+    if cmd == "push" {
+        out.extend(push_flag_refusals(ctx, &p).into_iter().map(main_refusal));
     }
-    if p.mirror {
-        out.push(main_refusal("`git push --mirror` overwrites every ref of the remote, protected branches included"));
-    }
-    if p.receive_pack {
-        out.push(main_refusal("`git push --receive-pack`/`--exec` runs another program on the remote side"));
-    }
-    let env_keys = git_argv::env_config_keys(|k| std::env::var(k).ok());
-    let overridden: Vec<&String> =
-        r.config_keys.iter().chain(env_keys.iter()).filter(|k| git_argv::is_sensitive_config_key(k)).collect();
-    if !overridden.is_empty() {
-        let keys: Vec<&str> = overridden.iter().map(|k| k.as_str()).collect();
-        out.push(main_refusal(&format!(
-            "`git push` with a command-line or GIT_CONFIG_* override of {} could bypass the guard",
-            keys.join(", ")
-        )));
-    }
-    if !p.mirror {
-        if let Some(name) = mirror_remote(real, r, p.repo.as_deref())? {
-            out.push(main_refusal(&format!(
+    if PUSHES.contains(&cmd) {
+        let eff = effective::ask(real, &r.inv.globals)?;
+        for key in eff.command_overrides() {
+            if !overridden.contains(&key) {
+                overridden.push(key);
+            }
+        }
+        if let Some(rule) = hooks_refusal(ctx, &eff) {
+            out.push(main_refusal(rule));
+        }
+        let mirror = eff.mirrors().into_iter().find(|n| p.repo.as_deref().is_none_or(|want| want == n));
+        if let (Some(name), false, "push") = (mirror, p.mirror, cmd) {
+            out.push(main_refusal(format!(
                 "remote `{name}` is a mirror (remote.{name}.mirror): pushing to it overwrites protected branches"
             )));
         }
     }
+    if !overridden.is_empty() {
+        out.push(main_refusal(format!(
+            "`git {cmd}` with a command-line or GIT_CONFIG_* override of {} could bypass the guard",
+            overridden.join(", ")
+        )));
+    }
     Ok(out)
 }
 
-/// The mirror remote this push would go to: the named one if it is a mirror; with no
-/// remote named, any mirror remote (the default remote could be it).
-fn mirror_remote(real: &Real, r: &Resolved, repo: Option<&str>) -> Result<Option<String>> {
-    let mut q: Vec<String> = r.inv.globals.clone();
-    q.extend(["config".into(), "--bool".into(), "--get-regexp".into(), r"^remote\..*\.mirror$".into()]);
-    let found = real.lookup(&q)?;
-    Ok(found
-        .stdout
-        .lines()
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter(|(_, v)| *v == "true")
-        .filter_map(|(k, _)| k.strip_prefix("remote.")?.strip_suffix(".mirror"))
-        .find(|name| repo.is_none_or(|want| want == *name))
-        .map(str::to_string))
+/// `--no-verify`, `--mirror`, `--receive-pack`/`--exec`.
+fn push_flag_refusals(ctx: &Context, p: &git_argv::Push) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.no_verify && !ctx.cfg.guard.allow_no_verify {
+        out.push("`git push --no-verify` (or an abbreviation) would skip the pre-push guard".to_string());
+    }
+    if p.mirror {
+        out.push("`git push --mirror` overwrites every ref of the remote, protected branches included".to_string());
+    }
+    if p.receive_pack {
+        out.push("`git push --receive-pack`/`--exec` runs another program on the remote side".to_string());
+    }
+    out
+}
+
+/// In a guarded repository (state dir present, or our hook in the default hooks dir), the
+/// hooks directory git resolves must hold our `pre-push`.
+fn hooks_refusal(ctx: &Context, eff: &effective::Effective) -> Option<String> {
+    let loc = ctx.loc.as_ref()?;
+    let default = effective::hooks_dir(None, loc);
+    let guarded = loc.state().root().is_dir() || effective::leads_to_guard(&default);
+    let dir = effective::hooks_dir(eff.hooks_path(), loc);
+    if !guarded || effective::leads_to_guard(&dir) {
+        return None;
+    }
+    Some(format!(
+        "git would run the hooks in {} (core.hooksPath as git resolves it), which do not lead to the \
+         pre-push guard; unset core.hooksPath or re-run install.sh with --follow-hooks-path",
+        dir.display()
+    ))
 }
 
 /// The agent policy (the marker is set): destructive commands and shell aliases.

@@ -5,6 +5,9 @@
 //! authorisation; the runners (`prepush::run`, `git_shim::run`, `gh_shim::run`) read the
 //! repository, configuration and lease only when a classifier says something is at stake.
 
+mod alias_chain;
+mod effective;
+mod gh_alias;
 pub(crate) mod gh_argv;
 pub(crate) mod gh_shim;
 pub(crate) mod git_argv;

@@ -132,6 +132,9 @@ impl Runner<'_> {
         Worktree::clean_stale(&self.git, &self.dir)?;
         self.journal.checkpoint(Phase::Fetch, None, None)?;
         self.fetch()?;
+        if let Some(b) = crate::breach::check(&self.git, &self.dir, &self.cfg, self.cutover())? {
+            eprintln!("{}", crate::breach::describe(&b));
+        }
         self.recover()?;
         loop {
             let seen = self.proj.readiness_events;

@@ -9,29 +9,34 @@ fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
         &fake.join("gh"),
         "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$GH_LOG\"\n\
          case \"$*\" in *'--json baseRefName'*) [ -n \"$FAKE_BASE\" ] || exit 1; echo \"$FAKE_BASE\"; exit 0;; esac\n\
+         [ \"$*\" = 'alias list' ] && [ -n \"$FAKE_ALIASES\" ] && { printf '%s' \"$FAKE_ALIASES\"; exit 0; }\n\
          exit 3\n",
     );
     fake
 }
 
+/// `gh args` through the shim with the fake gh behind it and `env`; the output and the
+/// fake's log of what reached it.
+fn run_gh(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
+    let fake = fake_gh(sb);
+    let log = sb.dir().join("gh.log");
+    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
+    let _ = std::fs::remove_file(&log);
+    let out = sb
+        .command(sb.shims.join("gh"), &sb.work)
+        .args(args)
+        .env("PATH", &path)
+        .env("GH_LOG", &log)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
 #[test]
 fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
     let sb = Sandbox::new();
-    let fake = fake_gh(&sb);
-    let log = sb.dir().join("gh.log");
-    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
-    let run = |args: &[&str], base: &str| {
-        let _ = std::fs::remove_file(&log);
-        let out = sb
-            .command(sb.shims.join("gh"), &sb.work)
-            .args(args)
-            .env("PATH", &path)
-            .env("GH_LOG", &log)
-            .env("FAKE_BASE", base)
-            .output()
-            .unwrap();
-        (out, std::fs::read_to_string(&log).unwrap_or_default())
-    };
+    let run = |args: &[&str], base: &str| run_gh(&sb, args, &[("FAKE_BASE", base)]);
     let refused: &[(&[&str], &str)] = &[
         (&["pr", "merge", "12", "--squash"], "main"),
         (&["pr", "merge", "--auto", "--merge"], "main"),
@@ -97,4 +102,34 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         assert_eq!(log.lines().filter(|l| *l == line).count(), 1, "gh {args:?}: {log}");
     }
     assert_eq!(sb.read_state("guardrails.jsonl").lines().count(), lines);
+}
+
+#[test]
+fn gh_flags_before_the_subcommand_aliases_bundles_and_more_mutations_are_refused() {
+    let sb = Sandbox::new();
+    let run = |args: &[&str], aliases: &str| run_gh(&sb, args, &[("FAKE_BASE", "main"), ("FAKE_ALIASES", aliases)]);
+    let aliases = "co: pr checkout\npm: pr merge\nmq: 'pr merge $1 --squash'\n";
+    let refused: &[(&[&str], &str)] = &[
+        (&["pr", "-R", "o/r", "merge", "1"], ""),
+        (&["pr", "--repo", "o/r", "merge", "1"], ""),
+        (&["pm", "1"], aliases),
+        (&["mq", "1"], aliases),
+        (&["pm", "1"], ""), // the alias list cannot be read
+        (&["api", "-iXPUT", "repos/o/r/pulls/1/merge"], ""),
+        (&["api", "graphql", "-f", "query=mutation { createCommitOnBranch(input: {}) { commit { oid } } }"], ""),
+        (&["api", "graphql", "-f", "query=mutation { enqueuePullRequest(input: {}) { clientMutationId } }"], ""),
+    ];
+    for (args, aliases) in refused {
+        let (out, log) = run(args, aliases);
+        assert_eq!(out.status.code(), Some(1), "gh {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
+        let lookups = |l: &str| l.contains("--json baseRefName") || l == "alias list";
+        assert!(log.lines().all(lookups), "gh {args:?} reached gh: {log}");
+    }
+    // Near misses: an alias of a read, a bundle with GET, a mutation that moves nothing.
+    for args in [&["co", "1"][..], &["api", "-iX", "GET", "repos/o/r/pulls/1/merge"][..]] {
+        let (out, log) = run(args, aliases);
+        assert_eq!(out.status.code(), Some(3), "gh {args:?}: {}", stderr(&out));
+        assert_eq!(log.lines().filter(|l| *l == args.join(" ")).count(), 1, "gh {args:?}: {log}");
+    }
 }

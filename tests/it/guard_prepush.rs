@@ -4,7 +4,7 @@ use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
 use std::path::Path;
 
 /// A sandbox with the hook installed and a linked worktree `wt` on `feature`, one commit ahead.
-fn setup() -> (Sandbox, std::path::PathBuf, String) {
+pub(crate) fn setup() -> (Sandbox, std::path::PathBuf, String) {
     let sb = Sandbox::new();
     sb.install_hook();
     let wt = sb.worktree("wt", "feature");
@@ -18,7 +18,7 @@ fn guardrail_lines(sb: &Sandbox) -> Vec<serde_json::Value> {
 
 /// Run `git <args>` through the shim in `dir` with extra env; assert it was refused and
 /// origin's main did not move.
-fn assert_refused(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) {
+pub(crate) fn assert_refused(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) {
     let before = sb.origin_ref("main");
     let records = guardrail_lines(sb).len();
     let out = sb.shim_git(dir).args(args).envs(env.iter().copied()).output().unwrap();
@@ -168,10 +168,26 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
     assert!(guardrail_lines(&sb).is_empty());
 }
 
-/// Hold the lease as `integrator run` does: the flock on lease.lock and a lease.json.
+/// Run `cmd` with `input` on its stdin, output captured.
+fn feed(mut cmd: std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The SHA-256 of `token` as `lease.json` stores it, computed by coreutils' `sha256sum`.
+fn token_digest(token: &str) -> String {
+    let out = feed(std::process::Command::new("sha256sum"), token.as_bytes());
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// Hold the lease as `integrator run` does: the flock on lease.lock and a lease.json
+/// holding the digest of `token`.
 fn write_lease(sb: &Sandbox, token: &str) {
     let meta = serde_json::json!({
-        "key": "integration/main", "owner": "integrator", "token": token, "pid": std::process::id(),
+        "key": "integration/main", "owner": "integrator", "token": token_digest(token), "pid": std::process::id(),
         "host": "test", "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
         "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 120,
     });
@@ -198,6 +214,11 @@ fn the_integrator_token_passes_only_while_the_lease_is_held() {
         let _held = lock.write().unwrap();
         assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("TELECLAUDE_INTEGRATOR_TOKEN", "tok-999")]);
         assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[]);
+        // Row 12: what lease.json holds does not authorise a push.
+        let stored: serde_json::Value = serde_json::from_str(&sb.read_state("lease.json")).unwrap();
+        let stored = stored["token"].as_str().unwrap().to_string();
+        assert!(!sb.read_state("lease.json").contains("tok-123"));
+        assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &[("TELECLAUDE_INTEGRATOR_TOKEN", &stored)]);
         ok(sb
             .shim_git(&wt)
             .args(["push", "-q", "origin", "feature:main"])
@@ -274,16 +295,9 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
 
     // The hook itself, fed garbage, refuses with a message.
     for input in ["garbage\n", "refs/heads/f abc refs/heads/main def\n"] {
-        let mut child = sb
-            .command(crate::support::bin("pre-push"), &wt)
-            .args(["origin", "url"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut hook = sb.command(crate::support::bin("pre-push"), &wt);
+        hook.args(["origin", "url"]);
+        let out = feed(hook, input.as_bytes());
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
     }

@@ -28,27 +28,9 @@ fn pass_through_works_with_nothing_but_the_real_git_on_path() {
 
 #[test]
 fn pass_through_execs_once_and_forks_nothing() {
-    let Ok(strace) = which::which("strace") else {
-        eprintln!("note: strace is not installed; skipping the execve/fork count (the PATH test still ran)");
-        return;
-    };
     let sb = Sandbox::new();
-    let path = bare_path(&sb);
     let trace = sb.root.join("trace.txt");
-    let out = sb
-        .cmd(&strace, &sb.work)
-        .env("PATH", &path)
-        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
-        .arg(&trace)
-        .arg(sb.shims.join("git"))
-        .args(["rev-parse", "--git-dir"])
-        .output()
-        .unwrap();
-    if !out.status.success() && stderr(&out).contains("ptrace") {
-        eprintln!("note: ptrace is not permitted here; skipping the execve/fork count: {}", stderr(&out));
-        return;
-    }
-    assert!(out.status.success(), "{}", stderr(&out));
+    let Some(out) = strace_shim(&sb, &trace, &["rev-parse", "--git-dir"]) else { return };
     assert_eq!(String::from_utf8_lossy(&out.stdout), ".git\n");
     let calls = syscalls(&trace);
     let execs: Vec<&String> = calls.iter().filter(|c| c.starts_with("execve(")).collect();
@@ -58,6 +40,31 @@ fn pass_through_execs_once_and_forks_nothing() {
     assert_eq!(execs.len(), 2, "{}", calls.join("\n"));
     let real = format!("{:?}", sb.root.join("only-git/git").display().to_string());
     assert!(execs[1].starts_with(&format!("execve({real}, ")), "{}", execs[1]);
+}
+
+/// Run the shim with `args` under strace (processes and execs, to `trace`) with only the
+/// shim and the real git on PATH; assert success. None (with a note) where strace is
+/// missing or ptrace is not permitted.
+fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process::Output> {
+    let Ok(strace) = which::which("strace") else {
+        eprintln!("note: strace is not installed; skipping the process count (the PATH test still ran)");
+        return None;
+    };
+    let out = sb
+        .cmd(&strace, &sb.work)
+        .env("PATH", bare_path(sb))
+        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
+        .arg(trace)
+        .arg(sb.shims.join("git"))
+        .args(args)
+        .output()
+        .unwrap();
+    if !out.status.success() && stderr(&out).contains("ptrace") {
+        eprintln!("note: ptrace is not permitted here; skipping the process count: {}", stderr(&out));
+        return None;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    Some(out)
 }
 
 /// The traced calls, without strace's pid column.
@@ -71,4 +78,24 @@ fn syscalls(trace: &Path) -> Vec<String> {
         .filter(|l| !l.starts_with("+++") && !l.starts_with("---"))
         .map(str::to_string)
         .collect()
+}
+
+/// A push pays at most one extra git process: the shim asks git once for its effective
+/// hook configuration, then replaces itself with the real git.
+#[test]
+fn a_push_pays_at_most_one_extra_git_process() {
+    let sb = Sandbox::new();
+    sb.install_hook();
+    let trace = sb.root.join("push-trace.txt");
+    let Some(_) = strace_shim(&sb, &trace, &["push", "-q", "origin", "HEAD:refs/heads/feature"]) else { return };
+    assert!(sb.origin_ref("feature").is_some());
+    // The shim's own pid: what it started before it became the real git by exec.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
+    let shim_pid = lines[0].0;
+    let mine: Vec<&str> = lines.iter().filter(|(p, _)| *p == shim_pid).map(|(_, c)| c.trim_start()).collect();
+    let exec_real = mine.iter().skip(1).position(|c| c.starts_with("execve(")).expect("the shim exec'd git") + 1;
+    let spawned =
+        mine[..exec_real].iter().filter(|c| ["clone", "fork", "vfork"].iter().any(|s| c.starts_with(s))).count();
+    assert!(spawned <= 1, "the shim started {spawned} processes before git:\n{text}");
 }

@@ -29,8 +29,8 @@ const CHECKOUT_SAFE: &[&str] = &[
 const CHECKOUT_NEW_BRANCH: &[&str] = &["-b", "-B", "--orphan"];
 
 /// Apply the destructive-command policy to `command args` (only called for agents).
-pub fn agent_verdict(command: &str, args: &[String], blocked: &[String]) -> AgentVerdict {
-    if !blocked.iter().any(|b| b == command) {
+pub fn agent_verdict<S: AsRef<str>>(command: &str, args: &[String], blocked: &[S]) -> AgentVerdict {
+    if !blocked.iter().any(|b| b.as_ref() == command) {
         return AgentVerdict::Allow;
     }
     let refuse = |rule: &str| AgentVerdict::Refuse(format!("`git {command}` {rule}"));
@@ -68,8 +68,58 @@ pub fn agent_verdict(command: &str, args: &[String], blocked: &[String]) -> Agen
             }
         }
         "checkout" => checkout_verdict(args),
+        "switch" if any_flag(args, 'f', "cC", &["force", "discard-changes"]) => {
+            refuse("with --discard-changes or --force discards uncommitted work")
+        }
+        "read-tree" if any_flag(args, 'u', "", &[]) && any_flag(args, '\0', "", &["reset"]) => {
+            refuse("-u --reset overwrites the working tree")
+        }
+        "checkout-index" if any_flag(args, 'f', "", &["force"]) => {
+            refuse("--force overwrites files in the working tree")
+        }
+        "worktree" if args.first().is_some_and(|a| a == "remove") && any_flag(args, 'f', "", &["force"]) => {
+            refuse("remove --force deletes a worktree with uncommitted work")
+        }
+        "rebase" if any_flag(args, 'x', "", &["exec"]) => runs_commands("--exec"),
+        "grep" if any_flag(args, 'O', "efABCm", &["open-files-in-pager"]) => runs_commands("--open-files-in-pager"),
+        "bisect" if args.first().is_some_and(|a| a == "run") => runs_commands("run"),
+        "submodule" if args.iter().any(|a| a == "foreach") => runs_commands("foreach"),
+        "filter-branch" => runs_commands("(any filter)"),
+        "switch" | "read-tree" | "checkout-index" | "worktree" | "rebase" | "grep" | "bisect" | "submodule" => {
+            AgentVerdict::Allow
+        }
         _ => refuse("is blocked by guard.agent_blocked"),
     }
+}
+
+/// Commands that run other commands: git puts its own exec-path first on their PATH, so a
+/// `git` they run is the real one and no shim sees it.
+fn runs_commands(what: &str) -> AgentVerdict {
+    AgentVerdict::Refuse(format!("`{what}` runs commands with the real git first on PATH, out of the guard's sight"))
+}
+
+/// Is option `long` (any prefix git could read as it, before `--`) or the short flag
+/// `short` (also inside a bundle like `-fq`) among `args`? A short option in `with_value`
+/// takes the rest of its word, which is then no flag.
+fn any_flag(args: &[String], short: char, with_value: &str, long: &[&str]) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|a| {
+        if let Some(name) = a.strip_prefix("--") {
+            let name = name.split_once('=').map_or(name, |(n, _)| n);
+            return !name.is_empty() && long.iter().any(|l| l.starts_with(name));
+        }
+        let Some(bundle) = a.strip_prefix('-') else {
+            return false;
+        };
+        for c in bundle.chars() {
+            if c == short {
+                return true;
+            }
+            if with_value.contains(c) {
+                return false;
+            }
+        }
+        false
+    })
 }
 
 fn checkout_verdict(args: &[String]) -> AgentVerdict {
@@ -90,6 +140,10 @@ fn checkout_verdict(args: &[String]) -> AgentVerdict {
         } else if CHECKOUT_SAFE.contains(&a) || a.starts_with("--track=") {
             continue;
         } else if a.starts_with('-') && a != "-" {
+            return refuse;
+        } else if a.contains(['*', '?', '[']) || (a.starts_with(':') && a.len() > 1) {
+            // A pathspec glob or magic (`*`, `[a-z]*`, `:(glob)…`, `:!x`): paths, never a
+            // revision — no branch name can hold these characters.
             return refuse;
         } else {
             positional.push(a);

@@ -3,8 +3,9 @@
 
 /// The key of a `key=value` (or `key` alone) config override, lower-cased as git does for
 /// section and key (the subsection's case is kept by git, but we compare prefixes only).
+/// Surrounding whitespace is trimmed, as git trims the key of a `'key=value'` parameter.
 pub(super) fn config_key(kv: &str) -> String {
-    kv.split_once('=').map_or(kv, |(k, _)| k).to_ascii_lowercase()
+    kv.split_once('=').map_or(kv, |(k, _)| k).trim().to_ascii_lowercase()
 }
 
 /// Config keys that could disable the hook, redirect the push or rename a command.
@@ -13,17 +14,27 @@ pub fn is_sensitive_config_key(key: &str) -> bool {
     key == "core.hookspath" || ["hook.", "remote.", "url.", "push.", "alias."].iter().any(|p| key.starts_with(p))
 }
 
-/// Config keys set through the environment: `GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_<n>` and
-/// `GIT_CONFIG_PARAMETERS` (what `-c` exports to child gits).
-pub fn env_config_keys(get: impl Fn(&str) -> Option<String>) -> Vec<String> {
-    let mut keys = Vec::new();
-    let count = get("GIT_CONFIG_COUNT").and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or(0);
-    for n in 0..count.min(10_000) {
-        if let Some(k) = get(&format!("GIT_CONFIG_KEY_{n}")) {
-            keys.push(k.to_ascii_lowercase());
+/// Config keys set through the environment: `GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_<n>` (any
+/// count: the variables are walked, not the numbers) and `GIT_CONFIG_PARAMETERS` (what `-c`
+/// exports to child gits). Keys are trimmed and lower-cased: a key git would reject makes
+/// git fail, so reading it as the key it resembles only errs on the side of refusing.
+pub fn env_config_keys(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let mut numbered = Vec::new();
+    let mut count = None;
+    let mut params = None;
+    for (k, v) in vars {
+        if k == "GIT_CONFIG_COUNT" {
+            count = v.trim().parse::<u64>().ok();
+        } else if k == "GIT_CONFIG_PARAMETERS" {
+            params = Some(v);
+        } else if let Some(n) = k.strip_prefix("GIT_CONFIG_KEY_").and_then(|n| n.parse::<u64>().ok()) {
+            numbered.push((n, v.trim().to_ascii_lowercase()));
         }
     }
-    if let Some(p) = get("GIT_CONFIG_PARAMETERS") {
+    numbered.sort();
+    let mut keys: Vec<String> =
+        numbered.into_iter().filter(|(n, _)| count.is_some_and(|c| *n < c)).map(|(_, k)| k).collect();
+    if let Some(p) = params {
         keys.extend(parameter_keys(&p));
     }
     keys
@@ -43,7 +54,7 @@ fn parameter_keys(s: &str) -> Vec<String> {
         if chars.peek() == Some(&'=') {
             chars.next();
             let _ = sq_word(&mut chars);
-            keys.push(word.to_ascii_lowercase());
+            keys.push(word.trim().to_ascii_lowercase());
         } else {
             keys.push(config_key(&word));
         }

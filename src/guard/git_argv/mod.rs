@@ -14,7 +14,7 @@ mod tests;
 
 pub use agent::{agent_verdict, confirmed_index, AgentVerdict};
 pub use alias::split_alias;
-pub(crate) use commands::is_known_command;
+pub(crate) use commands::is_builtin;
 pub use config_keys::{env_config_keys, is_sensitive_config_key};
 pub use globals::{parse, Invocation};
 pub use push::{analyse_push, Push};

@@ -1,4 +1,4 @@
-use super::commands::KNOWN_COMMANDS;
+use super::commands::BUILTINS;
 use super::push::long_candidates;
 use super::*;
 use proptest::prelude::*;
@@ -8,9 +8,13 @@ fn v(s: &str) -> Vec<String> {
 }
 
 #[test]
-fn known_commands_are_sorted_for_binary_search() {
-    assert!(KNOWN_COMMANDS.windows(2).all(|w| w[0] < w[1]));
-    assert!(is_known_command("rev-parse") && !is_known_command("pushit"));
+fn builtins_are_sorted_for_binary_search() {
+    assert!(BUILTINS.windows(2).all(|w| w[0] < w[1]));
+    assert!(is_builtin("rev-parse") && !is_builtin("pushit"));
+    // Programs that may be missing are not trusted: an alias can stand in for them.
+    for maybe_missing in ["svn", "p4", "gui", "citool", "send-email", "subtree", "replay"] {
+        assert!(!is_builtin(maybe_missing), "{maybe_missing}");
+    }
 }
 
 #[test]
@@ -50,19 +54,29 @@ fn push_flags_with_abbreviations() {
 
 #[test]
 fn config_overrides_from_env() {
-    let env = |k: &str| match k {
-        "GIT_CONFIG_COUNT" => Some("2".to_string()),
-        "GIT_CONFIG_KEY_0" => Some("user.name".to_string()),
-        "GIT_CONFIG_KEY_1" => Some("core.hooksPath".to_string()),
-        "GIT_CONFIG_PARAMETERS" => Some("'alias.p'='push' 'remote.origin.url=x' 'it'\\''s'='1'".to_string()),
-        _ => None,
+    let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     };
-    let keys = env_config_keys(env);
-    assert_eq!(keys, vec!["user.name", "core.hookspath", "alias.p", "remote.origin.url", "it's"]);
+    let keys = env_config_keys(env(&[
+        ("GIT_CONFIG_KEY_1", "core.hooksPath"),
+        ("GIT_CONFIG_COUNT", "2"),
+        ("GIT_CONFIG_KEY_0", "user.name"),
+        ("GIT_CONFIG_KEY_2", "alias.beyond-the-count"),
+        ("GIT_CONFIG_PARAMETERS", "'alias.p'='push' 'remote.origin.url=x' 'it'\\''s'='1' ' core.hooksPath=D'"),
+    ]));
+    assert_eq!(keys, vec!["user.name", "core.hookspath", "alias.p", "remote.origin.url", "it's", "core.hookspath"]);
     assert!(keys.iter().any(|k| is_sensitive_config_key(k)));
     assert!(!is_sensitive_config_key("user.name"));
     assert!(!is_sensitive_config_key("core.editor"));
     assert!(is_sensitive_config_key("url.x.insteadOf"));
+    // Any count: the 10,001st key counts as much as the first.
+    let mut many: Vec<(String, String)> =
+        (0..10_000).map(|n| (format!("GIT_CONFIG_KEY_{n}"), "user.x".into())).collect();
+    many.push(("GIT_CONFIG_KEY_10000".into(), " core.hooksPath ".into()));
+    many.push(("GIT_CONFIG_COUNT".into(), "10001".into()));
+    assert_eq!(env_config_keys(many).last().map(String::as_str), Some("core.hookspath"));
+    let spaced = vec!["-c".to_string(), " core.hooksPath=x".into(), "push".into()];
+    assert_eq!(parse(&spaced).config_keys, vec!["core.hookspath"]);
 }
 
 #[test]
@@ -115,8 +129,8 @@ fn agent_policy() {
     assert_eq!(verdict("checkout", "main"), AgentVerdict::AllowIfRevision("main".into()));
     assert_eq!(verdict("checkout", "."), AgentVerdict::AllowIfRevision(".".into()));
     assert_eq!(
-        agent_verdict("rebase", &[], &["rebase".into()]),
-        AgentVerdict::Refuse("`git rebase` is blocked by guard.agent_blocked".into())
+        agent_verdict("gc", &[], &["gc"]),
+        AgentVerdict::Refuse("`git gc` is blocked by guard.agent_blocked".into())
     );
 }
 

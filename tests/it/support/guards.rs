@@ -93,6 +93,8 @@ impl GuardSandbox {
     pub(crate) fn install_hook(&self) {
         let hooks = self.work.join(".git/hooks");
         std::fs::create_dir_all(&hooks).unwrap();
-        write_exec(&hooks.join("pre-push"), &format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin("pre-push").display()));
+        let (begin, end) = (teleclaude_integrator::parse::HOOK_BEGIN, teleclaude_integrator::parse::HOOK_END);
+        let hook = format!("#!/bin/sh\n{begin}\nhook='{}'\nexec \"$hook\" \"$@\"\n{end}\n", bin("pre-push").display());
+        write_exec(&hooks.join("pre-push"), &hook);
     }
 }
