@@ -162,10 +162,11 @@ impl Worktree {
         Ok(())
     }
 
-    /// Run a shell command there; returns (exit code, combined output).
-    pub(crate) fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
+    /// Run a shell command there with `set` added to its environment; returns (exit
+    /// code, combined output).
+    pub(crate) fn run_shell(&self, command: &str, agent_env: &str, set: &[(&str, &str)]) -> Result<(i32, String)> {
         let clean = crate::shell::Clean::Check { agent_env };
-        let ran = crate::shell::sh(command, &self.path, clean, &[])
+        let ran = crate::shell::sh(command, &self.path, clean, set)
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
         Ok((ran.status.code().unwrap_or(128), ran.output))
     }

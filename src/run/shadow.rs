@@ -42,7 +42,7 @@ impl Runner<'_> {
             return Ok(None);
         }
         let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
-        let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env)?;
+        let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env, &[])?;
         wt.remove(&self.git);
         Ok((code != 0)
             .then(|| format!("verify `{}` failed (exit {code}): {}", self.cfg.integrator.verify, apply::tail(&out, 5))))

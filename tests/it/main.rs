@@ -11,6 +11,7 @@ mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_prepush;
 mod install;
+mod newcomer;
 mod readiness;
 mod reliability;
 mod schemas;
