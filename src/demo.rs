@@ -162,6 +162,8 @@ pub(crate) fn run(keep: bool) -> Result<i32> {
     if keep {
         let kept = tmp.keep();
         println!("sandbox kept at {}", kept.display());
+    } else {
+        println!("sandbox deleted (run `integrator demo --keep` to keep it and look around)");
     }
     Ok(exit::OK)
 }

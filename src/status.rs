@@ -7,7 +7,7 @@ use crate::lease::{self, LeaseStatus};
 use crate::mode;
 use crate::notification::{Notification, NotificationState};
 use crate::projection::Projection;
-use crate::queue::{Item, Queue};
+use crate::queue::{Item, Queue, Status};
 use crate::readiness::{self, CandidateView, State};
 use crate::repo::Repo;
 use crate::run::Checkpoint;
@@ -106,10 +106,11 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         // The candidates of open queue items, also of a slug archived before a run settled them.
         proj.take_back_slugs(&repo.state, q.open_slugs())?;
     }
-    let candidates = readiness::evaluate_now(&repo.git, &cfg, &proj)?
+    let mut candidates: Vec<CandidateView> = readiness::evaluate_now(&repo.git, &cfg, &proj)?
         .into_iter()
         .filter(|c| all || c.state != State::Integrated)
         .collect();
+    mark_blocked(&mut candidates, &q);
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
     let (last_run, last_run_damaged) = match store::read_json(&repo.state.checkpoint()) {
         Ok(cp) => (cp, None),
@@ -123,10 +124,8 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         queue: QueueView { counts: q.counts(), items: item_views(&q, false) },
         last_run,
         last_run_damaged,
-        notifications: Unseen {
-            unseen: proj.notifications.values().filter(|n| n.state == NotificationState::Failed && !n.seen).count()
-                as u64,
-        },
+        // The rows `integrator notifications` lists: one meaning of "unseen".
+        notifications: Unseen { unseen: notifications(&proj, false).notifications.len() as u64 },
         log: proj.health,
     };
     // `status` is a one-shot process: freeing a projection of a million events node by
@@ -135,15 +134,35 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
     Ok(report)
 }
 
+/// A READY candidate whose queue item is blocked is BLOCKED, with the queue's reason.
+fn mark_blocked(candidates: &mut [CandidateView], q: &Queue) {
+    for c in candidates.iter_mut().filter(|c| c.state == State::Ready) {
+        let blocked = q.items.iter().find(|i| i.status == Status::Blocked && i.slug == c.slug && i.sha == c.sha);
+        if let Some(i) = blocked {
+            c.state = State::Blocked;
+            c.reasons = vec![i.status_reason.clone()];
+        }
+    }
+}
+
+/// The last decision on an item, for the text views: ` — shadow would_block: <reasons>`.
+fn verdict(i: &Item) -> String {
+    match &i.last_outcome {
+        Some(o) if o.reasons.is_empty() => format!(" — {} {}", o.mode, o.outcome),
+        Some(o) => format!(" — {} {}: {}", o.mode, o.outcome, o.reasons.join("; ")),
+        None => String::new(),
+    }
+}
+
 pub(crate) fn render_status(s: &StatusReport) -> String {
     let mut out = String::new();
     let eff = s.mode.effective.map(Mode::as_str).unwrap_or("error");
-    out.push_str(&format!("mode: {eff} (requested {}; {})\n", s.mode.requested.as_str(), s.mode.reason));
+    out.push_str(&format!("mode: {eff} ({})\n", mode_line(&s.mode)));
     out.push_str(&format!("lease: {}\n", render_lease(&s.lease)));
     let counts: Vec<String> = s.queue.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     out.push_str(&format!("queue: {}\n", counts.join(", ")));
     for v in &s.queue.items {
-        out.push_str(&format!("  {} ({}s)\n", v.item.render(), v.age_secs));
+        out.push_str(&format!("  {} ({}s){}\n", v.item.render(), v.age_secs, verdict(&v.item)));
     }
     out.push_str("candidates:\n");
     if s.candidates.is_empty() {
@@ -176,6 +195,17 @@ pub(crate) fn render_status(s: &StatusReport) -> String {
     out
 }
 
+/// Why the effective mode is what it is, naming the requested mode only when it differs.
+fn mode_line(m: &ModeView) -> String {
+    match m.effective {
+        Some(e) if e == m.requested && matches!(m.reason.as_str(), "mode off" | "shadow requested") => {
+            "as requested".into()
+        }
+        Some(e) if e == m.requested => m.reason.clone(),
+        _ => format!("requested {}; {}", m.requested.as_str(), m.reason),
+    }
+}
+
 pub(crate) fn render_lease(l: &LeaseStatus) -> String {
     match (&l.holder, l.held) {
         (Some(h), true) if l.hung => format!(
@@ -206,7 +236,7 @@ pub(crate) fn render_queue(items: &[ItemView]) -> String {
     let mut out = String::new();
     for v in items {
         let i = &v.item;
-        out.push_str(&format!("{} (ready {}, attempts {})\n", i.render(), i.ready_at, i.attempts));
+        out.push_str(&format!("{} (ready {}, attempts {}){}\n", i.render(), i.ready_at, i.attempts, verdict(i)));
         for t in &i.transitions {
             out.push_str(&format!(
                 "    {} {} → {}: {}\n",

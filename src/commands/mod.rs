@@ -2,6 +2,7 @@
 //! each holds its clap arguments and one `exec`. Every `exec` returns a `Result<i32>`;
 //! [`main_with_args`] turns errors into messages and exit codes in one place.
 
+pub(crate) mod cutover;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod emit;
@@ -51,6 +52,8 @@ pub(crate) enum Command {
     Followups(followups::FollowupsArgs),
     /// Compare shadow decisions with what happened; --accept records the evidence.
     Parity(parity::ParityArgs),
+    /// The cutover controls: each one's state and the command that sets it; --apply sets them.
+    Cutover(cutover::CutoverArgs),
     /// Check the installation: hook, shims, config, state dir, lease, log.
     Doctor(doctor::DoctorArgs),
     /// Build a throwaway sandbox and run shadow then cutover on it.
@@ -85,6 +88,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Notifications(args) => notifications::exec(&open_repo(dir)?, args),
         Command::Followups(args) => followups::exec(&open_repo(dir)?, args),
         Command::Parity(args) => parity::exec(&open_repo(dir)?, args),
+        Command::Cutover(args) => cutover::exec(&open_repo(dir)?, args),
         // The doctor opens the repository itself: it must work when the shims on PATH are broken.
         Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
         Command::Demo(args) => demo::exec(args),

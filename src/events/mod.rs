@@ -57,7 +57,18 @@ pub(crate) struct Envelope {
     pub source: String,
     pub key: String,
     pub level: String,
+    /// The domain of a canonical event (`software-development`); absent on `integration.*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// `true` on `deployment.failed`: someone has to act; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actionable: Option<bool>,
     pub payload: Map<String, Value>,
+}
+
+/// The domain a canonical type belongs to: `domain.<domain>.<…>` → `<domain>`.
+pub(crate) fn domain_of(kind: &str) -> Option<&str> {
+    kind.strip_prefix("domain.")?.split('.').next().filter(|d| !d.is_empty())
 }
 
 fn key_part(v: &Value) -> String {

@@ -45,6 +45,13 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let dir = &repo.state;
     let proj = Projection::load(dir)?;
     let resolved = mode::resolve(&cfg, opts.mode, proj.parity_accepted)?;
+    if resolved.requested == Mode::Cutover && resolved.effective == Mode::Shadow {
+        // Even under --quiet or --json: a cron run that silently stays in shadow is the trap.
+        eprintln!(
+            "integrator: warning: cutover requested, running in shadow: {}; see `integrator cutover`",
+            resolved.reason
+        );
+    }
     if resolved.effective == Mode::Off {
         if opts.announce {
             println!("mode off");

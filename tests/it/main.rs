@@ -12,6 +12,8 @@ mod guard_git_shim;
 mod guard_prepush;
 mod install;
 mod newcomer;
+mod newcomer_cutover;
+mod quickstart;
 mod readiness;
 mod reliability;
 mod schemas;

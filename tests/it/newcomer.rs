@@ -70,3 +70,75 @@ fn bookkeeping_is_told_what_it_delivers() {
     sb.ok(&["run"]);
     assert_eq!(sb.git(&sb.origin, &["show", "main:DELIVERED"]), format!("feat-a feat-a {sha}"));
 }
+
+#[test]
+fn canonical_events_carry_their_domain_and_a_failure_is_actionable() {
+    let sb = Sandbox::new();
+    sb.config(crate::support::CUTOVER);
+    let sha = sb.branch("c", "shared.txt", "theirs\n");
+    sb.land_on_main("shared.txt", "ours\n");
+    sb.ready("c", "c", &sha, "2026-01-01T00:00:01Z");
+    sb.ok(&["run"]);
+    let evs = jsonl(&sb.state().join("events.jsonl"));
+    let failed: Vec<_> = evs.iter().filter(|e| e["type"] == "domain.software-development.deployment.failed").collect();
+    assert_eq!(failed.len(), 1, "{evs:#?}");
+    assert_eq!(failed[0]["domain"], "software-development");
+    assert_eq!(failed[0]["actionable"], true);
+    for e in &evs {
+        let kind = e["type"].as_str().unwrap();
+        if kind.starts_with("domain.") {
+            assert_eq!(e["domain"], "software-development", "{e}");
+        } else {
+            assert!(e.get("domain").is_none(), "{e}");
+        }
+        if kind != "domain.software-development.deployment.failed" {
+            assert!(e.get("actionable").is_none(), "{e}");
+        }
+    }
+}
+
+#[test]
+fn status_gives_a_blocked_candidate_one_state_and_counts_unseen_as_notifications_lists() {
+    let sb = Sandbox::new();
+    sb.config(crate::support::CUTOVER);
+    let sha = sb.branch("c", "shared.txt", "theirs\n");
+    sb.land_on_main("shared.txt", "ours\n");
+    sb.ready("c", "c", &sha, "2026-01-01T00:00:01Z");
+    let b = sb.branch("b", "b.txt", "b\n");
+    sb.ok(&["emit", "review-approved", "--slug", "b", "--round", "1"]);
+    sb.ok(&["run"]);
+    let text = sb.ok(&["status"]);
+    let line = text.lines().find(|l| l.contains(&format!("c c@{}", &sha[..7])) && !l.contains("blocked ")).unwrap();
+    assert!(line.trim_start().starts_with("BLOCKED "), "{text}");
+    assert!(!text.contains("READY "), "{text}");
+    let s = sb.status_json();
+    let c = s["candidates"].as_array().unwrap().iter().find(|c| c["slug"] == "c").unwrap().clone();
+    assert_eq!(c["state"], "BLOCKED", "{s:#}");
+    assert_eq!(c["reasons"][0], "merge conflict in shared.txt", "{s:#}");
+    let listed: serde_json::Value = serde_json::from_str(&sb.ok(&["notifications", "--json"])).unwrap();
+    let listed = listed["notifications"].as_array().unwrap().len();
+    assert_eq!(listed, 2, "c failed and b approved: {b}");
+    assert_eq!(s["notifications"]["unseen"], listed);
+    assert!(text.contains(&format!("notifications: {listed} unseen\n")), "{text}");
+}
+
+#[test]
+fn queue_text_shows_the_shadow_verdict_and_the_run_summary_counts_superseded() {
+    let sb = Sandbox::new();
+    sb.config("[integrator]\nmode = \"shadow\"\n");
+    let c = sb.branch("c", "shared.txt", "theirs\n");
+    sb.land_on_main("shared.txt", "ours\n");
+    sb.ready("c", "c", &c, "2026-01-01T00:00:01Z");
+    let a = sb.branch("a", "a.txt", "a\n");
+    sb.ready("a", "a", &a, "2026-01-01T00:00:02Z");
+    sb.ok(&["run"]);
+    let q = sb.ok(&["queue"]);
+    assert!(q.contains("— shadow would_block: conflict in shared.txt\n"), "{q}");
+    assert!(q.contains("— shadow would_integrate: merges cleanly onto"), "{q}");
+    assert!(sb.ok(&["status"]).contains("— shadow would_block: conflict in shared.txt\n"));
+    let a2 = sb.branch("a2", "a.txt", "a2\n");
+    sb.ready("a", "a2", &a2, "2026-01-01T00:00:03Z");
+    let out = sb.ok(&["run"]);
+    assert!(out.contains("superseded 1"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("superseded ") && l.contains(&format!("a@{}", &a[..7]))), "{out}");
+}
