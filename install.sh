@@ -174,13 +174,13 @@ locate_binaries() {
 	target=$(abs_dir "${CARGO_TARGET_DIR:-$PROJECT_DIR/target}")
 	FROM_DIR=$target/release
 	if command -v "$cargo" >/dev/null 2>&1; then
-		note "building release binaries (cargo build --release --locked)..."
+		note "building release binaries (cargo build --release --locked; cargo shows its progress)..."
 		# The shims and the hook run on every git command or push: linked statically and
 		# not position-independent they start in a fraction of a dynamic binary's time
 		# (docs/performance.md). `cargo rustc` gives those flags to the final binary only.
-		(cd "$PROJECT_DIR" && CARGO_TARGET_DIR=$target "$cargo" build --release --locked --quiet --bin integrator &&
+		(cd "$PROJECT_DIR" && CARGO_TARGET_DIR=$target "$cargo" build --release --locked --bin integrator &&
 			for tool in git gh pre-push; do
-				CARGO_TARGET_DIR=$target "$cargo" rustc --release --locked --quiet --bin "$tool" -- \
+				CARGO_TARGET_DIR=$target "$cargo" rustc --release --locked --bin "$tool" -- \
 					-C target-feature=+crt-static -C relocation-model=static || exit 1
 			done) >&2 ||
 			die 1 "cargo build --release --locked failed (see above)"

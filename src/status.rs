@@ -285,9 +285,28 @@ pub(crate) struct Followup {
     pub stem: String,
     pub path: String,
     pub modified: Option<String>,
+    /// `open` while the candidate it was written for is still blocked, else `resolved`
+    /// (re-queued, superseded, landed or dropped).
+    pub status: &'static str,
 }
 
-pub(crate) fn followups(repo: &Repo) -> Result<Vec<Followup>> {
+/// The follow-up notes, oldest name first; only the open ones unless `all`.
+pub(crate) fn followups(repo: &Repo, all: bool) -> Result<Vec<Followup>> {
+    let q = Queue::load(&repo.state)?;
+    let is_open = |stem: &str| {
+        stem.rsplit_once("-integration-blocked-").is_some_and(|(slug, sha7)| {
+            q.items.iter().any(|i| i.status == Status::Blocked && i.slug == slug && i.sha.starts_with(sha7))
+        })
+    };
+    let mut notes = followup_files(repo)?;
+    for n in &mut notes {
+        n.status = if is_open(&n.stem) { "open" } else { "resolved" };
+    }
+    notes.retain(|n| all || n.status == "open");
+    Ok(notes)
+}
+
+fn followup_files(repo: &Repo) -> Result<Vec<Followup>> {
     let dir = repo.state.followups();
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
@@ -298,7 +317,7 @@ pub(crate) fn followups(repo: &Repo) -> Result<Vec<Followup>> {
         }
         let modified = e.metadata().ok().and_then(|m| m.modified().ok()).map(|t| crate::clock::format(t.into()));
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        out.push(Followup { stem, path: path.to_string_lossy().into_owned(), modified });
+        out.push(Followup { stem, path: path.to_string_lossy().into_owned(), modified, status: "open" });
     }
     out.sort_by(|a, b| a.stem.cmp(&b.stem));
     Ok(out)

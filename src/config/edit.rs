@@ -32,9 +32,6 @@ pub(crate) fn set_keys(path: &Path, keys: &[(&str, &str, toml_edit::Value)]) -> 
     Config::default()
         .apply_text(&new)
         .map_err(|m| Error::usage(format!("invalid configuration in {}: {m}", path.display())))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
-    }
     crate::store::write_atomic(path, new.as_bytes())
 }
 

@@ -76,6 +76,10 @@ pub(crate) struct IntegratorConfig {
     pub delete_merged_branches: bool,
     /// `Name <email>` for the merge (and bookkeeping) commits; empty: the repository's.
     pub author: String,
+    /// After landing, remove the candidate's clean linked worktree on the integrated sha.
+    pub cleanup_worktrees: bool,
+    /// Every run rewrites the queue page here (relative: to the state dir); empty: off.
+    pub status_html: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

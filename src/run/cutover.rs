@@ -134,6 +134,7 @@ impl Runner<'_> {
     fn in_worktree(&mut self, wt: &Worktree, item: &Item, commit: &str) -> Result<std::result::Result<String, Cause>> {
         let cfg = self.cfg.integrator.clone();
         if !cfg.verify.is_empty() {
+            self.progress(&format!("verify {}: running `{}`", item.slug, cfg.verify));
             let (code, out) = wt.run_shell(&cfg.verify, &self.cfg.guard.agent_env, &[])?;
             if code != 0 {
                 let tail = apply::tail(&out, 40);
@@ -176,6 +177,13 @@ impl Runner<'_> {
         let protected = item.branch == self.cfg.integrator.main || self.cfg.guard.protected.contains(&item.branch);
         if self.cfg.integrator.delete_merged_branches && !protected {
             apply::delete_branch(&self.git, &self.cfg, &item.branch, &item.sha, self.lease.token())?;
+        }
+        if self.cfg.integrator.cleanup_worktrees {
+            for wt in super::tidy::remove_landed_worktrees(&self.git, &item.branch, &item.sha)? {
+                if self.opts.announce {
+                    println!("removed the worktree {} ({} landed)", wt.display(), item.slug);
+                }
+            }
         }
         if !self.cfg.integrator.after_push.is_empty() {
             let clean = crate::shell::Clean::AfterPush;

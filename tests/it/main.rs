@@ -4,6 +4,7 @@ mod support;
 
 mod archive;
 mod commands;
+mod completions;
 mod cutover;
 mod doctor;
 mod events;
@@ -13,6 +14,9 @@ mod guard_prepush;
 mod install;
 mod newcomer;
 mod newcomer_cutover;
+mod newcomer_progress;
+mod newcomer_takeover;
+mod queue_page;
 mod quickstart;
 mod readiness;
 mod reliability;

@@ -142,3 +142,49 @@ fn queue_text_shows_the_shadow_verdict_and_the_run_summary_counts_superseded() {
     assert!(out.contains("superseded 1"), "{out}");
     assert!(out.lines().any(|l| l.starts_with("superseded ") && l.contains(&format!("a@{}", &a[..7]))), "{out}");
 }
+
+#[test]
+fn followups_are_open_until_the_candidate_is_superseded_then_resolved_with_all() {
+    let sb = Sandbox::new();
+    sb.config(crate::support::CUTOVER);
+    let c = sb.branch("c", "shared.txt", "theirs\n");
+    sb.land_on_main("shared.txt", "ours\n");
+    sb.ready("c", "c", &c, "2026-01-01T00:00:01Z");
+    sb.ok(&["run"]);
+    let stem = format!("c-integration-blocked-{}", &c[..7]);
+    let open = sb.ok(&["followups"]);
+    assert!(open.starts_with(&format!("open      {stem}  ")), "{open}");
+    let c2 = sb.branch("c2", "c.txt", "fixed\n");
+    sb.ready("c", "c2", &c2, "2026-01-01T00:00:02Z");
+    sb.ok(&["run"]);
+    assert!(sb.is_ancestor_of_main(&c2));
+    assert_eq!(sb.ok(&["followups"]), "no open follow-ups (--all shows the resolved ones)\n");
+    let all: serde_json::Value = serde_json::from_str(&sb.ok(&["followups", "--json", "--all"])).unwrap();
+    assert_eq!(all["followups"][0]["stem"], stem.as_str());
+    assert_eq!(all["followups"][0]["status"], "resolved");
+}
+
+#[test]
+fn cleanup_worktrees_removes_a_clean_landed_agent_worktree_but_never_one_with_changes() {
+    let sb = Sandbox::new();
+    sb.config(
+        &crate::support::CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\ncleanup_worktrees = true\n"),
+    );
+    let mut shas = Vec::new();
+    for name in ["clean", "dirty"] {
+        let wt = sb.root.join(format!("agent-{name}"));
+        sb.git(&sb.work, &["worktree", "add", "-q", "-b", name, wt.to_str().unwrap(), "origin/main"]);
+        let sha = sb.commit(&wt, &format!("{name}.txt"), "work\n", name);
+        sb.git(&wt, &["push", "-q", "origin", name]);
+        sb.ready(name, name, &sha, "2026-01-01T00:00:01Z");
+        shas.push(sha);
+    }
+    sb.write(&sb.root.join("agent-dirty"), "notes.txt", "unsaved\n");
+    let out = sb.ok(&["run"]);
+    assert!(shas.iter().all(|s| sb.is_ancestor_of_main(s)), "{out}");
+    assert!(!sb.root.join("agent-clean").exists(), "{out}");
+    assert!(out.contains(&format!("removed the worktree {} (clean landed)", sb.root.join("agent-clean").display())));
+    assert_eq!(fs::read_to_string(sb.root.join("agent-dirty/notes.txt")).unwrap(), "unsaved\n");
+    let list = sb.git(&sb.work, &["worktree", "list"]);
+    assert!(list.contains("agent-dirty") && !list.contains("agent-clean"), "{list}");
+}
