@@ -80,17 +80,8 @@ fn summary(h: &mut String, s: &StatusReport, par: &ParityReport) {
             esc(what)
         );
     }
-    let ratio = par.ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "n/a".into());
-    let _ = writeln!(
-        h,
-        "<p id=\"parity\">parity: {} of {} agree (ratio {ratio}, threshold {}, min samples {}) — {}{}</p>",
-        par.agree,
-        par.samples,
-        par.threshold,
-        par.min_samples,
-        if par.sufficient { "sufficient" } else { "not yet sufficient" },
-        if par.accepted { ", accepted" } else { "" }
-    );
+    let accepted = if par.accepted { ", accepted" } else { "" };
+    let _ = writeln!(h, "<p id=\"parity\">parity: {}{accepted}</p>", esc(&parity::summary(par)));
 }
 
 fn queue_table(h: &mut String, s: &StatusReport) {

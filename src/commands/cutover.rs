@@ -96,15 +96,7 @@ fn parity_control(cfg: &Config, par: &ParityReport, recorded: bool) -> Control {
         (false, true) => source(PARITY_ENV),
         (false, false) => "not accepted".into(),
     };
-    let ratio = par.ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "n/a".into());
-    let value = format!(
-        "{} of {} samples agree (ratio {ratio}; needs ≥ {} with at least {} samples: {})",
-        par.agree,
-        par.samples,
-        par.threshold,
-        par.min_samples,
-        if par.sufficient { "sufficient" } else { "not yet sufficient" }
-    );
+    let value = parity::summary(par);
     Control {
         name: "parity evidence",
         ok: recorded || declared,

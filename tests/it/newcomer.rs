@@ -64,20 +64,26 @@ fn install_self_test_does_not_run_the_preserved_hook() {
 fn bookkeeping_is_told_what_it_delivers() {
     let sb = Sandbox::new();
     let bookkeeping = "bookkeeping = 'echo \"$TELECLAUDE_SLUG $TELECLAUDE_BRANCH $TELECLAUDE_SHA\" >> DELIVERED'\n";
-    sb.config(&crate::support::CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\n{bookkeeping}")));
+    sb.cutover_with(bookkeeping);
     let sha = sb.branch("feat-a", "a.txt", "a\n");
     sb.ready("feat-a", "feat-a", &sha, "2026-01-01T00:00:01Z");
     sb.ok(&["run"]);
     assert_eq!(sb.git(&sb.origin, &["show", "main:DELIVERED"]), format!("feat-a feat-a {sha}"));
 }
 
-#[test]
-fn canonical_events_carry_their_domain_and_a_failure_is_actionable() {
+/// Cutover, and candidate `c` READY but conflicting with main; returns its sha.
+fn conflicting_candidate() -> (Sandbox, String) {
     let sb = Sandbox::new();
     sb.config(crate::support::CUTOVER);
     let sha = sb.branch("c", "shared.txt", "theirs\n");
     sb.land_on_main("shared.txt", "ours\n");
     sb.ready("c", "c", &sha, "2026-01-01T00:00:01Z");
+    (sb, sha)
+}
+
+#[test]
+fn canonical_events_carry_their_domain_and_a_failure_is_actionable() {
+    let (sb, _) = conflicting_candidate();
     sb.ok(&["run"]);
     let evs = jsonl(&sb.state().join("events.jsonl"));
     let failed: Vec<_> = evs.iter().filter(|e| e["type"] == "domain.software-development.deployment.failed").collect();
@@ -99,11 +105,7 @@ fn canonical_events_carry_their_domain_and_a_failure_is_actionable() {
 
 #[test]
 fn status_gives_a_blocked_candidate_one_state_and_counts_unseen_as_notifications_lists() {
-    let sb = Sandbox::new();
-    sb.config(crate::support::CUTOVER);
-    let sha = sb.branch("c", "shared.txt", "theirs\n");
-    sb.land_on_main("shared.txt", "ours\n");
-    sb.ready("c", "c", &sha, "2026-01-01T00:00:01Z");
+    let (sb, sha) = conflicting_candidate();
     let b = sb.branch("b", "b.txt", "b\n");
     sb.ok(&["emit", "review-approved", "--slug", "b", "--round", "1"]);
     sb.ok(&["run"]);
@@ -145,11 +147,7 @@ fn queue_text_shows_the_shadow_verdict_and_the_run_summary_counts_superseded() {
 
 #[test]
 fn followups_are_open_until_the_candidate_is_superseded_then_resolved_with_all() {
-    let sb = Sandbox::new();
-    sb.config(crate::support::CUTOVER);
-    let c = sb.branch("c", "shared.txt", "theirs\n");
-    sb.land_on_main("shared.txt", "ours\n");
-    sb.ready("c", "c", &c, "2026-01-01T00:00:01Z");
+    let (sb, c) = conflicting_candidate();
     sb.ok(&["run"]);
     let stem = format!("c-integration-blocked-{}", &c[..7]);
     let open = sb.ok(&["followups"]);
@@ -167,9 +165,7 @@ fn followups_are_open_until_the_candidate_is_superseded_then_resolved_with_all()
 #[test]
 fn cleanup_worktrees_removes_a_clean_landed_agent_worktree_but_never_one_with_changes() {
     let sb = Sandbox::new();
-    sb.config(
-        &crate::support::CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\ncleanup_worktrees = true\n"),
-    );
+    sb.cutover_with("cleanup_worktrees = true\n");
     let mut shas = Vec::new();
     for name in ["clean", "dirty"] {
         let wt = sb.root.join(format!("agent-{name}"));

@@ -50,10 +50,7 @@ fn run_on_a_tty(sb: &Sandbox) -> String {
 #[test]
 fn verify_and_grace_show_progress_on_a_terminal_only() {
     let sb = Sandbox::new();
-    sb.config(
-        &crate::support::CUTOVER
-            .replace("mode = \"cutover\"\n", "mode = \"cutover\"\nverify = \"true\"\ngrace_secs = 1\n"),
-    );
+    sb.cutover_with("verify = \"true\"\ngrace_secs = 1\n");
     let a = sb.branch("a", "a.txt", "a\n");
     sb.ready("a", "a", &a, "2026-01-01T00:00:01Z");
     let screen = run_on_a_tty(&sb);

@@ -10,7 +10,7 @@ fn the_run_after_a_kill_closes_the_dead_runs_lifecycle_and_records_the_takeover(
     let sb = Sandbox::new();
     // verify runs in <state>/worktree = <root>/work/.git/teleclaude/worktree.
     let verify = "verify = \"touch ../../../../started; test -e ../../../../fast || sleep 30\"\n";
-    sb.config(&crate::support::CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\n{verify}")));
+    sb.cutover_with(verify);
     let a = sb.branch("a", "a.txt", "a\n");
     sb.ready("a", "a", &a, "2026-01-01T00:00:01Z");
     let mut child = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).process_group(0).spawn().unwrap();

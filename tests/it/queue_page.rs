@@ -90,9 +90,7 @@ fn the_page_in_headless_chromium_shows_the_queue_in_order_with_states() {
 #[test]
 fn every_run_rewrites_the_configured_page() {
     let (sb, _) = queue_with_a_block();
-    let cfg = crate::support::CUTOVER
-        .replace("mode = \"cutover\"\n", "mode = \"cutover\"\nstatus_html = \"page/queue.html\"\n");
-    sb.config(&cfg);
+    sb.cutover_with("status_html = \"page/queue.html\"\n");
     sb.ok(&["run", "--max-items", "1"]);
     let page = std::fs::read_to_string(sb.state().join("page/queue.html")).expect("the run wrote the page");
     let dom_rows = rows(&page, "queue");
