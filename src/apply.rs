@@ -26,11 +26,18 @@ const IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "integrator@teleclaude.invalid"),
 ];
 
-/// The gateway the integrator merges with: the repository's own identity when it has one,
+/// The gateway the integrator merges with: `integrator.author` when set, else the
+/// repository's own identity when it has one,
 /// else `teleclaude-integrator`; the agent marker removed so the destructive-command
 /// policy of the git shim never applies to the integrator itself.
 pub(crate) fn integrator_git(git: &Git, cfg: &Config) -> Git {
     let mut g = git.without_env(&cfg.guard.agent_env);
+    if let Some((name, email)) = crate::config::parse_author(&cfg.integrator.author) {
+        for (k, v) in [("NAME", name), ("EMAIL", email)] {
+            g = g.with_env(format!("GIT_AUTHOR_{k}"), v).with_env(format!("GIT_COMMITTER_{k}"), v);
+        }
+        return g;
+    }
     let has_identity = g.output(&["config", "user.email"], None).map(|o| o.ok()).unwrap_or(false);
     if !has_identity {
         for (k, v) in IDENTITY {
@@ -190,10 +197,11 @@ impl Worktree {
         Ok(())
     }
 
-    /// Run a shell command there; returns (exit code, combined output).
-    pub(crate) fn run_shell(&self, command: &str, agent_env: &str) -> Result<(i32, String)> {
+    /// Run a shell command there with `set` added to its environment; returns (exit
+    /// code, combined output).
+    pub(crate) fn run_shell(&self, command: &str, agent_env: &str, set: &[(&str, &str)]) -> Result<(i32, String)> {
         let clean = crate::shell::Clean::Check { agent_env };
-        let ran = crate::shell::sh(command, &self.path, clean, &[])
+        let ran = crate::shell::sh(command, &self.path, clean, set)
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
         Ok((ran.status.code().unwrap_or(128), ran.output))
     }

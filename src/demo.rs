@@ -135,7 +135,7 @@ fn print_outcome(repo: &Repo, g: &Git) -> Result<()> {
     }
     let main_log = g.capture(&["log", "--oneline", "--first-parent", "origin/main"])?;
     println!("\n== origin/main (first-parent history)\n{}", main_log.trim_end());
-    for f in crate::status::followups(repo)? {
+    for f in crate::status::followups(repo, true)? {
         println!("\n== follow-up note {}\n{}", f.stem, std::fs::read_to_string(&f.path).unwrap_or_default().trim_end());
     }
     let counts = q.counts();
@@ -162,6 +162,8 @@ pub(crate) fn run(keep: bool) -> Result<i32> {
     if keep {
         let kept = tmp.keep();
         println!("sandbox kept at {}", kept.display());
+    } else {
+        println!("sandbox deleted (run `integrator demo --keep` to keep it and look around)");
     }
     Ok(exit::OK)
 }

@@ -195,6 +195,11 @@ impl Lease {
     }
 
     /// The secret token (`lease.json` holds only its digest).
+    /// The holder this lease was taken over from (it died without releasing it).
+    pub(crate) fn took_over(&self) -> Option<&StaleHolder> {
+        self.meta.stale_takeover.as_ref()
+    }
+
     pub(crate) fn token(&self) -> &str {
         &self.secret
     }

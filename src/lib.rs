@@ -26,6 +26,7 @@ mod notification;
 mod parity;
 mod projection;
 mod queue;
+mod queue_page;
 mod readiness;
 mod repo;
 mod run;

@@ -19,6 +19,10 @@ pub(crate) fn resolve(cfg: &Config, requested: Option<Mode>, parity_event: bool)
     let accepted = parity_event || cfg.cutover.parity_evidence == ParityEvidence::Accepted;
     let (effective, reason) = match requested {
         Mode::Off => (Mode::Off, "mode off"),
+        // The controls gate a requested cutover; they never request it themselves.
+        Mode::Shadow if cfg.cutover.enabled && accepted => {
+            (Mode::Shadow, "shadow requested (both cutover controls are set: request cutover with `integrator cutover --apply`)")
+        }
         Mode::Shadow => (Mode::Shadow, "shadow requested"),
         Mode::Cutover if !cfg.cutover.enabled => (Mode::Shadow, "cutover disabled: remaining in shadow mode"),
         Mode::Cutover if accepted => (Mode::Cutover, "cutover enabled with accepted parity evidence"),
@@ -65,7 +69,15 @@ mod tests {
     fn every_row_of_the_table() {
         let rows: &[(Mode, bool, bool, bool, Option<Mode>, &str)] = &[
             (Mode::Off, true, true, true, Some(Mode::Off), "mode off"),
-            (Mode::Shadow, true, true, false, Some(Mode::Shadow), "shadow requested"),
+            (Mode::Shadow, false, true, false, Some(Mode::Shadow), "shadow requested"),
+            (
+                Mode::Shadow,
+                true,
+                true,
+                false,
+                Some(Mode::Shadow),
+                "shadow requested (both cutover controls are set: request cutover with `integrator cutover --apply`)",
+            ),
             (Mode::Cutover, false, true, true, Some(Mode::Shadow), "cutover disabled: remaining in shadow mode"),
             (Mode::Cutover, true, true, false, Some(Mode::Cutover), "cutover enabled with accepted parity evidence"),
             (

@@ -104,6 +104,19 @@ pub(crate) fn accept(repo: &Repo, report: &ParityReport) -> Result<()> {
     Ok(())
 }
 
+/// `N of M samples agree (ratio R; needs ≥ T with at least S samples: sufficient)`.
+pub(crate) fn summary(r: &ParityReport) -> String {
+    let ratio = r.ratio.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
+    format!(
+        "{} of {} samples agree (ratio {ratio}; needs ≥ {} with at least {} samples: {})",
+        r.agree,
+        r.samples,
+        r.threshold,
+        r.min_samples,
+        if r.sufficient { "sufficient" } else { "not yet sufficient" }
+    )
+}
+
 pub(crate) fn render(r: &ParityReport) -> String {
     let ratio = r.ratio.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
     let mut out = format!(

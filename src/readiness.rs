@@ -21,6 +21,10 @@ pub(crate) enum State {
     Superseded,
     #[serde(rename = "INTEGRATED")]
     Integrated,
+    /// READY by the events and git, but its queue item is blocked (a conflict, a failed
+    /// verify): `status` shows one state per candidate, the queue's word winning.
+    #[serde(rename = "BLOCKED")]
+    Blocked,
 }
 
 impl State {
@@ -31,6 +35,7 @@ impl State {
             State::NotReady => "NOT_READY",
             State::Superseded => "SUPERSEDED",
             State::Integrated => "INTEGRATED",
+            State::Blocked => "BLOCKED",
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::lease::{self, LeaseStatus};
 use crate::mode;
 use crate::notification::{Notification, NotificationState};
 use crate::projection::Projection;
-use crate::queue::{Item, Queue};
+use crate::queue::{Item, Queue, Status};
 use crate::readiness::{self, CandidateView, State};
 use crate::repo::Repo;
 use crate::run::Checkpoint;
@@ -109,10 +109,11 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         // The candidates of open queue items, also of a slug archived before a run settled them.
         proj.take_back_slugs(&repo.state, q.open_slugs())?;
     }
-    let candidates = readiness::evaluate_now(&repo.git, &cfg, &proj)?
+    let mut candidates: Vec<CandidateView> = readiness::evaluate_now(&repo.git, &cfg, &proj)?
         .into_iter()
         .filter(|c| all || c.state != State::Integrated)
         .collect();
+    mark_blocked(&mut candidates, &q);
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
     let (last_run, last_run_damaged) = match store::read_json(&repo.state.checkpoint()) {
         Ok(cp) => (cp, None),
@@ -126,10 +127,8 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         queue: QueueView { counts: q.counts(), items: item_views(&q, false) },
         last_run,
         last_run_damaged,
-        notifications: Unseen {
-            unseen: proj.notifications.values().filter(|n| n.state == NotificationState::Failed && !n.seen).count()
-                as u64,
-        },
+        // The rows `integrator notifications` lists: one meaning of "unseen".
+        notifications: Unseen { unseen: notifications(&proj, false).notifications.len() as u64 },
         log: proj.health,
         breach: crate::breach::check(&repo.git, &repo.state, &cfg, recorded_cutover(repo, &cfg))?,
     };
@@ -143,18 +142,38 @@ fn recorded_cutover(repo: &Repo, cfg: &crate::config::Config) -> bool {
     crate::mode::recorded_effective_mode(&repo.state, cfg) == Mode::Cutover
 }
 
+/// A READY candidate whose queue item is blocked is BLOCKED, with the queue's reason.
+fn mark_blocked(candidates: &mut [CandidateView], q: &Queue) {
+    for c in candidates.iter_mut().filter(|c| c.state == State::Ready) {
+        let blocked = q.items.iter().find(|i| i.status == Status::Blocked && i.slug == c.slug && i.sha == c.sha);
+        if let Some(i) = blocked {
+            c.state = State::Blocked;
+            c.reasons = vec![i.status_reason.clone()];
+        }
+    }
+}
+
+/// The last decision on an item, for the text views: ` — shadow would_block: <reasons>`.
+fn verdict(i: &Item) -> String {
+    match &i.last_outcome {
+        Some(o) if o.reasons.is_empty() => format!(" — {} {}", o.mode, o.outcome),
+        Some(o) => format!(" — {} {}: {}", o.mode, o.outcome, o.reasons.join("; ")),
+        None => String::new(),
+    }
+}
+
 pub(crate) fn render_status(s: &StatusReport) -> String {
     let mut out = String::new();
     if let Some(b) = &s.breach {
         out.push_str(&format!("{}\n", crate::breach::describe(b)));
     }
     let eff = s.mode.effective.map(Mode::as_str).unwrap_or("error");
-    out.push_str(&format!("mode: {eff} (requested {}; {})\n", s.mode.requested.as_str(), s.mode.reason));
+    out.push_str(&format!("mode: {eff} ({})\n", mode_line(&s.mode)));
     out.push_str(&format!("lease: {}\n", render_lease(&s.lease)));
     let counts: Vec<String> = s.queue.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     out.push_str(&format!("queue: {}\n", counts.join(", ")));
     for v in &s.queue.items {
-        out.push_str(&format!("  {} ({}s)\n", v.item.render(), v.age_secs));
+        out.push_str(&format!("  {} ({}s){}\n", v.item.render(), v.age_secs, verdict(&v.item)));
     }
     out.push_str("candidates:\n");
     if s.candidates.is_empty() {
@@ -187,6 +206,17 @@ pub(crate) fn render_status(s: &StatusReport) -> String {
     out
 }
 
+/// Why the effective mode is what it is, naming the requested mode only when it differs.
+fn mode_line(m: &ModeView) -> String {
+    match m.effective {
+        Some(e) if e == m.requested && matches!(m.reason.as_str(), "mode off" | "shadow requested") => {
+            "as requested".into()
+        }
+        Some(e) if e == m.requested => m.reason.clone(),
+        _ => format!("requested {}; {}", m.requested.as_str(), m.reason),
+    }
+}
+
 pub(crate) fn render_lease(l: &LeaseStatus) -> String {
     match (&l.holder, l.held) {
         (Some(h), true) if l.hung => format!(
@@ -217,7 +247,7 @@ pub(crate) fn render_queue(items: &[ItemView]) -> String {
     let mut out = String::new();
     for v in items {
         let i = &v.item;
-        out.push_str(&format!("{} (ready {}, attempts {})\n", i.render(), i.ready_at, i.attempts));
+        out.push_str(&format!("{} (ready {}, attempts {}){}\n", i.render(), i.ready_at, i.attempts, verdict(i)));
         for t in &i.transitions {
             out.push_str(&format!(
                 "    {} {} → {}: {}\n",
@@ -266,9 +296,28 @@ pub(crate) struct Followup {
     pub stem: String,
     pub path: String,
     pub modified: Option<String>,
+    /// `open` while the candidate it was written for is still blocked, else `resolved`
+    /// (re-queued, superseded, landed or dropped).
+    pub status: &'static str,
 }
 
-pub(crate) fn followups(repo: &Repo) -> Result<Vec<Followup>> {
+/// The follow-up notes, oldest name first; only the open ones unless `all`.
+pub(crate) fn followups(repo: &Repo, all: bool) -> Result<Vec<Followup>> {
+    let q = Queue::load(&repo.state)?;
+    let is_open = |stem: &str| {
+        stem.rsplit_once("-integration-blocked-").is_some_and(|(slug, sha7)| {
+            q.items.iter().any(|i| i.status == Status::Blocked && i.slug == slug && i.sha.starts_with(sha7))
+        })
+    };
+    let mut notes = followup_files(repo)?;
+    for n in &mut notes {
+        n.status = if is_open(&n.stem) { "open" } else { "resolved" };
+    }
+    notes.retain(|n| all || n.status == "open");
+    Ok(notes)
+}
+
+fn followup_files(repo: &Repo) -> Result<Vec<Followup>> {
     let dir = repo.state.followups();
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
@@ -279,7 +328,7 @@ pub(crate) fn followups(repo: &Repo) -> Result<Vec<Followup>> {
         }
         let modified = e.metadata().ok().and_then(|m| m.modified().ok()).map(|t| crate::clock::format(t.into()));
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        out.push(Followup { stem, path: path.to_string_lossy().into_owned(), modified });
+        out.push(Followup { stem, path: path.to_string_lossy().into_owned(), modified, status: "open" });
     }
     out.sort_by(|a, b| a.stem.cmp(&b.stem));
     Ok(out)

@@ -26,6 +26,7 @@ pub(crate) enum EmitEvent {
         slug: String,
         #[arg(long = "round", value_name = "N")]
         round: i64,
+        /// The reviewer_session_id. Default: $TELECLAUDE_SESSION_ID, else $USER, else the account name.
         #[arg(long, value_name = "ID")]
         reviewer: Option<String>,
         /// When the review was approved (RFC 3339); default now.
@@ -41,8 +42,10 @@ pub(crate) enum EmitEvent {
         branch: String,
         #[arg(long, allow_hyphen_values = true)]
         sha: String,
+        /// The worker_session_id. Default: $TELECLAUDE_SESSION_ID, else $USER, else the account name.
         #[arg(long, value_name = "ID")]
         worker: Option<String>,
+        /// The orchestrator_session_id. Default: $TELECLAUDE_SESSION_ID, else $USER, else the account name.
         #[arg(long, value_name = "ID")]
         orchestrator: Option<String>,
         #[arg(long, value_name = "RFC3339")]
@@ -56,6 +59,7 @@ pub(crate) enum EmitEvent {
         sha: String,
         #[arg(long)]
         remote: Option<String>,
+        /// The pusher. Default: $TELECLAUDE_SESSION_ID, else $USER, else the account name.
         #[arg(long, value_name = "ID")]
         pusher: Option<String>,
         #[arg(long, value_name = "RFC3339")]
@@ -79,7 +83,7 @@ pub(crate) fn exec(repo: &Repo, args: EmitArgs) -> Result<i32> {
             let remote = remote.unwrap_or_else(|| cfg.integrator.remote.clone());
             emit::branch_pushed_by_hand(branch, sha, remote, pusher, at)
         }
-    };
+    }?;
     let kind = given.0;
     match emit::record_given(&repo.state, given)? {
         Recorded::Recorded => {

@@ -2,6 +2,8 @@
 //! each holds its clap arguments and one `exec`. Every `exec` returns a `Result<i32>`;
 //! [`main_with_args`] turns errors into messages and exit codes in one place.
 
+pub(crate) mod completions;
+pub(crate) mod cutover;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod emit;
@@ -13,6 +15,7 @@ pub(crate) mod notifications;
 pub(crate) mod parity;
 pub(crate) mod queue;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod status;
 
 use crate::error::{self, exit, Error, Result};
@@ -52,8 +55,14 @@ pub(crate) enum Command {
     Followups(followups::FollowupsArgs),
     /// Compare shadow decisions with what happened; --accept records the evidence.
     Parity(parity::ParityArgs),
+    /// The cutover controls: each one's state and the command that sets it; --apply sets them.
+    Cutover(cutover::CutoverArgs),
+    /// Serve the queue page over HTTP, read-only (127.0.0.1 by default).
+    Serve(serve::ServeArgs),
     /// Check the installation: hook, shims, config, state dir, lease, log.
     Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(completions::CompletionsArgs),
     /// Build a throwaway sandbox and run shadow then cutover on it.
     Demo(demo::DemoArgs),
     /// Install the server-side fence in a self-hosted bare repository: main moves only by
@@ -89,10 +98,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Notifications(args) => notifications::exec(&open_repo(dir)?, args),
         Command::Followups(args) => followups::exec(&open_repo(dir)?, args),
         Command::Parity(args) => parity::exec(&open_repo(dir)?, args),
+        Command::Cutover(args) => cutover::exec(&open_repo(dir)?, args),
+        Command::Serve(args) => serve::exec(&open_repo(dir)?, args),
         // The doctor opens the repository itself: it must work when the shims on PATH are broken.
         Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
         Command::Demo(args) => demo::exec(args),
         Command::Fence(args) => fence::exec(args),
+        Command::Completions(args) => completions::exec(args),
     }
 }
 

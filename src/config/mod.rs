@@ -2,6 +2,7 @@
 //! root (committed policy), then `<state>/config.toml` (local), then the three env
 //! overrides, then flags. Unknown keys and bad values name the file and key (exit 2).
 
+pub(crate) mod edit;
 mod overlay;
 
 use crate::error::{Error, Result};
@@ -76,6 +77,12 @@ pub(crate) struct IntegratorConfig {
     /// An SSH signing key (`user.signingkey` with `gpg.format=ssh`): when set, the
     /// integrator signs its commits, which the server-side fence (`integrator fence`) requires.
     pub signing_key: String,
+    /// `Name <email>` for the merge (and bookkeeping) commits; empty: the repository's.
+    pub author: String,
+    /// After landing, remove the candidate's clean linked worktree on the integrated sha.
+    pub cleanup_worktrees: bool,
+    /// Every run rewrites the queue page here (relative: to the state dir); empty: off.
+    pub status_html: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -234,6 +241,9 @@ impl Config {
                 return Err(format!("key `{key}`: `{v}` is not a valid name"));
             }
         }
+        if !i.author.is_empty() && parse_author(&i.author).is_none() {
+            return Err(format!("key `integrator.author`: `{}` is not of the form `Name <email>`", i.author));
+        }
         if i.lease_ttl_secs < 4 {
             return Err(format!("key `integrator.lease_ttl_secs`: {} is too short (at least 4)", i.lease_ttl_secs));
         }
@@ -249,6 +259,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `Name <email>` → (name, email), both non-empty, nothing after the `>`.
+pub(crate) fn parse_author(s: &str) -> Option<(&str, &str)> {
+    let (name, rest) = s.split_once(" <")?;
+    let email = rest.strip_suffix('>')?;
+    let bad = |t: &str| t.trim().is_empty() || t.contains(['<', '>', '\n']);
+    (!bad(name) && !bad(email)).then_some((name.trim(), email))
 }
 
 #[cfg(test)]

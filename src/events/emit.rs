@@ -18,8 +18,18 @@ fn payload<const N: usize>(fields: [(&str, Value); N]) -> Map<String, Value> {
     fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-fn id_or_default(v: Option<String>) -> String {
-    v.unwrap_or_else(default_actor)
+/// The id given by `flag`, else [`default_actor`]; when nobody can be named, an error that
+/// says which flag or variable supplies it (rather than "must not be empty" downstream).
+fn id_or_default(v: Option<String>, flag: &str) -> Result<String> {
+    if let Some(v) = v {
+        return Ok(v);
+    }
+    Some(default_actor()).filter(|a| !a.is_empty()).ok_or_else(|| {
+        Error::usage_hint(
+            format!("no id for {flag}: TELECLAUDE_SESSION_ID and USER are unset and the account has no name"),
+            format!("pass {flag} ID, or set TELECLAUDE_SESSION_ID"),
+        )
+    })
 }
 
 fn at_or_now(at: Option<String>) -> String {
@@ -32,14 +42,14 @@ fn source_or(fallback: &str) -> String {
 }
 
 /// `integrator emit review-approved`.
-pub(crate) fn review_approved(slug: String, round: i64, reviewer: Option<String>, at: Option<String>) -> Given {
+pub(crate) fn review_approved(slug: String, round: i64, reviewer: Option<String>, at: Option<String>) -> Result<Given> {
     let p = payload([
         ("slug", slug.into()),
         ("review_round", round.into()),
-        ("reviewer_session_id", id_or_default(reviewer).into()),
+        ("reviewer_session_id", id_or_default(reviewer, "--reviewer")?.into()),
         ("approved_at", at_or_now(at).into()),
     ]);
-    (REVIEW_APPROVED, p)
+    Ok((REVIEW_APPROVED, p))
 }
 
 /// `integrator emit deployment-started` (alias `finalize-ready`).
@@ -50,16 +60,16 @@ pub(crate) fn deployment_started(
     worker: Option<String>,
     orchestrator: Option<String>,
     at: Option<String>,
-) -> Given {
+) -> Result<Given> {
     let p = payload([
         ("slug", slug.into()),
         ("branch", branch.into()),
         ("sha", sha.into()),
-        ("worker_session_id", id_or_default(worker).into()),
-        ("orchestrator_session_id", id_or_default(orchestrator).into()),
+        ("worker_session_id", id_or_default(worker, "--worker")?.into()),
+        ("orchestrator_session_id", id_or_default(orchestrator, "--orchestrator")?.into()),
         ("ready_at", at_or_now(at).into()),
     ]);
-    (DEPLOYMENT_STARTED, p)
+    Ok((DEPLOYMENT_STARTED, p))
 }
 
 fn pushed(branch: &str, sha: &str, remote: &str, pusher: &str, at: String) -> Map<String, Value> {
@@ -79,8 +89,8 @@ pub(crate) fn branch_pushed_by_hand(
     remote: String,
     pusher: Option<String>,
     at: Option<String>,
-) -> Given {
-    (BRANCH_PUSHED, pushed(&branch, &sha, &remote, &id_or_default(pusher), at_or_now(at)))
+) -> Result<Given> {
+    Ok((BRANCH_PUSHED, pushed(&branch, &sha, &remote, &id_or_default(pusher, "--pusher")?, at_or_now(at))))
 }
 
 /// A `branch.pushed` event as the `pre-push` hook records it.

@@ -57,7 +57,18 @@ pub(crate) struct Envelope {
     pub source: String,
     pub key: String,
     pub level: String,
+    /// The domain of a canonical event (`software-development`); absent on `integration.*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// `true` on `deployment.failed`: someone has to act; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actionable: Option<bool>,
     pub payload: Map<String, Value>,
+}
+
+/// The domain a canonical type belongs to: `domain.<domain>.<…>` → `<domain>`.
+pub(crate) fn domain_of(kind: &str) -> Option<&str> {
+    kind.strip_prefix("domain.")?.split('.').next().filter(|d| !d.is_empty())
 }
 
 fn key_part(v: &Value) -> String {
@@ -105,11 +116,57 @@ impl NewEvent {
     }
 }
 
-/// The default id for `--reviewer`, `--worker`, `--pusher`…: `$TELECLAUDE_SESSION_ID`, else `$USER`.
+/// The default id for `--reviewer`, `--worker`, `--pusher`…: `$TELECLAUDE_SESSION_ID`, else
+/// `$USER`, else the account name of the effective uid (containers, cron and systemd leave
+/// `$USER` unset); empty when none of them names anyone.
 pub(crate) fn default_actor() -> String {
-    ["TELECLAUDE_SESSION_ID", "USER"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .find(|v| !v.is_empty())
-        .unwrap_or_default()
+    let var = |k: &str| std::env::var(k).ok();
+    actor_from(var("TELECLAUDE_SESSION_ID"), var("USER"), account_name).unwrap_or_default()
+}
+
+/// The first non-empty of the session id, the user variable and the account name (asked
+/// for only when both variables are empty).
+fn actor_from(
+    session: Option<String>,
+    user: Option<String>,
+    account: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    [session, user].into_iter().flatten().find(|v| !v.is_empty()).or_else(|| account().filter(|a| !a.is_empty()))
+}
+
+/// The login name of the effective uid from the password database (`getpwuid_r`).
+fn account_name() -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to a live local of the size passed; on success `pw_name`
+    // points into `buf`, which outlives the read below.
+    let rc = unsafe { libc::getpwuid_r(libc::geteuid(), &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: `pw_name` is a NUL-terminated string inside `buf` (checked non-null above).
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod actor_tests {
+    use super::actor_from;
+
+    #[test]
+    fn session_then_user_then_account() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(actor_from(s("sess"), s("u"), || s("acct")), s("sess"));
+        assert_eq!(actor_from(s(""), s("u"), || s("acct")), s("u"));
+        assert_eq!(actor_from(None, None, || s("acct")), s("acct"));
+        assert_eq!(actor_from(s(""), s(""), || None), None);
+        assert_eq!(actor_from(None, None, || s("")), None);
+    }
+
+    #[test]
+    fn the_account_name_of_this_process_is_found() {
+        let name = super::account_name().expect("the test's uid has a password entry");
+        assert!(!name.is_empty());
+    }
 }

@@ -21,6 +21,10 @@ struct EnvelopeRef<'a> {
     source: &'a str,
     key: &'a str,
     level: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actionable: Option<bool>,
     payload: &'a Map<String, Value>,
 }
 
@@ -35,6 +39,8 @@ impl<'a> EnvelopeRef<'a> {
             source: &e.source,
             key: &e.key,
             level: &e.level,
+            domain: super::domain_of(&e.kind),
+            actionable: (e.kind == super::DEPLOYMENT_FAILED).then_some(true),
             payload: &e.payload,
         }
     }

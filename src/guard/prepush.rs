@@ -108,6 +108,9 @@ pub(crate) fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
 pub fn run(argv: Vec<OsString>) -> Result<()> {
     let mut input = Vec::new();
     std::io::stdin().read_to_end(&mut input).map_err(|e| fail_closed(format!("cannot read stdin: {e}")))?;
+    if argv.get(1).is_some_and(|a| a == SELF_TEST) && argv.len() == 2 {
+        return self_test();
+    }
     let remote_arg = match &argv[..] {
         [_, name, _url, ..] => name.to_string_lossy().into_owned(),
         _ => return Err(fail_closed("expected `pre-push <remote-name> <url>` (git passes them)".into())),
@@ -149,6 +152,22 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)?;
     trigger_after_push(&ctx, &loc, &pushed);
     Ok(())
+}
+
+/// `pre-push --self-test` (install.sh, after writing the hook): the hook file reaches this
+/// binary and the guard can load its repository and config. An argv git never passes, so
+/// nothing is recorded and the preserved foreign hook is not run: the self-test has no
+/// side effect git itself would not cause.
+const SELF_TEST: &str = "--self-test";
+
+fn self_test() -> Result<()> {
+    let cwd = std::env::current_dir().map_err(|e| fail_closed(format!("no cwd: {e}")))?;
+    let git_dir = std::env::var_os("GIT_DIR").map(PathBuf::from);
+    let ctx = Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.sentence()))?;
+    match ctx.loc {
+        Some(_) => Ok(()),
+        None => Err(fail_closed(format!("{} is not inside a git repository", cwd.display()))),
+    }
 }
 
 /// Event-driven handoff (`trigger = "event"`): never fails the push.

@@ -134,7 +134,8 @@ impl Runner<'_> {
     fn in_worktree(&mut self, wt: &Worktree, item: &Item, commit: &str) -> Result<std::result::Result<String, Cause>> {
         let cfg = self.cfg.integrator.clone();
         if !cfg.verify.is_empty() {
-            let (code, out) = wt.run_shell(&cfg.verify, &self.cfg.guard.agent_env)?;
+            self.progress(&format!("verify {}: running `{}`", item.slug, cfg.verify));
+            let (code, out) = wt.run_shell(&cfg.verify, &self.cfg.guard.agent_env, &[])?;
             if code != 0 {
                 let tail = apply::tail(&out, 40);
                 let p = obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail}));
@@ -145,7 +146,7 @@ impl Runner<'_> {
         if cfg.bookkeeping.is_empty() {
             return Ok(Ok(commit.to_string()));
         }
-        let (code, out) = wt.run_shell(&cfg.bookkeeping, &self.cfg.guard.agent_env)?;
+        let (code, out) = wt.run_shell(&cfg.bookkeeping, &self.cfg.guard.agent_env, &item_env(item))?;
         if code != 0 {
             return Ok(Err(Cause::VerifyFailed { command: cfg.bookkeeping, code, output_tail: apply::tail(&out, 40) }));
         }
@@ -177,14 +178,16 @@ impl Runner<'_> {
         if self.cfg.integrator.delete_merged_branches && !protected {
             apply::delete_branch(&self.git, &self.cfg, &item.branch, &item.sha, self.lease.token())?;
         }
+        if self.cfg.integrator.cleanup_worktrees {
+            for wt in super::tidy::remove_landed_worktrees(&self.git, &item.branch, &item.sha)? {
+                if self.opts.announce {
+                    println!("removed the worktree {} ({} landed)", wt.display(), item.slug);
+                }
+            }
+        }
         if !self.cfg.integrator.after_push.is_empty() {
-            let item_env = [
-                ("TELECLAUDE_SLUG", item.slug.as_str()),
-                ("TELECLAUDE_BRANCH", &item.branch),
-                ("TELECLAUDE_SHA", &item.sha),
-            ];
             let clean = crate::shell::Clean::AfterPush;
-            let ran = crate::shell::sh(&self.cfg.integrator.after_push, self.git.dir(), clean, &item_env);
+            let ran = crate::shell::sh(&self.cfg.integrator.after_push, self.git.dir(), clean, &item_env(item));
             if let Ok(ran) = ran {
                 if !ran.status.success() {
                     eprintln!("integrator: warning: after_push for {} exited {:?}", item.slug, ran.status.code());
@@ -210,4 +213,9 @@ impl Runner<'_> {
         self.journal.lifecycle(lifecycle::CANDIDATE_BLOCKED, Some(&it), obj(json!({"reason": reason})))?;
         self.journal.outcome(&it, Outcome::Blocked, vec![reason])
     }
+}
+
+/// What `bookkeeping` and `after_push` are told about the candidate they run for.
+fn item_env(item: &Item) -> [(&'static str, &str); 3] {
+    [("TELECLAUDE_SLUG", item.slug.as_str()), ("TELECLAUDE_BRANCH", &item.branch), ("TELECLAUDE_SHA", &item.sha)]
 }

@@ -127,6 +127,8 @@ pub(super) struct Journal {
     timings: BTreeMap<String, u64>,
     /// `<remote>/<main>` as the run last saw it (or pushed it).
     pub(super) main_tip: Option<String>,
+    /// The dead holder this run took the lease over from, for its `integration.started`.
+    took_over_from: Option<Value>,
 }
 
 impl Journal {
@@ -142,11 +144,31 @@ impl Journal {
             counters: BTreeMap::new(),
             timings: BTreeMap::new(),
             main_tip: None,
+            took_over_from: None,
         }
     }
 
     fn cutover(&self) -> bool {
         self.mode.effective == crate::config::Mode::Cutover
+    }
+
+    /// This run took the lease over from `dead`, which was killed without releasing it:
+    /// end the dead run's lifecycle (`integration.completed`, `ok: false`, `taken_over_by`)
+    /// and announce this run with `took_over_from`, so the log tells the takeover too.
+    pub(super) fn close_dead_run(&mut self, dead: &crate::lease::StaleHolder) -> Result<()> {
+        let last = store::read_json::<Checkpoint>(&self.dir.checkpoint()).ok().flatten();
+        let dead_run = last.filter(|c| c.finished_at.is_none() && c.run_id != self.run_id);
+        let holder = format!("{} pid {} on {}", dead.owner, dead.pid, dead.host);
+        let dead_id = dead_run.as_ref().map(|c| c.run_id.clone());
+        if let Some(cp) = dead_run {
+            let processed: u64 = cp.counters.values().sum();
+            let p = json!({"run_id": cp.run_id, "processed": processed, "ok": false,
+                "phase": cp.phase, "taken_over_by": self.run_id, "holder": holder});
+            let key = format!("{}:{}:taken-over", lifecycle::COMPLETED, cp.run_id);
+            events::record(&self.dir, vec![NewEvent::lifecycle(lifecycle::COMPLETED, key, obj(p))])?;
+        }
+        self.took_over_from = Some(json!({"run_id": dead_id, "holder": holder}));
+        self.lifecycle("", None, Map::new())
     }
 
     pub(super) fn report(&self) -> RunReport {
@@ -186,7 +208,11 @@ impl Journal {
         let mut evs = Vec::new();
         if !self.announced {
             self.announced = true;
-            let p = json!({"run_id": self.run_id, "mode": self.mode.effective.as_str(), "reason": self.mode.reason});
+            let mut p =
+                json!({"run_id": self.run_id, "mode": self.mode.effective.as_str(), "reason": self.mode.reason});
+            if let Some(from) = &self.took_over_from {
+                p["took_over_from"] = from.clone();
+            }
             evs.push(NewEvent::lifecycle(
                 lifecycle::STARTED,
                 format!("{}:{}", lifecycle::STARTED, self.run_id),

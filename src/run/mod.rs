@@ -9,6 +9,7 @@ mod cutover;
 pub(crate) mod journal;
 mod settle;
 mod shadow;
+mod tidy;
 
 use journal::Journal;
 pub(crate) use journal::{obj, Checkpoint, Outcome, OutcomeRecord, Phase, RunReport};
@@ -45,6 +46,13 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let dir = &repo.state;
     let proj = Projection::load(dir)?;
     let resolved = mode::resolve(&cfg, opts.mode, proj.parity_accepted)?;
+    if resolved.requested == Mode::Cutover && resolved.effective == Mode::Shadow {
+        // Even under --quiet or --json: a cron run that silently stays in shadow is the trap.
+        eprintln!(
+            "integrator: warning: cutover requested, running in shadow: {}; see `integrator cutover`",
+            resolved.reason
+        );
+    }
     if resolved.effective == Mode::Off {
         if opts.announce {
             println!("mode off");
@@ -57,6 +65,7 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
     lease.start_renewing();
+    let cfg_html = cfg.integrator.status_html.clone();
     let mut runner = Runner {
         git: apply::integrator_git(&repo.git, &cfg),
         cfg,
@@ -68,7 +77,10 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         proj,
         trailers: Trailers::default(),
     };
-    let result = runner.execute();
+    let result = match lease.took_over() {
+        Some(dead) => runner.journal.close_dead_run(dead).and_then(|()| runner.execute()),
+        None => runner.execute(),
+    };
     let finish = runner.finish(result.as_ref().err());
     let report = runner.journal.report();
     drop(runner);
@@ -76,6 +88,12 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     result?;
     finish?;
     released?;
+    if !cfg_html.is_empty() {
+        let path = crate::queue_page::configured_path(repo, &cfg_html);
+        if let Err(e) = crate::queue_page::write(repo, &path) {
+            eprintln!("integrator: warning: cannot write the queue page {}: {}", path.display(), e.sentence());
+        }
+    }
     Ok(report)
 }
 
@@ -122,6 +140,15 @@ impl Runner<'_> {
         self.mode.effective == Mode::Cutover
     }
 
+    /// A line about long work (verify, the grace window) for a person at a terminal:
+    /// stderr, only when it is a tty and the run is not --quiet/--json.
+    fn progress(&self, line: &str) {
+        use std::io::IsTerminal;
+        if self.opts.announce && std::io::stderr().is_terminal() {
+            eprintln!("{line}");
+        }
+    }
+
     /// `<remote>/<main>`, as messages name it.
     fn remote_main(&self) -> String {
         format!("{}/{}", self.cfg.integrator.remote, self.cfg.integrator.main)
@@ -142,6 +169,7 @@ impl Runner<'_> {
                 break;
             }
             if self.cfg.integrator.grace_secs > 0 {
+                self.progress(&format!("grace window: waiting {}s for late events", self.cfg.integrator.grace_secs));
                 self.journal.checkpoint(Phase::Grace, None, None)?;
                 std::thread::sleep(Duration::from_secs(self.cfg.integrator.grace_secs));
             }

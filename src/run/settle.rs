@@ -103,7 +103,8 @@ impl Runner<'_> {
             self.journal.lifecycle("", None, Map::new())?;
         }
         for it in &settled.superseded {
-            self.journal.record_outcome(it, Outcome::Superseded, vec![it.status_reason.clone()], None)?;
+            // Through `outcome`, so the run's summary counts it like any other result.
+            self.journal.outcome(it, Outcome::Superseded, vec![it.status_reason.clone()])?;
         }
         for it in &settled.newly_integrated {
             self.announce_completed(it, facts)?;

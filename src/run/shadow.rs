@@ -41,8 +41,9 @@ impl Runner<'_> {
         if !self.cfg.integrator.verify_in_shadow || self.cfg.integrator.verify.is_empty() {
             return Ok(None);
         }
+        self.progress(&format!("verify (shadow): running `{}`", self.cfg.integrator.verify));
         let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
-        let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env)?;
+        let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env, &[])?;
         wt.remove(&self.git);
         Ok((code != 0)
             .then(|| format!("verify `{}` failed (exit {code}): {}", self.cfg.integrator.verify, apply::tail(&out, 5))))

@@ -261,6 +261,7 @@ fn what_a_cutover_run_writes_and_prints_matches_the_schemas() {
     c.output(&sb, "notifications", &["notifications", "--json"]);
     c.output(&sb, "notifications", &["notifications", "--json", "--all"]);
     c.output(&sb, "parity", &["parity", "--json"]);
+    c.output(&sb, "cutover", &["cutover", "--json"]);
     c.output(&sb, "lease-output", &["lease", "--json"]);
     c.output(&sb, "log", &["log", "--json"]);
     c.output(&sb, "log", &["log", "--json", "--slug", "bad-slug"]);
@@ -315,6 +316,7 @@ fn what_a_cutover_run_writes_and_prints_matches_the_schemas() {
         "queue-output",
         "notifications",
         "parity",
+        "cutover",
         "lease-output",
         "log",
         "followups",

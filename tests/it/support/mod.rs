@@ -168,6 +168,11 @@ impl Sandbox {
         std::fs::write(self.state().join("config.toml"), toml).unwrap();
     }
 
+    /// [`CUTOVER`] with more `[integrator]` keys (TOML lines).
+    pub(crate) fn cutover_with(&self, integrator_keys: &str) {
+        self.config(&CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\n{integrator_keys}")));
+    }
+
     /// The integrator binary in `work`, hermetic.
     pub(crate) fn integrator(&self) -> assert_cmd::Command {
         self.integrator_in(&self.work)
