@@ -6,6 +6,7 @@
 //! call. Everything else is crate-private (README, "Architecture").
 
 mod apply;
+mod bridge;
 mod candidate;
 mod clock;
 mod commands;

@@ -53,6 +53,9 @@ pub(crate) struct StatusReport {
     pub last_run_damaged: Option<String>,
     pub notifications: Unseen,
     pub log: LogHealth,
+    /// The event bus, when `[bridge] redis_url` is set (README "Event bus").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<crate::bridge::BridgeView>,
 }
 
 /// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
@@ -128,6 +131,7 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
                 as u64,
         },
         log: proj.health,
+        bridge: crate::bridge::view(&repo.state, &cfg)?,
     };
     // `status` is a one-shot process: freeing a projection of a million events node by
     // node cost a sixth of a cold replay, and the kernel reclaims it at exit anyway.
@@ -173,6 +177,9 @@ pub(crate) fn render_status(s: &StatusReport) -> String {
     }
     out.push_str(&format!("notifications: {} unseen\n", s.notifications.unseen));
     out.push_str(&format!("log: {} lines, {} skipped, {} torn\n", s.log.lines, s.log.skipped, s.log.torn));
+    if let Some(b) = &s.bridge {
+        out.push_str(&crate::bridge::render(b));
+    }
     out
 }
 

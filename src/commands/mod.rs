@@ -2,6 +2,7 @@
 //! each holds its clap arguments and one `exec`. Every `exec` returns a `Result<i32>`;
 //! [`main_with_args`] turns errors into messages and exit codes in one place.
 
+pub(crate) mod bridge;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod emit;
@@ -55,6 +56,8 @@ pub(crate) enum Command {
     Doctor(doctor::DoctorArgs),
     /// Build a throwaway sandbox and run shadow then cutover on it.
     Demo(demo::DemoArgs),
+    /// Bridge the platform's event bus (a Redis Stream) and the log; --once drains and exits.
+    Bridge(bridge::BridgeArgs),
 }
 
 /// Parse the command line and run it; returns the exit code.
@@ -88,6 +91,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         // The doctor opens the repository itself: it must work when the shims on PATH are broken.
         Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
         Command::Demo(args) => demo::exec(args),
+        Command::Bridge(args) => bridge::exec(&open_repo(dir)?, args),
     }
 }
 
