@@ -26,7 +26,8 @@ pub(crate) struct Entry {
 pub(crate) struct Info {
     pub length: u64,
     pub entries_added: Option<u64>,
-    pub max_deleted: Option<String>,
+    /// The oldest entry still in the stream.
+    pub first_entry: Option<String>,
     pub last_delivered: Option<String>,
     pub entries_read: Option<u64>,
     pub lag: Option<u64>,
@@ -164,14 +165,18 @@ impl Client {
         };
         info.length = num(stream.iter().find(|(k, _)| k == "length").map(|(_, v)| v)).unwrap_or(0);
         info.entries_added = num(stream.iter().find(|(k, _)| k == "entries-added").map(|(_, v)| v));
-        info.max_deleted = stream.iter().find(|(k, _)| k == "max-deleted-entry-id").map(|(_, v)| text(v.clone()));
+        info.first_entry = stream.iter().find(|(k, _)| k == "first-entry").and_then(|(_, v)| match v {
+            Value::Array(e) => e.first().map(|id| text(id.clone())),
+            _ => None,
+        });
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(&self.stream);
         let groups = match self.query(&cmd)? {
             Value::Array(gs) => gs,
             _ => Vec::new(),
         };
-        let ours = groups.into_iter().map(pairs).find(|g| g.iter().any(|(k, v)| k == "name" && text(v.clone()) == self.group));
+        let ours =
+            groups.into_iter().map(pairs).find(|g| g.iter().any(|(k, v)| k == "name" && text(v.clone()) == self.group));
         let Some(g) = ours else { return Ok((info, false)) };
         let get = |k: &str| g.iter().find(|(n, _)| n == k).map(|(_, v)| v);
         info.last_delivered = get("last-delivered-id").map(|v| text(v.clone()));

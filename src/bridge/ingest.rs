@@ -98,12 +98,18 @@ fn absorb(state: &StateDir, bs: &mut BridgeState, batch: Vec<Entry>, c: &mut Cou
 
 fn lost_pending(bs: &mut BridgeState, id: &str) {
     eprintln!("integrator: warning: bridge: entry {id} was trimmed from the stream before it was recorded");
-    bs.add_gap(Gap { after: id.into(), through: id.into(), lost: Some(1), detected_at: crate::clock::now_string() });
+    bs.add_gap(Gap { after: id.into(), before: id.into(), lost: 1, detected_at: crate::clock::now_string() });
 }
 
 /// A fresh state dir joining an existing group: the entries the group already read are
 /// read again (XRANGE) so this state rebuilds the same projection. Nothing to ack.
-fn replay_history(client: &mut Client, state: &StateDir, bs: &mut BridgeState, end: &str, c: &mut Counts) -> Result<()> {
+fn replay_history(
+    client: &mut Client,
+    state: &StateDir,
+    bs: &mut BridgeState,
+    end: &str,
+    c: &mut Counts,
+) -> Result<()> {
     if end == "0-0" {
         return Ok(());
     }
@@ -116,18 +122,24 @@ fn replay_history(client: &mut Client, state: &StateDir, bs: &mut BridgeState, e
     }
 }
 
-/// Entries trimmed (MAXLEN) after the group's position were never read: a gap. Returns
-/// the group's last-delivered id.
+/// Entries trimmed (MAXLEN) after the group's position were never read: a gap. Redis
+/// counts the entries ever added and those the group read; when the oldest entry left is
+/// after the group's position, the unread ones missing from the stream were trimmed.
+/// Returns the group's last-delivered id.
 fn check_gap(client: &mut Client, bs: &mut BridgeState) -> Result<String> {
     let (info, _) = client.info()?;
     let last = info.last_delivered.clone().unwrap_or_else(|| "0-0".into());
-    let Some(deleted) = info.max_deleted.clone().filter(|d| id_key(d) > id_key(&last)) else { return Ok(last) };
+    let Some(first) = info.first_entry.clone().filter(|f| id_key(f) > id_key(&last)) else { return Ok(last) };
     let read = info.entries_read.or((last == "0-0").then_some(0));
-    let lost = info.entries_added.zip(read).map(|(added, read)| added.saturating_sub(read).saturating_sub(info.length));
-    let how_many = lost.map(|n| format!("{n} entries")).unwrap_or_else(|| "an unknown number of entries".into());
-    eprintln!(
-        "integrator: warning: bridge: {how_many} after {last} through {deleted} were trimmed from the stream before they were read"
-    );
-    bs.add_gap(Gap { after: last.clone(), through: deleted, lost, detected_at: crate::clock::now_string() });
+    let Some(lost) = info.entries_added.zip(read).map(|(added, read)| added.saturating_sub(read + info.length)) else {
+        return Ok(last);
+    };
+    if lost > 0 {
+        eprintln!(
+            "integrator: warning: bridge: {lost} entries after {last} before {first} were trimmed from the stream before they were read"
+        );
+        let gap = Gap { after: last.clone(), before: first, lost, detected_at: crate::clock::now_string() };
+        bs.add_gap(gap);
+    }
     Ok(last)
 }

@@ -74,7 +74,12 @@ pub(crate) enum Pass {
 /// One pass under the bridge's lock: fill and deliver the outbox, then (`Full`) drain the
 /// stream. The outcome is kept in `bridge/state.json` for `status`. `client` is reused and
 /// dropped on failure. Returns the counts and the group's position.
-pub(crate) fn pass(state: &StateDir, s: &Settings, client: &mut Option<Client>, what: Pass) -> Result<(Counts, String)> {
+pub(crate) fn pass(
+    state: &StateDir,
+    s: &Settings,
+    client: &mut Option<Client>,
+    what: Pass,
+) -> Result<(Counts, String)> {
     let _lock = state::lock(state)?;
     let mut bs = BridgeState::load(state)?;
     outbox::fill(state, &mut bs)?;

@@ -50,11 +50,8 @@ pub(crate) fn fill(state: &StateDir, bs: &mut BridgeState) -> Result<usize> {
 /// The files waiting in the outbox, oldest first.
 pub(crate) fn pending(state: &StateDir) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(outbox_dir(state)) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
     files.sort();
     files
 }

@@ -40,10 +40,11 @@ impl Counts {
 pub(crate) struct Gap {
     /// The last id the group had read; the lost entries come after it…
     pub after: String,
-    /// …up to and including this one (the stream's max-deleted-entry-id).
-    pub through: String,
-    /// How many, when Redis can tell.
-    pub lost: Option<u64>,
+    /// …and before this one, the oldest entry left (equal to `after` for one entry that
+    /// was delivered to us and trimmed before we recorded it).
+    pub before: String,
+    /// How many.
+    pub lost: u64,
     pub detected_at: String,
 }
 
@@ -124,7 +125,7 @@ impl BridgeState {
     }
 
     pub(crate) fn add_gap(&mut self, gap: Gap) {
-        if !self.gaps.iter().any(|g| g.through == gap.through) {
+        if !self.gaps.iter().any(|g| g.after == gap.after && g.before == gap.before) {
             self.gaps.push(gap);
         }
     }

@@ -54,14 +54,21 @@ pub(crate) fn view(state: &StateDir, cfg: &Config) -> Result<Option<BridgeView>>
 
 /// A gap as one line: which ids were lost and how many.
 pub(crate) fn gap_line(g: &Gap) -> String {
-    let n = g.lost.map(|n| format!("{n} entries")).unwrap_or_else(|| "entries".into());
-    format!("{n} after {} through {} trimmed before they were read (detected {})", g.after, g.through, g.detected_at)
+    if g.after == g.before {
+        return format!("entry {} trimmed before it was recorded (detected {})", g.after, g.detected_at);
+    }
+    format!(
+        "{} entries after {} before {} trimmed before they were read (detected {})",
+        g.lost, g.after, g.before, g.detected_at
+    )
 }
 
 pub(crate) fn render(v: &BridgeView) -> String {
     let head = format!("bridge: {} stream {} group {} consumer {}", v.url, v.stream, v.group, v.consumer);
     let state = match (&v.last_error, &v.last_ok_at) {
-        (Some(f), _) => format!("UNREACHABLE since {} — {}; runs use the local log", f.at, f.message.replace('\n', " ")),
+        (Some(f), _) => {
+            format!("UNREACHABLE since {} — {}; runs use the local log", f.at, f.message.replace('\n', " "))
+        }
         (None, Some(at)) => format!("ok (last contact {at})"),
         (None, None) => "no pass yet".into(),
     };

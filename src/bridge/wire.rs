@@ -113,8 +113,13 @@ pub(crate) fn write(e: &Envelope, instance: &str) -> Vec<(String, String)> {
     let at = format!("{}@{}", s("branch"), crate::git::short(s("sha")));
     let failed = e.kind == events::DEPLOYMENT_FAILED;
     let (level, description, actions, terminal_when, lifecycle) = if failed {
-        let evidence: Vec<&str> =
-            p.get("conflict_evidence").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let evidence: Vec<&str> = p
+            .get("conflict_evidence")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let what = format!("{slug}: {at} blocked on {}", evidence.join(", "));
         let action = json!([{"kind": "follow_up", "description": s("next_action"), "follow_up": s("follow_up")}]);
         ("3", what, action.to_string(), events::DEPLOYMENT_COMPLETED.to_string(), "updates")
@@ -160,7 +165,8 @@ mod tests {
     use super::*;
 
     fn entry(over: &[(&str, &str)]) -> Vec<(String, String)> {
-        let payload = r#"{"slug":"s1","review_round":1,"reviewer_session_id":"r","approved_at":"2026-01-01T00:00:00Z"}"#;
+        let payload =
+            r#"{"slug":"s1","review_round":1,"reviewer_session_id":"r","approved_at":"2026-01-01T00:00:00Z"}"#;
         let mut f: Vec<(String, String)> = [
             ("event", events::REVIEW_APPROVED),
             ("version", "1"),

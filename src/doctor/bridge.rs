@@ -43,6 +43,13 @@ fn group(p: &Probe, once: &str) -> Finding {
     let n = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |n| n.to_string());
     Finding::pass(
         "bridge group",
-        format!("group {} on {}: lag {}, pending {} (consumer {})", s.group, s.stream, n(p.lag), n(p.pending), s.consumer),
+        format!(
+            "group {} on {}: lag {}, pending {} (consumer {})",
+            s.group,
+            s.stream,
+            n(p.lag),
+            n(p.pending),
+            s.consumer
+        ),
     )
 }
