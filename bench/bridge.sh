@@ -46,14 +46,7 @@ hyperfine -w 1 -r "${BENCH_RUNS:-5}" --style none --export-json "$FIX/bridge.jso
   --prepare "rm -rf '$state'; redis-cli -p $port XGROUP DESTROY teleclaude:events integrator >/dev/null" \
   -n "bridge --once ($n entries)" "$BIN/integrator bridge --once" 2>/dev/null
 uptime
-python3 - "$FIX/bridge.json" "$n" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-n = int(sys.argv[2])
-cpu = r["user"] + r["system"]
-print("%s: mean %.1f ms, median %.1f ms, cpu %.1f ms -> %.0f entries/s (mean), %.0f (median), %.0f (per cpu-second)"
-      % (r["command"], r["mean"] * 1e3, r["median"] * 1e3, cpu * 1e3, n / r["mean"], n / r["median"], n / cpu))
-PY
+throughput "$FIX/bridge.json" "$n" entries
 echo "recorded: $(grep -c review.approved "$state/events.jsonl") events; pending: $(rcli xpending teleclaude:events integrator | head -1)"
 
 say "XADD -> landed on main, trigger = \"event\""

@@ -39,6 +39,14 @@ fn approved_keys(sb: &Sandbox) -> Vec<String> {
     events.iter().filter(|e| e["type"] == APPROVED).map(|e| e["key"].as_str().unwrap().to_string()).collect()
 }
 
+/// `bridge --once` says `says`, leaves nothing pending, and the log has `keys` approvals.
+fn drained(sb: &Sandbox, con: &mut redis::Connection, says: &str, keys: usize) {
+    let out = sb.ok(&["bridge", "--once"]);
+    assert!(out.contains(says), "{out}");
+    assert_eq!(pending(con), 0);
+    assert_eq!(approved_keys(sb).len(), keys);
+}
+
 fn setup() -> (Sandbox, Redis) {
     let sb = Sandbox::new();
     let redis = Redis::start(&sb.root.join("redis"));
@@ -54,30 +62,14 @@ fn setup() -> (Sandbox, Redis) {
 fn entries_appended_but_not_acknowledged_are_acknowledged_once_on_restart() {
     let (sb, redis) = setup();
     let mut con = redis.con();
-    for n in 0..3 {
-        xadd(&mut con, &envelope(APPROVED, &approved(n), &[]));
-    }
     // Delivered to our consumer (pending), as the killed bridge had read them…
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("integrator")
-        .arg("tester")
-        .arg("COUNT")
-        .arg(10)
-        .arg("STREAMS")
-        .arg(STREAM)
-        .arg(">")
-        .query(&mut con)
-        .unwrap();
+    read_as(&mut con, 3, "tester", 10);
     assert_eq!(pending(&mut con), 3);
     // …and appended to the log.
     for n in 0..3 {
         sb.ok(&["emit", "review-approved", "--slug", &format!("k{n}"), "--round", "1", "--at", "2026-01-01T10:00:00Z"]);
     }
-    let out = sb.ok(&["bridge", "--once"]);
-    assert!(out.contains("recorded 0 / duplicate 3"), "{out}");
-    assert_eq!(pending(&mut con), 0);
-    assert_eq!(approved_keys(&sb).len(), 3);
+    drained(&sb, &mut con, "recorded 0 / duplicate 3", 3);
 }
 
 #[test]
@@ -137,53 +129,37 @@ fn an_outbox_entry_survives_a_kill_before_its_xadd_and_is_sent_once() {
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 0);
 }
 
+/// The platform adds `n` approvals; `consumer` reads `count` of them (they are pending on
+/// it). Returns the ids read.
+fn read_as(con: &mut redis::Connection, n: usize, consumer: &str, count: usize) -> Vec<String> {
+    for i in 0..n {
+        xadd(con, &envelope(APPROVED, &approved(i), &[]));
+    }
+    let mut cmd = redis::cmd("XREADGROUP");
+    cmd.arg("GROUP").arg("integrator").arg(consumer).arg("COUNT").arg(count).arg("STREAMS").arg(STREAM).arg(">");
+    let read: Vec<(String, Vec<(String, Vec<(String, String)>)>)> = cmd.query(con).unwrap();
+    read[0].1.iter().map(|(id, _)| id.clone()).collect()
+}
+
+/// Make an entry pending on `dead-host` look idle for ten minutes (XCLAIM … IDLE).
+fn idle_for_ten_minutes(con: &mut redis::Connection, id: &str) {
+    let mut cmd = redis::cmd("XCLAIM");
+    cmd.arg(STREAM).arg("integrator").arg("dead-host").arg(0).arg(id).arg("IDLE").arg(600_000);
+    let _: redis::Value = cmd.query(con).unwrap();
+}
+
 #[test]
 fn a_dead_consumers_pending_entries_are_claimed_after_the_timeout() {
     let (sb, redis) = setup();
     let mut con = redis.con();
-    for n in 0..4 {
-        xadd(&mut con, &envelope(APPROVED, &approved(n), &[]));
-    }
-    let read: Vec<(String, Vec<(String, Vec<(String, String)>)>)> = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("integrator")
-        .arg("dead-host")
-        .arg("COUNT")
-        .arg(2)
-        .arg("STREAMS")
-        .arg(STREAM)
-        .arg(">")
-        .query(&mut con)
-        .unwrap();
-    let ids: Vec<String> = read[0].1.iter().map(|(id, _)| id.clone()).collect();
+    let ids = read_as(&mut con, 4, "dead-host", 2);
     // One was read a moment ago: not dead yet. The other has been idle for ten minutes.
-    let _: redis::Value = redis::cmd("XCLAIM")
-        .arg(STREAM)
-        .arg("integrator")
-        .arg("dead-host")
-        .arg(0)
-        .arg(&ids[1])
-        .arg("IDLE")
-        .arg(600_000)
-        .query(&mut con)
-        .unwrap();
+    idle_for_ten_minutes(&mut con, &ids[1]);
     let out = sb.ok(&["bridge", "--once"]);
     assert!(out.contains("recorded 3"), "the idle one and the two unread: {out}");
     assert_eq!(pending(&mut con), 1, "the recently read one stays with its consumer");
-    let _: redis::Value = redis::cmd("XCLAIM")
-        .arg(STREAM)
-        .arg("integrator")
-        .arg("dead-host")
-        .arg(0)
-        .arg(&ids[0])
-        .arg("IDLE")
-        .arg(600_000)
-        .query(&mut con)
-        .unwrap();
-    let out = sb.ok(&["bridge", "--once"]);
-    assert!(out.contains("recorded 1"), "{out}");
-    assert_eq!(pending(&mut con), 0);
-    assert_eq!(approved_keys(&sb).len(), 4);
+    idle_for_ten_minutes(&mut con, &ids[0]);
+    drained(&sb, &mut con, "recorded 1", 4);
 }
 
 #[test]
