@@ -12,7 +12,7 @@ use crate::store::StateDir;
 use std::time::Duration;
 
 /// Entries read per command.
-pub(crate) const BATCH: usize = 2000;
+pub(crate) const BATCH: usize = 10_000;
 
 /// A consumer whose entries stay pending this long is dead: its entries are claimed.
 pub(crate) const CLAIM_IDLE: Duration = Duration::from_secs(60);
