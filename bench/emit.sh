@@ -15,14 +15,7 @@ hyperfine -w 1 -r "${BENCH_RUNS:-5}" --style none --export-json "$FIX/emit.json"
   --prepare "rm -rf '$state'" \
   -n "emit --json - ($n events)" "$BIN/integrator emit --json - <$FIX/in.jsonl" 2>/dev/null
 uptime
-python3 - "$FIX/emit.json" "$n" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-n = int(sys.argv[2])
-cpu = r["user"] + r["system"]
-print("%s: mean %.1f ms, median %.1f ms, cpu %.1f ms -> %.0f events/s (mean), %.0f (median), %.0f (per cpu-second)"
-      % (r["command"], r["mean"] * 1e3, r["median"] * 1e3, cpu * 1e3, n / r["mean"], n / r["median"], n / cpu))
-PY
+throughput "$FIX/emit.json" "$n" events
 tail -1 "$state/events.jsonl" | cut -c1-120
 
 say "one emit into a 1M-event log"

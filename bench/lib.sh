@@ -85,3 +85,15 @@ for r in rs:
           cpu(r) * 1e3, r["mean"] / ref["mean"], r["median"] / ref["median"], cpu(r) / max(cpu(ref), 1e-9)))
 PY
 }
+
+# throughput JSON N UNIT: one hyperfine result as items per second (mean, median, per cpu-second).
+throughput() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+n, unit = int(sys.argv[2]), sys.argv[3]
+cpu = r["user"] + r["system"]
+print("%s: mean %.1f ms, median %.1f ms, cpu %.1f ms -> %.0f %s/s (mean), %.0f (median), %.0f (per cpu-second)"
+      % (r["command"], r["mean"] * 1e3, r["median"] * 1e3, cpu * 1e3, n / r["mean"], unit, n / r["median"], n / cpu))
+PY
+}

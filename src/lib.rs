@@ -7,6 +7,7 @@
 
 mod apply;
 mod breach;
+mod bridge;
 mod candidate;
 mod clock;
 mod commands;

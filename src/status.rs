@@ -56,6 +56,9 @@ pub(crate) struct StatusReport {
     /// An unacknowledged guardrail breach (`integration.guardrail.breached`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breach: Option<serde_json::Value>,
+    /// The event bus, when `[bridge] redis_url` is set (README "Event bus").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<crate::bridge::BridgeView>,
 }
 
 /// Load the projection (snapshot + tail) and keep the snapshot fresh for the next reader.
@@ -131,6 +134,7 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         notifications: Unseen { unseen: notifications(&proj, false).notifications.len() as u64 },
         log: proj.health,
         breach: crate::breach::check(&repo.git, &repo.state, &cfg, recorded_cutover(repo, &cfg))?,
+        bridge: crate::bridge::view(&repo.state, &cfg)?,
     };
     // `status` is a one-shot process: freeing a projection of a million events node by
     // node cost a sixth of a cold replay, and the kernel reclaims it at exit anyway.
@@ -203,6 +207,9 @@ pub(crate) fn render_status(s: &StatusReport) -> String {
     }
     out.push_str(&format!("notifications: {} unseen\n", s.notifications.unseen));
     out.push_str(&format!("log: {} lines, {} skipped, {} torn\n", s.log.lines, s.log.skipped, s.log.torn));
+    if let Some(b) = &s.bridge {
+        out.push_str(&crate::bridge::render(b));
+    }
     out
 }
 

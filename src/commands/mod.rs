@@ -2,6 +2,7 @@
 //! each holds its clap arguments and one `exec`. Every `exec` returns a `Result<i32>`;
 //! [`main_with_args`] turns errors into messages and exit codes in one place.
 
+pub(crate) mod bridge;
 pub(crate) mod completions;
 pub(crate) mod cutover;
 pub(crate) mod demo;
@@ -68,6 +69,8 @@ pub(crate) enum Command {
     /// Install the server-side fence in a self-hosted bare repository: main moves only by
     /// fast-forward to integrator-signed merges.
     Fence(fence::FenceArgs),
+    /// Bridge the platform's event bus (a Redis Stream) and the log; --once drains and exits.
+    Bridge(bridge::BridgeArgs),
 }
 
 /// Parse the command line and run it; returns the exit code.
@@ -105,6 +108,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Demo(args) => demo::exec(args),
         Command::Fence(args) => fence::exec(args),
         Command::Completions(args) => completions::exec(args),
+        Command::Bridge(args) => bridge::exec(&open_repo(dir)?, args),
     }
 }
 

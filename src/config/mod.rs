@@ -106,6 +106,16 @@ pub(crate) struct GuardConfig {
     pub agent_allowed_aliases: Vec<String>,
 }
 
+/// `[bridge]`: the platform's event bus (a Redis Stream), off while `redis_url` is empty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct BridgeLayer")]
+pub(crate) struct BridgeConfig {
+    pub redis_url: String,
+    pub stream: String,
+    pub group: String,
+    pub consumer: String,
+}
+
 /// The configuration. Its keys, their defaults and what they mean are in `defaults.toml`;
 /// the types here say what values they take. (A section's `expecting` is the name toml's
 /// message gives it when it is not a table: `expected struct IntegratorLayer`, as ever.)
@@ -115,6 +125,7 @@ pub(crate) struct Config {
     pub integrator: IntegratorConfig,
     pub cutover: CutoverConfig,
     pub guard: GuardConfig,
+    pub bridge: BridgeConfig,
 }
 
 /// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`
@@ -256,6 +267,20 @@ impl Config {
         }
         if self.guard.agent_env.is_empty() {
             return Err("key `guard.agent_env`: must name an environment variable".into());
+        }
+        self.check_bridge()
+    }
+
+    fn check_bridge(&self) -> std::result::Result<(), String> {
+        let b = &self.bridge;
+        let schemes = ["redis://", "rediss://", "unix://", "redis+unix://"];
+        if !b.redis_url.is_empty() && !schemes.iter().any(|s| b.redis_url.starts_with(s)) {
+            return Err("key `bridge.redis_url`: must start with redis://, rediss:// or unix:// (empty: off)".into());
+        }
+        for (key, v) in [("bridge.stream", &b.stream), ("bridge.group", &b.group), ("bridge.consumer", &b.consumer)] {
+            if (v.is_empty() && key != "bridge.consumer") || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("key `{key}`: `{v}` must be a non-empty name without spaces"));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! `integrator doctor` (SPEC §9): is the installation whole and the state healthy?
 //! Every check yields findings; a failed one carries the exact command that fixes it.
 
+mod bridge;
 mod hooks;
 mod shims;
 mod state;
@@ -80,6 +81,9 @@ pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     findings.push(check_config(repo));
     findings.extend(state::check(repo));
     findings.push(check_breach(repo));
+    if let Ok(cfg) = repo.config() {
+        findings.extend(bridge::check(repo, &cfg));
+    }
     let ok = findings.iter().all(|f| f.ok);
     Ok(Report { ok, findings })
 }

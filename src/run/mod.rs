@@ -43,6 +43,7 @@ pub(crate) struct Options {
 /// Run the integrator once. `Err(LeaseBusy)` when another run holds the lease.
 pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let cfg = repo.config()?;
+    crate::bridge::for_run(repo, &cfg, crate::bridge::Pass::Full);
     let dir = &repo.state;
     let proj = Projection::load(dir)?;
     let resolved = mode::resolve(&cfg, opts.mode, proj.parity_accepted)?;
@@ -82,6 +83,7 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         None => runner.execute(),
     };
     let finish = runner.finish(result.as_ref().err());
+    crate::bridge::for_run(repo, &runner.cfg, crate::bridge::Pass::Deliver);
     let report = runner.journal.report();
     drop(runner);
     let released = lease.release();

@@ -3,6 +3,8 @@
 mod support;
 
 mod archive;
+mod bridge;
+mod bridge_recovery;
 mod commands;
 mod completions;
 mod cutover;

@@ -237,6 +237,7 @@ pub(crate) fn jsonl(path: &Path) -> Vec<serde_json::Value> {
 }
 
 pub(crate) mod guards;
+pub(crate) mod redis;
 
 /// Copy an executable with `cp`, not `std::fs::copy`: while this (multi-threaded) test
 /// process holds the destination open for writing, a `fork` in another test thread
