@@ -73,6 +73,7 @@ pub(crate) struct IntegratorConfig {
     pub bookkeeping: String,
     pub after_push: String,
     pub delete_merged_branches: bool,
+    pub verify_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,6 +106,13 @@ pub(crate) struct Config {
     pub integrator: IntegratorConfig,
     pub cutover: CutoverConfig,
     pub guard: GuardConfig,
+}
+
+impl Config {
+    /// Is `branch` protected? `integrator.main` always is, whatever `guard.protected` says.
+    pub(crate) fn is_protected(&self, branch: &str) -> bool {
+        branch == self.integrator.main || self.guard.protected.iter().any(|p| p == branch)
+    }
 }
 
 /// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`

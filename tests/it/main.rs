@@ -6,6 +6,7 @@ mod archive;
 mod commands;
 mod cutover;
 mod doctor;
+mod edges;
 mod events;
 mod guard_gh_shim;
 mod guard_git_shim;
