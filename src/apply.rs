@@ -99,13 +99,11 @@ pub(crate) fn merge(
 /// main's first-parent history), when `sha` descends from it: the base to merge round N
 /// with, since main holds round N−1's changes but not its commits.
 fn previous_round(git: &Git, tip: &str, slug: &str, sha: &str) -> Result<Option<String>> {
-    let grep = format!("--grep=Integrated-Slug: {slug}");
-    let format = "--format=%(trailers:key=Integrated-Slug,valueonly,separator=%x20)%x00%(trailers:key=Integrated-Sha,valueonly,separator=%x20)";
-    let out = git.capture(&["log", "--first-parent", "--fixed-strings", &grep, format, tip, "--"])?;
-    let previous = out.lines().find_map(|l| {
-        let (s, prev) = l.split_once('\0')?;
-        (s.trim() == slug && git::is_full_sha(prev.trim())).then(|| prev.trim().to_string())
-    });
+    // A slug is `[a-z0-9._-]`: only `.` needs escaping in git's basic regex.
+    let grep = format!("--grep=^Integrated-Slug: {}$", slug.replace('.', "\\."));
+    let format = "--format=%(trailers:key=Integrated-Sha,valueonly,separator=%x20)";
+    let out = git.capture(&["log", "--first-parent", "-n", "1", &grep, format, tip, "--"])?;
+    let previous = Some(out.trim().to_string()).filter(|p| git::is_full_sha(p));
     let Some(prev) = previous.filter(|p| p != sha) else { return Ok(None) };
     // Not an ancestor, or gone from the object store: an ordinary squash then.
     let descends = git.output(&["merge-base", "--is-ancestor", "--end-of-options", &prev, sha], None)?.ok();

@@ -40,6 +40,13 @@ fn show(sb: &Sandbox, file: &str) -> String {
     sb.git(&sb.origin, &["show", &format!("main:{file}")])
 }
 
+/// One READY candidate `s1` adding its own file; its sha.
+fn one_ready(sb: &Sandbox) -> String {
+    let sha = sb.branch("feat", "feat.txt", "feature\n");
+    sb.ready("s1", "feat", &sha, "2026-01-01T10:00:00Z");
+    sha
+}
+
 /// A candidate changing shared.txt while main changed it too: a content conflict.
 fn conflicting(sb: &Sandbox) -> String {
     let sha = sb.branch("feat", "shared.txt", "feature\n");
@@ -103,8 +110,7 @@ fn a_commit_the_remote_refuses_is_blocked_with_its_message_and_the_queue_moves_o
 #[test]
 fn a_push_that_never_reached_the_remote_stays_retryable() {
     let sb = cutover("");
-    let sha = sb.branch("feat", "feat.txt", "feature\n");
-    sb.ready("s1", "feat", &sha, "2026-01-01T10:00:00Z");
+    let sha = one_ready(&sb);
     let nowhere = sb.root.join("gone.git");
     sb.git(&sb.work, &["config", "remote.origin.pushurl", nowhere.to_str().unwrap()]);
     let (code, _, err) = sb.run(&["run"]);
@@ -140,8 +146,7 @@ fn a_second_squash_round_lands_on_top_of_the_first() {
 fn a_main_reset_below_an_integration_is_not_integrated_and_is_reported() {
     let sb = cutover("");
     let before = sb.origin_ref("main").unwrap();
-    let sha = sb.branch("feat", "feat.txt", "feature\n");
-    sb.ready("s1", "feat", &sha, "2026-01-01T10:00:00Z");
+    one_ready(&sb);
     sb.ok(&["run"]);
     assert_eq!(candidate(&sb, "s1")["state"], "INTEGRATED");
     // An admin resets main to before the integration.
@@ -187,8 +192,7 @@ fn no_process(pattern: &str) -> bool {
 #[test]
 fn verify_ends_when_its_shell_ends_and_takes_its_children_along() {
     let sb = cutover_with("verify = \"sleep 100011 & echo started\"\n");
-    let sha = sb.branch("feat", "feat.txt", "feature\n");
-    sb.ready("s1", "feat", &sha, "2026-01-01T10:00:00Z");
+    one_ready(&sb);
     assert_eq!(run_within(&sb, 60), 0);
     assert_eq!(item(&sb, "s1")["status"], "integrated");
     std::thread::sleep(Duration::from_millis(300));
@@ -198,8 +202,7 @@ fn verify_ends_when_its_shell_ends_and_takes_its_children_along() {
 #[test]
 fn a_verify_that_outlives_its_timeout_is_killed_and_blocks() {
     let sb = cutover_with("verify = \"echo checking; sleep 100012\"\nverify_timeout_secs = 1\n");
-    let sha = sb.branch("feat", "feat.txt", "feature\n");
-    sb.ready("s1", "feat", &sha, "2026-01-01T10:00:00Z");
+    one_ready(&sb);
     assert_eq!(run_within(&sb, 60), 0);
     assert_eq!(item(&sb, "s1")["status"], "blocked");
     assert!(item(&sb, "s1")["status_reason"].as_str().unwrap().contains("timed out after 1 s"));
