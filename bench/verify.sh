@@ -30,7 +30,7 @@ git push -q origin HEAD:refs/heads/main
 candidates "$n" >"$FIX/events.in"
 state=$(git rev-parse --path-format=absolute --git-common-dir)/teleclaude
 "$BIN/integrator" emit --json - <"$FIX/events.in" >/dev/null
-base='[integrator]\nmode = "cutover"\n%s[cutover]\nenabled = true\nparity_evidence = "accepted"\n'
+base='[integrator]\nmode = "cutover"\n%b[cutover]\nenabled = true\nparity_evidence = "accepted"\n'
 # shellcheck disable=SC2059
 printf "$base" '' >"$FIX/config-plain.toml"
 # shellcheck disable=SC2059
@@ -45,7 +45,7 @@ if [ -n "${BENCH_OLD_BIN:-}" ]; then
   cmds+=(-n "verify = true (BENCH_OLD_BIN)" "$(use verify) && $BENCH_OLD_BIN/integrator run --quiet")
 fi
 cmds+=(-n "no verify (this build)" "$(use plain) && $BIN/integrator run --quiet")
-hyperfine -r "$runs" --style none --export-json "$FIX/verify.json" --prepare "$reset" "${cmds[@]}" 2>/dev/null
+hyperfine -r "$runs" --style none --export-json "$FIX/verify.json" --prepare "$reset" "${cmds[@]}"
 uptime
 ratio "$FIX/verify.json"
 python3 - "$FIX/verify.json" "$n" <<'PY'
