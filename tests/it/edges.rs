@@ -184,31 +184,35 @@ fn run_within(sb: &Sandbox, secs: u64) -> i32 {
     }
 }
 
+/// One READY candidate and a run with these `[integrator]` keys, which must end within 60 s.
+fn run_one_with(keys: &str) -> Sandbox {
+    let sb = cutover_with(keys);
+    one_ready(&sb);
+    assert_eq!(run_within(&sb, 60), 0);
+    sb
+}
+
+/// No process runs `pattern` (after a moment for the killed ones to be reaped).
 fn no_process(pattern: &str) -> bool {
+    std::thread::sleep(Duration::from_millis(300));
     let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == pattern)
 }
 
 #[test]
 fn verify_ends_when_its_shell_ends_and_takes_its_children_along() {
-    let sb = cutover_with("verify = \"sleep 100011 & echo started\"\n");
-    one_ready(&sb);
-    assert_eq!(run_within(&sb, 60), 0);
+    let sb = run_one_with("verify = \"sleep 100011 & echo started\"\n");
     assert_eq!(item(&sb, "s1")["status"], "integrated");
-    std::thread::sleep(Duration::from_millis(300));
     assert!(no_process("sleep 100011"), "the verify's background child outlived it");
 }
 
 #[test]
 fn a_verify_that_outlives_its_timeout_is_killed_and_blocks() {
-    let sb = cutover_with("verify = \"echo checking; sleep 100012\"\nverify_timeout_secs = 1\n");
-    one_ready(&sb);
-    assert_eq!(run_within(&sb, 60), 0);
+    let sb = run_one_with("verify = \"echo checking; sleep 100012\"\nverify_timeout_secs = 1\n");
     assert_eq!(item(&sb, "s1")["status"], "blocked");
     assert!(item(&sb, "s1")["status_reason"].as_str().unwrap().contains("timed out after 1 s"));
     let p = &events_of(&sb, FAILED)[0]["payload"];
     assert!(p["diagnostics"].to_string().contains("checking"), "{p}");
-    std::thread::sleep(Duration::from_millis(300));
     assert!(no_process("sleep 100012"));
 }
 
