@@ -65,6 +65,28 @@ new_repo() {
   git -C "$d/work" push -q origin HEAD:refs/heads/main
 }
 
+# candidates N: in the clone of the current directory, N branches feat/c<i> from HEAD, each
+# adding its own file c<i>.txt, pushed to origin; prints the events that make them READY
+# (for `integrator emit --json -`). Leaves the clone on main, fetched.
+candidates() {
+  local n=$1 sha0 i s t
+  sha0=$(git rev-parse HEAD)
+  for i in $(seq -w 1 "$n"); do
+    git checkout -q -b "feat/c$i" "$sha0"
+    echo "candidate $i" >"c$i.txt"
+    git add "c$i.txt"
+    git commit -q -m "candidate $i"
+    git push -q origin "feat/c$i"
+    s=$(git rev-parse HEAD)
+    t=$(printf '2026-01-01T00:%02d:%02dZ' $((10#$i / 60)) $((10#$i % 60)))
+    printf '{"type":"review-approved","payload":{"slug":"c%s","review_round":1,"reviewer_session_id":"r","approved_at":"%s"}}\n' "$i" "$t"
+    printf '{"type":"branch-pushed","payload":{"branch":"feat/c%s","sha":"%s","remote":"origin","pushed_at":"%s","pusher":"w"}}\n' "$i" "$s" "$t"
+    printf '{"type":"deployment-started","payload":{"slug":"c%s","branch":"feat/c%s","sha":"%s","worker_session_id":"w","orchestrator_session_id":"o","ready_at":"%s"}}\n' "$i" "$i" "$s" "$t"
+  done
+  git checkout -q main
+  git fetch -q origin
+}
+
 machine() {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  nproc: $(nproc)  $(uptime | sed 's/^ *//')"
   lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core)' | sed 's/  */ /g' || true

@@ -11,22 +11,7 @@ n=${BENCH_CANDIDATES:-50}
 P=$FIX/pristine
 new_repo "$P"
 cd "$P/work"
-sha0=$(git rev-parse HEAD)
-: >"$FIX/events.in"
-for i in $(seq -w 1 "$n"); do
-  git checkout -q -b "feat/c$i" "$sha0"
-  echo "candidate $i" >"c$i.txt"
-  git add "c$i.txt"
-  git commit -q -m "candidate $i"
-  git push -q origin "feat/c$i"
-  s=$(git rev-parse HEAD)
-  t=$(printf '2026-01-01T00:%02d:%02dZ' $((10#$i / 60)) $((10#$i % 60)))
-  printf '{"type":"review-approved","payload":{"slug":"c%s","review_round":1,"reviewer_session_id":"r","approved_at":"%s"}}\n' "$i" "$t"
-  printf '{"type":"branch-pushed","payload":{"branch":"feat/c%s","sha":"%s","remote":"origin","pushed_at":"%s","pusher":"w"}}\n' "$i" "$s" "$t"
-  printf '{"type":"deployment-started","payload":{"slug":"c%s","branch":"feat/c%s","sha":"%s","worker_session_id":"w","orchestrator_session_id":"o","ready_at":"%s"}}\n' "$i" "$i" "$s" "$t"
-done >>"$FIX/events.in"
-git checkout -q main
-git fetch -q origin
+candidates "$n" >"$FIX/events.in"
 state=$(git rev-parse --path-format=absolute --git-common-dir)/teleclaude
 "$BIN/integrator" emit --json - <"$FIX/events.in"
 printf '[integrator]\nmode = "cutover"\n[cutover]\nenabled = true\nparity_evidence = "accepted"\n' >"$state/config.toml"

@@ -82,7 +82,10 @@ pub(crate) fn message(slug: &str, branch: &str, sha: &str) -> String {
     )
 }
 
-/// Merge `sha` onto `main_tip` without touching any working tree.
+/// Merge `sha` onto `main_tip` without touching any working tree. Attributes (e.g. a
+/// `merge=union` driver) come from main's tree, never from a working tree: the result
+/// depends only on main and the candidate. In squash mode a later round of a slug is
+/// merged with the previous round's sha as the base, so it lands on top of it.
 pub(crate) fn merge(
     git: &Git,
     style: MergeStyle,
@@ -91,8 +94,15 @@ pub(crate) fn merge(
     branch: &str,
     sha: &str,
 ) -> Result<Merge> {
-    let args =
-        ["-c", "core.quotePath=false", "merge-tree", "--write-tree", "--name-only", "--end-of-options", main_tip, sha];
+    let attr_source = format!("--attr-source={main_tip}");
+    let mut args =
+        vec![attr_source.as_str(), "-c", "core.quotePath=false", "merge-tree", "--write-tree", "--name-only"];
+    let base = match style {
+        MergeStyle::Squash => previous_round(git, main_tip, slug, sha)?.map(|b| format!("--merge-base={b}")),
+        MergeStyle::Merge => None,
+    };
+    args.extend(base.as_deref());
+    args.extend(["--end-of-options", main_tip, sha]);
     let out = git.output(&args, None)?;
     let parsed = git::parse_merge_tree(&out.stdout);
     let (tree, conflicts, messages) = match (out.code, parsed) {
@@ -118,6 +128,21 @@ pub(crate) fn merge(
         return Ok(Merge::Failed { message: format!("git commit-tree failed: {}", out.stderr.trim()) });
     }
     Ok(Merge::Clean { commit: out.stdout.trim().to_string(), tree })
+}
+
+/// In squash mode, the sha of the slug's latest round squashed onto main (its trailers on
+/// main's first-parent history), when `sha` descends from it: the base to merge round N
+/// with, since main holds round N−1's changes but not its commits.
+fn previous_round(git: &Git, tip: &str, slug: &str, sha: &str) -> Result<Option<String>> {
+    // A slug is `[a-z0-9._-]`: only `.` needs escaping in git's basic regex.
+    let grep = format!("--grep=^Integrated-Slug: {}$", slug.replace('.', "\\."));
+    let format = "--format=%(trailers:key=Integrated-Sha,valueonly,separator=%x20)";
+    let out = git.capture(&["log", "--first-parent", "-n", "1", &grep, format, tip, "--"])?;
+    let previous = Some(out.trim().to_string()).filter(|p| git::is_full_sha(p));
+    let Some(prev) = previous.filter(|p| p != sha) else { return Ok(None) };
+    // Not an ancestor, or gone from the object store: an ordinary squash then.
+    let descends = git.output(&["merge-base", "--is-ancestor", "--end-of-options", &prev, sha], None)?.ok();
+    Ok(descends.then_some(prev))
 }
 
 /// The first commit of `tip`'s first-parent history that contains `sha` (by ancestry or,
@@ -148,20 +173,51 @@ pub(crate) fn tail(text: &str, lines: usize) -> String {
     t
 }
 
-/// The private worktree under the state dir where `verify` and `bookkeeping` run.
+/// The private worktree under the state dir where `verify` and `bookkeeping` run. A run
+/// keeps one and moves it from merge to merge, so a check costs the diff, not the tree.
+#[derive(Clone, Debug)]
 pub(crate) struct Worktree {
     pub path: PathBuf,
+    /// The repository's shared config file, which no check may change.
+    repo_config: PathBuf,
+}
+
+/// How a check (`verify`, `bookkeeping`) ended.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Checked {
+    Passed {
+        output: String,
+    },
+    Failed {
+        code: i32,
+        output: String,
+    },
+    /// It could not run at all (126 not executable, 127 not found): a configuration error.
+    CannotRun {
+        code: i32,
+        output: String,
+    },
+    /// `verify_timeout_secs` passed first; its process group was killed.
+    TimedOut {
+        secs: u64,
+        output: String,
+    },
+    /// It changed the repository's config file, which was restored.
+    ChangedConfig {
+        output: String,
+    },
 }
 
 impl Worktree {
-    /// Check out `commit` (detached) in `<state>/worktree`, created anew each time, and make
-    /// sure git resolves that directory to itself — never to the user's checkout.
+    /// Check out `commit` (detached) in `<state>/worktree`, created anew, and make sure git
+    /// resolves that directory to itself — never to the user's checkout.
     pub(crate) fn prepare(git: &Git, dir: &StateDir, commit: &str) -> Result<Worktree> {
         let path = dir.worktree();
         let p = path.to_string_lossy().to_string();
         Worktree::clean_stale(git, dir)?;
         git.capture(&["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--force", &p, commit])?;
-        let wt = Worktree { path: std::fs::canonicalize(&path).unwrap_or(path) };
+        let common = dir.root().parent().unwrap_or(dir.root());
+        let wt = Worktree { path: std::fs::canonicalize(&path).unwrap_or(path), repo_config: common.join("config") };
         let top = git.in_dir(&wt.path).capture(&["rev-parse", "--show-toplevel"])?;
         if Path::new(top.trim()) != wt.path {
             return Err(Error::failed(format!(
@@ -171,6 +227,15 @@ impl Worktree {
             )));
         }
         Ok(wt)
+    }
+
+    /// Move the kept worktree to `commit`: an incremental checkout, then every file the
+    /// last check left (untracked and ignored included) removed.
+    pub(crate) fn move_to(&self, git: &Git, commit: &str) -> Result<()> {
+        let g = git.in_dir(&self.path);
+        g.capture(&["-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--force", "--detach", commit, "--"])?;
+        g.capture(&["clean", "-ffdxq"])?;
+        Ok(())
     }
 
     /// Remove the private worktree — and git's record of it — that a killed run left
@@ -197,13 +262,34 @@ impl Worktree {
         Ok(())
     }
 
-    /// Run a shell command there with `set` added to its environment; returns (exit
-    /// code, combined output).
-    pub(crate) fn run_shell(&self, command: &str, agent_env: &str, set: &[(&str, &str)]) -> Result<(i32, String)> {
+    /// Run a check there (see [`crate::shell::check`]) with `set` added to its
+    /// environment; a change it made to the
+    /// repository's config file is undone and reported.
+    pub(crate) fn run_check(
+        &self,
+        command: &str,
+        agent_env: &str,
+        timeout_secs: u64,
+        set: &[(&str, &str)],
+    ) -> Result<Checked> {
+        let before = std::fs::read(&self.repo_config).ok();
         let clean = crate::shell::Clean::Check { agent_env };
-        let ran = crate::shell::sh(command, &self.path, clean, set)
+        let timeout = (timeout_secs > 0).then(|| std::time::Duration::from_secs(timeout_secs));
+        let ran = crate::shell::check(command, &self.path, clean, set, timeout)
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
-        Ok((ran.status.code().unwrap_or(128), ran.output))
+        let output = ran.output;
+        if std::fs::read(&self.repo_config).ok() != before {
+            if let Some(bytes) = &before {
+                crate::store::write_atomic(&self.repo_config, bytes)?;
+            }
+            return Ok(Checked::ChangedConfig { output });
+        }
+        Ok(match ran.code {
+            None => Checked::TimedOut { secs: timeout_secs, output },
+            Some(0) => Checked::Passed { output },
+            Some(code @ (126 | 127)) => Checked::CannotRun { code, output },
+            Some(code) => Checked::Failed { code, output },
+        })
     }
 
     /// Commit whatever the bookkeeping command changed on top of `parent`.
@@ -259,7 +345,11 @@ pub(crate) enum Push {
     Pushed,
     /// The remote refused because main moved (non-fast-forward / fetch first / stale).
     Rejected(String),
-    /// Anything else (network, hook, permissions): the run fails, nothing is lost.
+    /// The remote refused this commit itself (`[remote rejected]`, e.g. its pre-receive
+    /// hook declined it): a failure of the candidate, with the remote's words.
+    Refused(String),
+    /// Anything else (no report: network, local hook, permissions): the run fails,
+    /// nothing is lost, the next run retries.
     Failed(String),
 }
 
@@ -273,8 +363,14 @@ pub(crate) fn push_main(git: &Git, cfg: &Config, commit: &str, token: &str) -> R
     }
     let text = tail(format!("{}\n{}", out.stdout, out.stderr).trim(), 20);
     // git's own verdict on the ref, never words found elsewhere in its (or a hook's) output.
-    let moved = git::push::parse(&out.stdout).remote_moved();
-    Ok(if moved { Push::Rejected(text) } else { Push::Failed(text) })
+    let report = git::push::parse(&out.stdout);
+    Ok(if report.remote_moved() {
+        Push::Rejected(text)
+    } else if report.remote_refused() {
+        Push::Refused(text)
+    } else {
+        Push::Failed(text)
+    })
 }
 
 /// Delete `<remote>/<branch>` only while it still points at the integrated sha.

@@ -10,10 +10,31 @@ use crate::store::{self, StateDir};
 /// Why a candidate was blocked.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Cause {
-    Conflict { paths: Vec<String>, messages: Vec<String> },
-    GitFailure { message: String },
-    VerifyFailed { command: String, code: i32, output_tail: String },
-    PushRejected { messages: Vec<String> },
+    Conflict {
+        paths: Vec<String>,
+        messages: Vec<String>,
+    },
+    GitFailure {
+        message: String,
+    },
+    VerifyFailed {
+        command: String,
+        code: i32,
+        output_tail: String,
+    },
+    /// A check that did not fail on its own terms: it timed out, or changed what it must not.
+    CheckBroke {
+        command: String,
+        what: String,
+        output_tail: String,
+    },
+    PushRejected {
+        messages: Vec<String>,
+    },
+    /// The remote itself refused the commit (its pre-receive hook, its policy).
+    PushRefused {
+        message: String,
+    },
 }
 
 impl Cause {
@@ -22,7 +43,9 @@ impl Cause {
             Cause::Conflict { paths, .. } => format!("merge conflict in {}", paths.join(", ")),
             Cause::GitFailure { message } => format!("merge failed: {}", first_line(message)),
             Cause::VerifyFailed { command, code, .. } => format!("check `{command}` failed (exit {code})"),
+            Cause::CheckBroke { command, what, .. } => format!("check `{command}` {what}"),
             Cause::PushRejected { .. } => "push rejected".into(),
+            Cause::PushRefused { message } => format!("push refused by the remote: {}", refusal(message)),
         }
     }
 
@@ -32,7 +55,9 @@ impl Cause {
             Cause::Conflict { paths, .. } => capped(paths.clone()),
             Cause::GitFailure { message } => vec![first_line(message).to_string()],
             Cause::VerifyFailed { command, code, .. } => vec![format!("`{command}` exited {code}")],
+            Cause::CheckBroke { command, what, .. } => vec![format!("`{command}` {what}")],
             Cause::PushRejected { .. } => vec!["push rejected".into()],
+            Cause::PushRefused { message } => vec![refusal(message).to_string()],
         }
     }
 
@@ -41,7 +66,10 @@ impl Cause {
         let lines: Vec<String> = match self {
             Cause::Conflict { messages, .. } => messages.clone(),
             Cause::GitFailure { message } => message.lines().map(str::to_string).collect(),
-            Cause::VerifyFailed { output_tail, .. } => output_tail.lines().map(str::to_string).collect(),
+            Cause::VerifyFailed { output_tail, .. } | Cause::CheckBroke { output_tail, .. } => {
+                output_tail.lines().map(str::to_string).collect()
+            }
+            Cause::PushRefused { message } => message.lines().map(str::to_string).collect(),
             Cause::PushRejected { messages } => messages.iter().flat_map(|m| m.lines().map(str::to_string)).collect(),
         };
         let lines: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
@@ -81,6 +109,12 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// What the remote said when it refused: its own `remote:` lines, else git's ref line.
+fn refusal(message: &str) -> &str {
+    let said = message.lines().filter_map(|l| l.strip_prefix("remote: ")).map(str::trim).find(|l| !l.is_empty());
+    said.unwrap_or_else(|| first_line(message))
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s)
 }
@@ -115,7 +149,15 @@ impl Note {
                 "fix the git failure below on {} (rebase onto {remote_main} if needed), push, and record deployment-started for the new sha ({record})",
                 item.branch
             ),
+            Cause::CheckBroke { command, what, .. } => format!(
+                "`{command}` {what} on {} merged with {remote_main}: fix that, push, and record deployment-started for the new sha ({record})",
+                item.branch
+            ),
             Cause::PushRejected { .. } => format!("{remote_main} kept moving; re-queue with `integrator queue retry {}`", item.slug),
+            Cause::PushRefused { .. } => format!(
+                "the remote refused {} (its message is in the diagnostics): change the branch so the remote accepts it, push, and record deployment-started for the new sha ({record})",
+                item.branch
+            ),
         };
         let next_action = clip(&next_action, events::MAX_TEXT);
         let mut body = format!("# {} — integration blocked\n\n", item.slug);

@@ -76,19 +76,22 @@ impl GitFacts {
         self.on_main.contains(sha) || self.trailers.contains(sha)
     }
 
-    /// Gather the facts for `candidates` in a handful of git processes.
-    pub(crate) fn gather(git: &Git, cfg: &Config, candidates: &[&Started]) -> Result<GitFacts> {
-        Self::gather_with(git, cfg, candidates, &mut Trailers::default())
+    /// Gather the facts for the candidates of `p` in a handful of git processes.
+    pub(crate) fn gather(git: &Git, cfg: &Config, p: &Projection) -> Result<GitFacts> {
+        Self::gather_with(git, cfg, p, &mut Trailers::default())
+    }
+
+    /// Does a recorded `deployment.completed` still hold? Its merge commit is on main, or
+    /// unknown here (a record of the old path git cannot check). A merge commit git has
+    /// but main no longer contains means main was reset below the integration.
+    pub(crate) fn completion_holds(&self, merge_commit: &str) -> bool {
+        self.on_main.contains(merge_commit) || !self.present.contains(merge_commit)
     }
 
     /// [`gather`](Self::gather), reading main's trailers through `trailers` (kept across
     /// the evaluations of one run).
-    pub(crate) fn gather_with(
-        git: &Git,
-        cfg: &Config,
-        candidates: &[&Started],
-        trailers: &mut Trailers,
-    ) -> Result<GitFacts> {
+    pub(crate) fn gather_with(git: &Git, cfg: &Config, p: &Projection, trailers: &mut Trailers) -> Result<GitFacts> {
+        let candidates = p.candidates();
         let remote = &cfg.integrator.remote;
         let prefix = format!("refs/remotes/{remote}/");
         let refs = git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options", &prefix])?;
@@ -99,9 +102,11 @@ impl GitFacts {
             }
         }
         facts.main_tip = facts.branch_tips.get(&cfg.integrator.main).cloned();
+        // The candidates' shas and the merge commits their completions recorded.
         let shas: Vec<&str> = {
             let mut seen = HashSet::new();
-            candidates.iter().map(|c| c.sha.as_str()).filter(|s| seen.insert(*s)).collect()
+            let merges = p.completed.values().map(String::as_str).filter(|m| git::is_full_sha(m));
+            candidates.iter().map(|c| c.sha.as_str()).chain(merges).filter(|s| seen.insert(*s)).collect()
         };
         if shas.is_empty() {
             return Ok(facts);
@@ -115,9 +120,14 @@ impl GitFacts {
         }
         if let Some(tip) = facts.main_tip.clone() {
             facts.on_main = ancestors_of(git, &tip, facts.present.iter().map(String::as_str))?;
-            facts.trailers = trailers.at(git, &tip)?;
+            // A trailer proves a squash. In merge mode the integrator's merge commit has the
+            // candidate as second parent (ancestry already says it); a commit whose message
+            // merely carries the trailers proves nothing.
+            if cfg.integrator.merge == crate::config::MergeStyle::Squash {
+                facts.trailers = trailers.at(git, &tip)?;
+            }
         }
-        facts.reachable = facts.reachability(git, candidates)?;
+        facts.reachable = facts.reachability(git, &candidates)?;
         Ok(facts)
     }
 
@@ -256,7 +266,9 @@ pub(crate) fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Ca
             view.state = State::Superseded;
             view.superseded_by = Some(format!("{}@{}", winner.branch, winner.sha));
             view.reasons.push(format!("superseded by {}@{}", winner.branch, &winner.sha[..winner.sha.len().min(7)]));
-        } else if facts.is_on_main(&c.sha) || p.is_completed(&c.slug, &c.sha) {
+        } else if facts.is_on_main(&c.sha)
+            || p.completed_merge(&c.slug, &c.sha).is_some_and(|m| facts.completion_holds(m))
+        {
             view.state = State::Integrated;
             view.reasons.push(format!("already on {remote}/{main}"));
         } else {
@@ -269,6 +281,12 @@ pub(crate) fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Ca
             if !facts.reachable.contains(&(c.branch.clone(), c.sha.clone())) {
                 view.reasons.push(format!("sha {} is not reachable from {remote}/{}", c.sha, c.branch));
             }
+            if p.is_completed(&c.slug, &c.sha) {
+                view.reasons.push(format!(
+                    "recorded as integrated, but {} is not on {remote}/{main}: main moved backwards",
+                    git::short(&c.sha)
+                ));
+            }
             if !view.reasons.is_empty() {
                 view.state = State::NotReady;
             }
@@ -279,10 +297,40 @@ pub(crate) fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Ca
 }
 
 /// Evaluate every candidate of `p` against the remote-tracking refs as they are now
-/// (candidates with a recorded completion need no git facts).
+/// (also those with a recorded completion: main may have been reset below them).
 pub(crate) fn evaluate_now(git: &Git, cfg: &Config, p: &Projection) -> Result<Vec<CandidateView>> {
-    let facts = GitFacts::gather(git, cfg, &p.unresolved_candidates())?;
+    let facts = GitFacts::gather(git, cfg, p)?;
     Ok(evaluate(p, cfg, &facts))
+}
+
+/// A main that moved backwards: `seen` (the tip a run last worked on) is no longer in the
+/// history of `now`. The sentence that reports it, or None.
+pub(crate) fn rewound(git: &Git, cfg: &Config, seen: Option<&str>, now: Option<&str>) -> Result<Option<String>> {
+    let (Some(seen), Some(now)) = (seen, now) else { return Ok(None) };
+    if seen == now {
+        return Ok(None);
+    }
+    // 1 = not an ancestor; 0 = moved forward; 128 = an object we do not have: no verdict.
+    let args = ["merge-base", "--is-ancestor", "--end-of-options", seen, now];
+    if git.output(&args, None)?.code != 1 {
+        return Ok(None);
+    }
+    let remote_main = format!("{}/{}", cfg.integrator.remote, cfg.integrator.main);
+    Ok(Some(format!(
+        "{remote_main} moved backwards: {} (where the last run left it) is no longer on it; it is at {} now",
+        git::short(seen),
+        git::short(now)
+    )))
+}
+
+/// [`rewound`] for the tip recorded by the last run in `checkpoint` and `<remote>/<main>`
+/// as the remote-tracking ref has it now.
+pub(crate) fn rewound_since(git: &Git, cfg: &Config, seen: Option<&str>) -> Result<Option<String>> {
+    let Some(seen) = seen else { return Ok(None) };
+    let tracking = format!("refs/remotes/{}/{}", cfg.integrator.remote, cfg.integrator.main);
+    let out = git.output(&["rev-parse", "--verify", "--quiet", "--end-of-options", &tracking], None)?;
+    let now = out.ok().then(|| out.stdout.trim().to_string());
+    rewound(git, cfg, Some(seen), now.as_deref())
 }
 
 /// Candidate views keyed by (slug, branch, sha).

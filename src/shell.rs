@@ -5,9 +5,10 @@
 use crate::error::{Error, Result};
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// Variables that point git at another repository than the directory a command runs in.
 pub(crate) const GIT_REPO_ENV: [&str; 3] = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"];
@@ -41,25 +42,68 @@ impl<'a> Clean<'a> {
     }
 }
 
-/// What a shell command printed (stdout and stderr merged, in order) and how it ended.
+/// How a shell command run for the integrator (`verify`, `bookkeeping`, `after_push`) ended.
 #[derive(Debug)]
-pub(crate) struct Ran {
-    pub status: ExitStatus,
+pub(crate) struct Checked {
+    /// The exit code (128 + signal when killed by one); None when it timed out.
+    pub code: Option<i32>,
     pub output: String,
 }
 
-/// Run `sh -c command` in `dir` with stdin closed, the environment cleaned as `clean`
-/// says, then `set` added. Waits for the command and everything holding its output open.
-pub(crate) fn sh(command: &str, dir: &Path, clean: Clean, set: &[(&str, &str)]) -> std::io::Result<Ran> {
-    let mut cmd = duct::cmd("sh", ["-c", command]).dir(dir);
-    for (k, v) in set {
-        cmd = cmd.env(k, v);
-    }
+/// Run `sh -c command` in `dir`: in a process group of its own, stdin closed, stdout and
+/// stderr merged into an unnamed file (never a pipe: a background child left holding a
+/// pipe would keep us reading until it exits), the environment cleaned as `clean` says,
+/// then `set` added. It ends when its shell ends — or when `timeout` passes — and then its
+/// whole process group is killed, so nothing it started outlives it.
+pub(crate) fn check(
+    command: &str,
+    dir: &Path,
+    clean: Clean,
+    set: &[(&str, &str)],
+    timeout: Option<Duration>,
+) -> std::io::Result<Checked> {
+    use std::io::{Read, Seek};
+    let mut file = tempfile::tempfile()?;
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", command]).current_dir(dir).stdin(Stdio::null());
+    cmd.stdout(file.try_clone()?).stderr(file.try_clone()?).process_group(0);
     for k in clean.names() {
-        cmd = cmd.env_remove(k);
+        cmd.env_remove(k);
     }
-    let out = cmd.stdin_null().stderr_to_stdout().stdout_capture().unchecked().run()?;
-    Ok(Ran { status: out.status, output: String::from_utf8_lossy(&out.stdout).into_owned() })
+    cmd.envs(set.iter().copied());
+    let mut child = cmd.spawn()?;
+    let group = child.id() as libc::pid_t;
+    let status = wait_until(&mut child, timeout.map(|t| Instant::now() + t));
+    // SAFETY: kill(2) with a negative pid signals the process group we created above.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+    let status = match status? {
+        Some(s) => Some(s),
+        None => {
+            let _ = child.wait();
+            None
+        }
+    };
+    let mut bytes = Vec::new();
+    file.rewind()?;
+    file.read_to_end(&mut bytes)?;
+    let code = status.map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)));
+    Ok(Checked { code, output: String::from_utf8_lossy(&bytes).into_owned() })
+}
+
+/// Wait for `child`, until `deadline` if one is given: None when it passed first.
+fn wait_until(child: &mut std::process::Child, deadline: Option<Instant>) -> std::io::Result<Option<ExitStatus>> {
+    let Some(deadline) = deadline else { return child.wait().map(Some) };
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Start `program args` in `dir` in a session of its own, so that it outlives this process
@@ -148,23 +192,40 @@ mod tests {
     }
 
     #[test]
-    fn sh_merges_output_and_reports_the_exit() {
+    fn a_check_merges_output_and_reports_the_exit() {
         let dir = tempfile::tempdir().unwrap();
-        let ran = sh("pwd; echo out; echo err >&2; exit 3", dir.path(), Clean::AfterPush, &[]).unwrap();
-        assert_eq!(ran.status.code(), Some(3));
+        let ran = check("pwd; echo out; echo err >&2; exit 3", dir.path(), Clean::AfterPush, &[], None).unwrap();
+        assert_eq!(ran.code, Some(3));
         let here = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(ran.output, format!("{}\nout\nerr\n", here.display()));
     }
 
     #[test]
-    fn sh_sets_and_removes_variables() {
+    fn a_check_sets_and_removes_variables() {
         let dir = tempfile::tempdir().unwrap();
         // cargo sets it for every test process: a variable we inherit, to be cleaned.
         let inherited = "CARGO_MANIFEST_DIR";
         assert!(std::env::var_os(inherited).is_some());
         let clean = Clean::Check { agent_env: inherited };
-        let ran = sh("echo \"$SLUG/${CARGO_MANIFEST_DIR-unset}\"", dir.path(), clean, &[("SLUG", "s")]).unwrap();
-        assert_eq!(ran.output, "s/unset\n");
+        let ran = check("echo \"$SLUG/${CARGO_MANIFEST_DIR-unset}\"", dir.path(), clean, &[("SLUG", "s")], None);
+        assert_eq!(ran.unwrap().output, "s/unset\n");
+    }
+
+    #[test]
+    fn a_check_ends_with_its_shell_and_takes_its_children_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Instant::now();
+        let clean = Clean::Check { agent_env: "AGENT" };
+        let ran = check("sleep 100003 & echo started; exit 4", dir.path(), clean, &[], None).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+        assert_eq!((ran.code, ran.output.as_str()), (Some(4), "started\n"));
+        let ran =
+            check("echo before; sleep 100004; echo after", dir.path(), clean, &[], Some(Duration::from_millis(300)));
+        assert_eq!((ran.as_ref().unwrap().code, ran.unwrap().output.as_str()), (None, "before\n"));
+        // The group is gone: neither sleep is left (given a moment to be reaped).
+        std::thread::sleep(Duration::from_millis(300));
+        let ps = std::process::Command::new("sh").args(["-c", "ps -eo args | grep -c -e '^sleep 10000[34]$'"]).output();
+        assert_eq!(String::from_utf8_lossy(&ps.unwrap().stdout).trim(), "0");
     }
 
     #[test]

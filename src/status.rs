@@ -28,7 +28,7 @@ pub(crate) struct QueueView {
     pub items: Vec<ItemView>,
 }
 
-/// A queue item as shown by `status` and `queue` (transitions only with `--all`).
+/// A queue item as shown by `status` (without its transitions) and `queue` (with them).
 #[derive(Debug, Serialize)]
 pub(crate) struct ItemView {
     #[serde(flatten)]
@@ -51,6 +51,9 @@ pub(crate) struct StatusReport {
     /// Why `checkpoint.json` could not be read (the next run rewrites it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_run_damaged: Option<String>,
+    /// `<remote>/<main>` no longer holds the tip the last run left it at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_moved_backwards: Option<String>,
     pub notifications: Unseen,
     pub log: LogHealth,
     /// An unacknowledged guardrail breach (`integration.guardrail.breached`).
@@ -83,14 +86,14 @@ pub(crate) fn mode_view(cfg: &Config, proj: &Projection) -> ModeView {
     }
 }
 
-pub(crate) fn item_views(q: &Queue, all: bool) -> Vec<ItemView> {
+pub(crate) fn item_views(q: &Queue, all: bool, transitions: bool) -> Vec<ItemView> {
     let now = crate::clock::now();
     q.items
         .iter()
         .filter(|i| all || !i.status.is_terminal())
         .map(|i| {
             let mut item = i.clone();
-            if !all {
+            if !transitions {
                 item.transitions.clear();
             }
             let age_secs = crate::clock::parse(&i.status_at).map(|t| (now - t).whole_seconds()).unwrap_or(0);
@@ -118,18 +121,21 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         .collect();
     mark_blocked(&mut candidates, &q);
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
-    let (last_run, last_run_damaged) = match store::read_json(&repo.state.checkpoint()) {
+    let (last_run, last_run_damaged) = match store::read_json::<Checkpoint>(&repo.state.checkpoint()) {
         Ok(cp) => (cp, None),
         Err(Error::Failed { message, hint }) => (None, Some(format!("{message}; {}", hint.unwrap_or_default()))),
         Err(e) => return Err(e),
     };
+    let seen = last_run.as_ref().and_then(|cp| cp.main_sha.as_deref());
+    let main_moved_backwards = readiness::rewound_since(&repo.git, &cfg, seen)?;
     let report = StatusReport {
         mode: mode_view(&cfg, &proj),
         lease: lease::inspect(&repo.state)?,
         candidates,
-        queue: QueueView { counts: q.counts(), items: item_views(&q, false) },
+        queue: QueueView { counts: q.counts(), items: item_views(&q, false, false) },
         last_run,
         last_run_damaged,
+        main_moved_backwards,
         // The rows `integrator notifications` lists: one meaning of "unseen".
         notifications: Unseen { unseen: notifications(&proj, false).notifications.len() as u64 },
         log: proj.health,
@@ -204,6 +210,9 @@ pub(crate) fn render_status(s: &StatusReport) -> String {
             cp.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
         )),
         None => out.push_str("last run: none\n"),
+    }
+    if let Some(w) = &s.main_moved_backwards {
+        out.push_str(&format!("warning: {w}\n"));
     }
     out.push_str(&format!("notifications: {} unseen\n", s.notifications.unseen));
     out.push_str(&format!("log: {} lines, {} skipped, {} torn\n", s.log.lines, s.log.skipped, s.log.torn));

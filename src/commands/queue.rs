@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 pub(crate) struct QueueArgs {
     #[command(flatten)]
     pub(crate) out: super::Json,
-    /// Include integrated and superseded items, with their transitions.
+    /// Include integrated and superseded items.
     #[arg(long)]
     pub all: bool,
     #[command(subcommand)]
@@ -34,7 +34,7 @@ pub(crate) fn exec(repo: &Repo, args: QueueArgs) -> Result<i32> {
     match args.action {
         None => {
             let q = if args.all { Queue::load_all(&repo.state)? } else { Queue::load(&repo.state)? };
-            let items = status::item_views(&q, args.all);
+            let items = status::item_views(&q, args.all, true);
             if args.out.json {
                 super::print_json(&status::QueueReport { items })?;
             } else {

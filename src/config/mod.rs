@@ -74,6 +74,7 @@ pub(crate) struct IntegratorConfig {
     pub bookkeeping: String,
     pub after_push: String,
     pub delete_merged_branches: bool,
+    pub verify_timeout_secs: u64,
     /// An SSH signing key (`user.signingkey` with `gpg.format=ssh`): when set, the
     /// integrator signs its commits, which the server-side fence (`integrator fence`) requires.
     pub signing_key: String,
@@ -126,6 +127,13 @@ pub(crate) struct Config {
     pub cutover: CutoverConfig,
     pub guard: GuardConfig,
     pub bridge: BridgeConfig,
+}
+
+impl Config {
+    /// Is `branch` protected? `integrator.main` always is, whatever `guard.protected` says.
+    pub(crate) fn is_protected(&self, branch: &str) -> bool {
+        branch == self.integrator.main || self.guard.protected.iter().any(|p| p == branch)
+    }
 }
 
 /// The destructive commands refused for agents by default (SPEC §12): `guard.agent_blocked`

@@ -79,6 +79,8 @@ pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     let path = env.path.clone().unwrap_or_default();
     findings.extend(shims::check(&path, &installed, repo.git.dir()));
     findings.push(check_config(repo));
+    findings.extend(check_protected(repo));
+    findings.extend(check_main_history(repo));
     findings.extend(state::check(repo));
     findings.push(check_breach(repo));
     if let Ok(cfg) = repo.config() {
@@ -172,6 +174,45 @@ fn check_config(repo: &Repo) -> Finding {
             };
             Finding::fail("config", error_text(&err), fix)
         }
+    }
+}
+
+/// `integrator.main` is protected whether `guard.protected` lists it or not; a list
+/// without it reads as if main were open, so say so (only for a valid configuration).
+fn check_protected(repo: &Repo) -> Option<Finding> {
+    let cfg = Config::load(&repo.loc.config_sources()).ok()?;
+    let main = &cfg.integrator.main;
+    if cfg.guard.protected.contains(main) {
+        return Some(Finding::pass("guard.protected", format!("includes integrator.main ({main})")));
+    }
+    let local = sh_quote(&repo.loc.config_sources().local);
+    Some(Finding::fail(
+        "guard.protected",
+        format!(
+            "guard.protected = {:?} does not list integrator.main ({main}); the guards protect it anyway",
+            cfg.guard.protected
+        ),
+        format!("add \"{main}\" to guard.protected in {local} (or in teleclaude.toml)"),
+    ))
+}
+
+/// Main moved backwards since the last run left it (an admin reset, a forced push): the
+/// candidates integrated above the new tip are no longer on it.
+fn check_main_history(repo: &Repo) -> Option<Finding> {
+    let cfg = Config::load(&repo.loc.config_sources()).ok()?;
+    let cp = crate::store::read_json::<crate::run::Checkpoint>(&repo.state.checkpoint()).ok().flatten()?;
+    let seen = cp.main_sha?;
+    let remote_main = format!("{}/{}", cfg.integrator.remote, cfg.integrator.main);
+    match crate::readiness::rewound_since(&repo.git, &cfg, Some(&seen)) {
+        Ok(None) => Some(Finding::pass("main-history", format!("{remote_main} descends from the last run's tip"))),
+        Ok(Some(warning)) => Some(Finding::fail(
+            "main-history",
+            warning,
+            format!(
+                "if the reset was not intended, push {seen} back to {remote_main}; if it was, `integrator run` records the new tip"
+            ),
+        )),
+        Err(e) => Some(Finding::fail("main-history", error_text(&e), "git fsck")),
     }
 }
 

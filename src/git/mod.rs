@@ -203,6 +203,7 @@ pub(crate) fn parse_merge_tree(out: &str) -> Option<MergeTree> {
             conflicts.push(l.to_string());
         }
     }
+    let conflicts = real_paths(conflicts, &messages);
     Some(MergeTree { tree, conflicts, messages })
 }
 
@@ -229,6 +230,30 @@ pub(crate) fn walk<'a>(graph: &HashMap<&'a str, Vec<&'a str>>, from: &'a str) ->
     seen
 }
 
+/// A file/directory conflict makes git record the file under a name that exists on
+/// neither side (`dir~<commit>`): report the path both sides actually use.
+fn real_paths(conflicts: Vec<String>, messages: &[String]) -> Vec<String> {
+    let moved: Vec<(&str, &str)> = messages
+        .iter()
+        .filter_map(|m| {
+            let rest = m.strip_prefix("CONFLICT (file/directory): ")?;
+            let (head, to) = rest.rsplit_once("; moving it to ")?;
+            let to = to.strip_suffix(" instead.")?;
+            let (_, of) = head.split_once(" in the way of ")?;
+            let (path, _) = of.rsplit_once(" from ")?;
+            Some((to, path))
+        })
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for c in conflicts {
+        let real = moved.iter().find(|(to, _)| *to == c).map_or(c, |(_, path)| path.to_string());
+        if !out.contains(&real) {
+            out.push(real);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +267,16 @@ mod tests {
         assert_eq!(m.tree, "4b825dc642cb6eb9a060e54bf8d69288fbee4904");
         assert_eq!(m.conflicts, vec!["shared.txt"]);
         assert_eq!(m.messages.len(), 2);
+    }
+
+    // Real output for a file `d` on main against a directory `d/` on the candidate.
+    const FILE_DIRECTORY: &str = "7398430798b46cf727aac3aff7c418568514e2b0\nd~0f1c2a3\n\nCONFLICT (file/directory): directory in the way of d from 0f1c2a3; moving it to d~0f1c2a3 instead.\n";
+
+    #[test]
+    fn a_file_directory_conflict_names_the_real_path() {
+        let m = parse_merge_tree(FILE_DIRECTORY).unwrap();
+        assert_eq!(m.conflicts, vec!["d"]);
+        assert_eq!(m.messages.len(), 1);
     }
 
     #[test]

@@ -72,6 +72,18 @@ impl Report {
         self.refs.iter().any(|r| r.flag == Flag::Rejected)
     }
 
+    /// Did the remote refuse the content of a ref that reached it — a hook or policy that
+    /// *declined* it (`pre-receive hook declined`, `update hook declined`, a forge's
+    /// `protected branch hook declined`)? Not when it merely failed to apply it (`failed
+    /// to update ref`: a stale lock), which a later push may get past.
+    pub(crate) fn remote_refused(&self) -> bool {
+        self.refs.iter().any(|r| {
+            r.flag == Flag::Rejected
+                && r.summary == "[remote rejected]"
+                && r.reason.as_deref().is_some_and(|why| why.ends_with("declined"))
+        })
+    }
+
     /// Was any ref refused because the remote moved (see [`RefUpdate::remote_moved`])?
     pub(crate) fn remote_moved(&self) -> bool {
         self.refs.iter().any(RefUpdate::remote_moved)
@@ -117,6 +129,8 @@ mod tests {
     const STALE_LEASE: &str = "To /tmp/h2push/origin.git\n!\tHEAD:refs/heads/main\t[rejected] (stale info)\nDone\n";
     const HOOK_DECLINED: &str =
         "To /tmp/h2push/origin.git\n!\tHEAD:refs/heads/other\t[remote rejected] (pre-receive hook declined)\nDone\n";
+    // A stale `refs/heads/main.lock` on the remote.
+    const LOCKED: &str = "To /tmp/pl/o.git\n!\tHEAD:refs/heads/main\t[remote rejected] (failed to update ref)\nDone\n";
     const DELETED: &str = "To /tmp/h2push/origin.git\n-\t:refs/heads/feat\t[deleted]\nDone\n";
     const UP_TO_DATE: &str = "To /tmp/h2push/origin.git\n=\tHEAD:refs/heads/feat2\t[up to date]\nDone\n";
     const FORCED: &str =
@@ -160,6 +174,10 @@ mod tests {
         assert_eq!(u.reason.as_deref(), Some("pre-receive hook declined"));
         assert!(parse(HOOK_DECLINED).rejected());
         assert!(!parse(HOOK_DECLINED).remote_moved());
+        assert!(parse(HOOK_DECLINED).remote_refused());
+        assert!(!parse(NON_FAST_FORWARD).remote_refused() && !parse("").remote_refused());
+        // A remote that could not apply the update has not judged the commit.
+        assert!(!parse(LOCKED).remote_refused() && !parse(LOCKED).remote_moved());
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Context {
     }
 
     pub(crate) fn is_protected(&self, branch: &str) -> bool {
-        self.cfg.guard.protected.iter().any(|p| p == branch)
+        self.cfg.is_protected(branch)
     }
 
     /// Is this process the integrator: its token is the live lease's token?

@@ -89,6 +89,11 @@ impl Projection {
         self.completed.contains_key(&completed_key(slug, sha))
     }
 
+    /// The `merge_commit` a `deployment.completed` recorded for the candidate.
+    pub(crate) fn completed_merge(&self, slug: &str, sha: &str) -> Option<&str> {
+        self.completed.get(&completed_key(slug, sha)).map(String::as_str)
+    }
+
     /// Fold the log lines after `self.offset`.
     pub(crate) fn catch_up(&mut self, dir: &StateDir) -> Result<bool> {
         let before = self.offset;
@@ -221,12 +226,6 @@ impl Projection {
             }
         }
         w.into_iter().map(|(slug, (_, st))| (slug, st)).collect()
-    }
-
-    /// The candidates git still has to be asked about: not yet recorded as integrated
-    /// (`deployment.completed` is written only once the sha is on main).
-    pub(crate) fn unresolved_candidates(&self) -> Vec<&Started> {
-        self.candidates().into_iter().filter(|c| !self.is_completed(&c.slug, &c.sha)).collect()
     }
 
     /// Distinct candidates `(slug, branch, sha)` in log order.

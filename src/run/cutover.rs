@@ -3,7 +3,7 @@
 //! on a moved main), then announce and clean up — or block the candidate with evidence.
 
 use super::{obj, Outcome, Phase, Runner};
-use crate::apply::{self, Merge, Push, Worktree};
+use crate::apply::{self, Checked, Merge, Push, Worktree};
 use crate::candidate::Named;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -88,6 +88,10 @@ impl Runner<'_> {
                 Ok(Attempt::Settled)
             }
             Push::Rejected(why) => Ok(Attempt::Rejected { commit, why }),
+            Push::Refused(message) => {
+                self.block(item, Cause::PushRefused { message })?;
+                Ok(Attempt::Settled)
+            }
             Push::Failed(why) => Err(Error::failed_hint(
                 format!("pushing {} failed: {why}", self.remote_main()),
                 "the candidate stays in progress; the next `integrator run` re-examines it",
@@ -125,32 +129,64 @@ impl Runner<'_> {
             return Ok(Ok(commit.to_string()));
         }
         self.journal.checkpoint(Phase::Verify, Some(item), None)?;
-        let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
-        let result = self.in_worktree(&wt, item, commit);
-        wt.remove(&self.git);
-        result
-    }
-
-    fn in_worktree(&mut self, wt: &Worktree, item: &Item, commit: &str) -> Result<std::result::Result<String, Cause>> {
-        let cfg = self.cfg.integrator.clone();
+        let wt = self.worktree_at(commit)?;
         if !cfg.verify.is_empty() {
             self.progress(&format!("verify {}: running `{}`", item.slug, cfg.verify));
-            let (code, out) = wt.run_shell(&cfg.verify, &self.cfg.guard.agent_env, &[])?;
-            if code != 0 {
-                let tail = apply::tail(&out, 40);
-                let p = obj(json!({"command": cfg.verify, "exit": code, "output_tail": tail}));
+            if let Err(cause) = self.check(&wt, item, &cfg.verify, &[])? {
+                let (exit, tail) = match &cause {
+                    Cause::VerifyFailed { code, output_tail, .. } => (Some(*code), output_tail.as_str()),
+                    Cause::CheckBroke { output_tail, .. } => (None, output_tail.as_str()),
+                    _ => (None, ""),
+                };
+                let p =
+                    obj(json!({"command": cfg.verify, "exit": exit, "reason": cause.reason(), "output_tail": tail}));
                 self.journal.lifecycle(lifecycle::VERIFY_FAILED, Some(item), p)?;
-                return Ok(Err(Cause::VerifyFailed { command: cfg.verify, code, output_tail: tail }));
+                return Ok(Err(cause));
             }
         }
         if cfg.bookkeeping.is_empty() {
             return Ok(Ok(commit.to_string()));
         }
-        let (code, out) = wt.run_shell(&cfg.bookkeeping, &self.cfg.guard.agent_env, &item_env(item))?;
-        if code != 0 {
-            return Ok(Err(Cause::VerifyFailed { command: cfg.bookkeeping, code, output_tail: apply::tail(&out, 40) }));
+        if let Err(cause) = self.check(&wt, item, &cfg.bookkeeping, &item_env(item))? {
+            return Ok(Err(cause));
         }
         wt.commit_changes(&self.git, commit, &item.slug, &item.sha).map(Ok)
+    }
+
+    /// Run one check. A check that cannot run at all is a configuration error: the run
+    /// stops with one message and the candidate goes back to the queue, blocked by nobody.
+    fn check(
+        &mut self,
+        wt: &Worktree,
+        item: &Item,
+        command: &str,
+        set: &[(&str, &str)],
+    ) -> Result<std::result::Result<(), Cause>> {
+        let ran = wt.run_check(command, &self.cfg.guard.agent_env, self.cfg.integrator.verify_timeout_secs, set)?;
+        let command = command.to_string();
+        Ok(Err(match ran {
+            Checked::Passed { .. } => return Ok(Ok(())),
+            Checked::Failed { code, output } => {
+                Cause::VerifyFailed { command, code, output_tail: apply::tail(&output, 40) }
+            }
+            Checked::TimedOut { secs, output } => Cause::CheckBroke {
+                command,
+                what: format!("timed out after {secs} s"),
+                output_tail: apply::tail(&output, 40),
+            },
+            Checked::ChangedConfig { output } => Cause::CheckBroke {
+                command,
+                what: "changed the repository configuration (the change was undone)".into(),
+                output_tail: apply::tail(&output, 40),
+            },
+            Checked::CannotRun { code, output } => {
+                queue::update(&self.dir, item, |i| i.transition(Status::Queued, "the check could not run"))?;
+                return Err(Error::failed_hint(
+                    format!("`{command}` could not run (exit {code}): {}", apply::tail(&output, 3)),
+                    "fix integrator.verify / integrator.bookkeeping in the configuration; no candidate was blocked",
+                ));
+            }
+        }))
     }
 
     /// `pushed` (the merge, or the bookkeeping commit on top of it) is on main now;
@@ -174,7 +210,7 @@ impl Runner<'_> {
     /// After delivery: delete the merged branch (only while it still points at the sha)
     /// and run `after_push`.
     pub(super) fn cleanup(&mut self, item: &Item) -> Result<()> {
-        let protected = item.branch == self.cfg.integrator.main || self.cfg.guard.protected.contains(&item.branch);
+        let protected = self.cfg.is_protected(&item.branch);
         if self.cfg.integrator.delete_merged_branches && !protected {
             apply::delete_branch(&self.git, &self.cfg, &item.branch, &item.sha, self.lease.token())?;
         }
@@ -187,10 +223,11 @@ impl Runner<'_> {
         }
         if !self.cfg.integrator.after_push.is_empty() {
             let clean = crate::shell::Clean::AfterPush;
-            let ran = crate::shell::sh(&self.cfg.integrator.after_push, self.git.dir(), clean, &item_env(item));
+            let ran =
+                crate::shell::check(&self.cfg.integrator.after_push, self.git.dir(), clean, &item_env(item), None);
             if let Ok(ran) = ran {
-                if !ran.status.success() {
-                    eprintln!("integrator: warning: after_push for {} exited {:?}", item.slug, ran.status.code());
+                if ran.code != Some(0) {
+                    eprintln!("integrator: warning: after_push for {} exited {:?}", item.slug, ran.code);
                 }
             }
         }

@@ -77,6 +77,7 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         opts: opts.clone(),
         proj,
         trailers: Trailers::default(),
+        worktree: None,
     };
     let result = match lease.took_over() {
         Some(dead) => runner.journal.close_dead_run(dead).and_then(|()| runner.execute()),
@@ -135,6 +136,8 @@ struct Runner<'a> {
     proj: Projection,
     journal: Journal,
     trailers: Trailers,
+    /// The private worktree, kept for the run and moved from merge to merge.
+    worktree: Option<Worktree>,
 }
 
 impl Runner<'_> {
@@ -159,10 +162,14 @@ impl Runner<'_> {
     fn execute(&mut self) -> Result<()> {
         // First: a half-written worktree record left by a killed run breaks `git fetch`.
         Worktree::clean_stale(&self.git, &self.dir)?;
+        let seen = store::read_json::<Checkpoint>(&self.dir.checkpoint()).ok().flatten().and_then(|c| c.main_sha);
         self.journal.checkpoint(Phase::Fetch, None, None)?;
         self.fetch()?;
         if let Some(b) = crate::breach::check(&self.git, &self.dir, &self.cfg, self.cutover())? {
             eprintln!("{}", crate::breach::describe(&b));
+        }
+        if let Some(warning) = readiness::rewound_since(&self.git, &self.cfg, seen.as_deref())? {
+            eprintln!("integrator: warning: {warning}");
         }
         self.recover()?;
         loop {
@@ -191,7 +198,22 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// The private worktree at `commit`: the kept one moved there, else a new one.
+    fn worktree_at(&mut self, commit: &str) -> Result<Worktree> {
+        if let Some(wt) = &self.worktree {
+            if wt.move_to(&self.git, commit).is_ok() {
+                return Ok(wt.clone());
+            }
+        }
+        let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
+        self.worktree = Some(wt.clone());
+        Ok(wt)
+    }
+
     fn finish(&mut self, err: Option<&Error>) -> Result<()> {
+        if let Some(wt) = self.worktree.take() {
+            wt.remove(&self.git);
+        }
         if self.journal.announced {
             let p = serde_json::json!({"processed": self.journal.processed.len(), "ok": err.is_none()});
             self.journal.lifecycle(lifecycle::COMPLETED, None, obj(p))?;

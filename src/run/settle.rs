@@ -55,8 +55,7 @@ impl Runner<'_> {
         // A reader may have archived a slug whose item this queue still has to settle.
         let q = Queue::load(&self.dir)?;
         self.proj.take_back_slugs(&self.dir, q.open_slugs())?;
-        let cands = self.proj.unresolved_candidates();
-        let facts = GitFacts::gather_with(&self.git, &self.cfg, &cands, &mut self.trailers)?;
+        let facts = GitFacts::gather_with(&self.git, &self.cfg, &self.proj, &mut self.trailers)?;
         let views = readiness::evaluate(&self.proj, &self.cfg, &facts);
         self.journal.main_tip = facts.main_tip.clone();
         self.journal.add_time("evaluate_ms", t);

@@ -2,7 +2,7 @@
 //! would_integrate or would_block — without writing any ref of the remote or local main.
 
 use super::{Outcome, Runner};
-use crate::apply::{self, Merge, Worktree};
+use crate::apply::{self, Checked, Merge};
 use crate::error::{Error, Result};
 use crate::queue::Item;
 use crate::readiness::GitFacts;
@@ -42,10 +42,18 @@ impl Runner<'_> {
             return Ok(None);
         }
         self.progress(&format!("verify (shadow): running `{}`", self.cfg.integrator.verify));
-        let wt = Worktree::prepare(&self.git, &self.dir, commit)?;
-        let (code, out) = wt.run_shell(&self.cfg.integrator.verify, &self.cfg.guard.agent_env, &[])?;
-        wt.remove(&self.git);
-        Ok((code != 0)
-            .then(|| format!("verify `{}` failed (exit {code}): {}", self.cfg.integrator.verify, apply::tail(&out, 5))))
+        let wt = self.worktree_at(commit)?;
+        let cfg = &self.cfg.integrator;
+        let verify = &cfg.verify;
+        Ok(match wt.run_check(verify, &self.cfg.guard.agent_env, cfg.verify_timeout_secs, &[])? {
+            Checked::Passed { .. } => None,
+            Checked::Failed { code, output } | Checked::CannotRun { code, output } => {
+                Some(format!("verify `{verify}` failed (exit {code}): {}", apply::tail(&output, 5)))
+            }
+            Checked::TimedOut { secs, .. } => Some(format!("verify `{verify}` timed out after {secs} s")),
+            Checked::ChangedConfig { .. } => {
+                Some(format!("verify `{verify}` changed the repository configuration (the change was undone)"))
+            }
+        })
     }
 }

@@ -9,6 +9,7 @@ mod commands;
 mod completions;
 mod cutover;
 mod doctor;
+mod edges;
 mod events;
 mod fence;
 mod guard_breach;
