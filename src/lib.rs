@@ -14,6 +14,7 @@ mod demo;
 mod doctor;
 mod error;
 mod events;
+mod fleet;
 mod followup;
 mod git;
 mod guard;

@@ -13,6 +13,7 @@ pub(crate) mod parity;
 pub(crate) mod queue;
 pub(crate) mod run;
 pub(crate) mod status;
+pub(crate) mod sync;
 
 use crate::error::{self, exit, Error, Result};
 use crate::repo::Repo;
@@ -53,6 +54,8 @@ pub(crate) enum Command {
     Parity(parity::ParityArgs),
     /// Check the installation: hook, shims, config, state dir, lease, log.
     Doctor(doctor::DoctorArgs),
+    /// Publish this clone's events to the fleet's remote and ingest everyone else's.
+    Sync(sync::SyncArgs),
     /// Build a throwaway sandbox and run shadow then cutover on it.
     Demo(demo::DemoArgs),
 }
@@ -88,6 +91,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         // The doctor opens the repository itself: it must work when the shims on PATH are broken.
         Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
         Command::Demo(args) => demo::exec(args),
+        Command::Sync(args) => sync::exec(&open_repo(dir)?, args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `integrator doctor` (SPEC §9): is the installation whole and the state healthy?
 //! Every check yields findings; a failed one carries the exact command that fixes it.
 
+mod fleet;
 mod hooks;
 mod shims;
 mod state;
@@ -79,6 +80,7 @@ pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     findings.extend(shims::check(&path, &installed, repo.git.dir()));
     findings.push(check_config(repo));
     findings.extend(state::check(repo));
+    findings.extend(fleet::check(repo));
     let ok = findings.iter().all(|f| f.ok);
     Ok(Report { ok, findings })
 }

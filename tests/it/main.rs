@@ -7,6 +7,7 @@ mod commands;
 mod cutover;
 mod doctor;
 mod events;
+mod fleet;
 mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_prepush;
