@@ -43,6 +43,21 @@ fn three_computers_one_integrator() {
         assert!(all_once(&f.keys(x)), "{}", x.host);
     }
     assert_eq!(f.keys(&a).len(), f.keys(&b).len());
+    // A's doctor shows the fleet: both writers, the lease, the remote's atomic pushes.
+    let (_, out, _) = f.run(&a, &["doctor", "--json"]);
+    let doctor: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let fleet: Vec<(String, String)> = doctor["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["check"].as_str().unwrap().starts_with("fleet-"))
+        .map(|x| (x["check"].as_str().unwrap().to_string(), x["message"].as_str().unwrap().to_string()))
+        .collect();
+    let has = |check: &str, text: &str| fleet.iter().any(|(c, m)| c == check && m.contains(text));
+    assert!(has("fleet-sync", "last sync"), "{fleet:?}");
+    assert_eq!(fleet.iter().filter(|(c, m)| c == "fleet-writer" && m.contains("last event")).count(), 2, "{fleet:?}");
+    assert!(has("fleet-lease", "free (last held by integrator run (tester) on a)"), "{fleet:?}");
+    assert!(has("fleet-atomic", "takes atomic pushes"), "{fleet:?}");
 }
 
 /// Acceptance 2: two integrators on two computers started together, ten times.
