@@ -6,7 +6,7 @@
 //! was paused past its expiry and taken over can never move main.
 
 use super::state::FleetDir;
-use super::wire::{Holder, LeaseRecord};
+use super::wire::LeaseRecord;
 use super::LEASE_REF;
 use crate::apply::{self, Push};
 use crate::clock;
@@ -14,6 +14,7 @@ use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::git::push::Flag;
 use crate::git::{self, Git};
+use crate::lease::{LeaseMeta, StaleHolder};
 use crate::mode::Resolved;
 use crate::repo::Repo;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,17 +149,16 @@ fn refuse_non_atomic(cfg: &Config, mode: &Resolved, remote: &str) -> Result<()> 
 fn new_record(cfg: &Config, owner: &str, me: &str, mode: &Resolved, previous: Option<LeaseRecord>) -> LeaseRecord {
     let now = clock::now();
     let ttl = cfg.integrator.lease_ttl_secs;
-    let stale_takeover = previous.filter(LeaseRecord::is_open).map(|r| Holder {
-        owner: r.owner,
-        host: r.host,
+    let stale_takeover = previous.filter(LeaseRecord::is_open).map(|r| StaleHolder {
+        owner: r.owner.clone(),
         pid: r.pid,
-        expires_at: r.expires_at,
+        host: r.host.clone(),
+        acquired_at: r.acquired_at.clone(),
     });
-    LeaseRecord {
+    let meta = LeaseMeta {
         key: crate::lease::KEY.into(),
         owner: owner.into(),
         host: super::host(),
-        writer: me.into(),
         pid: std::process::id(),
         token: clock::random_hex(16),
         acquired_at: clock::format(now),
@@ -167,8 +167,8 @@ fn new_record(cfg: &Config, owner: &str, me: &str, mode: &Resolved, previous: Op
         ttl_secs: ttl,
         released_at: None,
         stale_takeover,
-        mode: Some(mode.clone()),
-    }
+    };
+    LeaseRecord { meta, writer: me.into(), mode: Some(mode.clone()) }
 }
 
 /// The remote's lease commit and its record (None: no lease was ever taken).

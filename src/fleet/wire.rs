@@ -9,6 +9,7 @@
 //! `refs/teleclaude/lease`: `teleclaude lease <owner> on <host>`, a blank line, its JSON.
 
 use crate::events::{Envelope, NewEvent};
+use crate::lease::LeaseMeta;
 use crate::mode::Resolved;
 use serde::{Deserialize, Serialize};
 
@@ -85,39 +86,32 @@ pub(crate) fn foreign_line(line: &str) -> Option<(String, String, String)> {
     Some((env.key, text, env.at))
 }
 
-/// What `refs/teleclaude/lease` records (the JSON of a lease commit).
+/// What `refs/teleclaude/lease` records (the JSON of a lease commit): the fields of a
+/// local `lease.json` (its `stale_takeover`: the holder found expired, expiry plus
+/// `fleet.clock_skew_secs` in the past), the holder's clone and its run's mode.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct LeaseRecord {
-    pub key: String,
-    pub owner: String,
-    pub host: String,
+    #[serde(flatten)]
+    pub meta: LeaseMeta,
     /// The writer id of the holder's clone: a record of this very clone, found while this
     /// process holds the clone's local lock, is a dead run's.
-    #[serde(default)]
     pub writer: String,
-    pub pid: u32,
-    /// Empty once released.
-    pub token: String,
-    pub acquired_at: String,
-    pub renewed_at: String,
-    pub expires_at: String,
-    pub ttl_secs: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub released_at: Option<String>,
-    /// The holder found expired when this one took the lease over.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stale_takeover: Option<Holder>,
     /// The effective mode of the holder's run: how every computer learns of cutover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Resolved>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Holder {
-    pub owner: String,
-    pub host: String,
-    pub pid: u32,
-    pub expires_at: String,
+impl std::ops::Deref for LeaseRecord {
+    type Target = LeaseMeta;
+    fn deref(&self) -> &LeaseMeta {
+        &self.meta
+    }
+}
+
+impl std::ops::DerefMut for LeaseRecord {
+    fn deref_mut(&mut self) -> &mut LeaseMeta {
+        &mut self.meta
+    }
 }
 
 impl LeaseRecord {
@@ -212,11 +206,10 @@ mod tests {
 
     #[test]
     fn lease_records_round_trip_and_expire_with_skew() {
-        let r = LeaseRecord {
+        let meta = LeaseMeta {
             key: "integration/main".into(),
             owner: "o".into(),
             host: "h".into(),
-            writer: "w-12345678".into(),
             pid: 1,
             token: "t".into(),
             acquired_at: "2026-01-01T00:00:00Z".into(),
@@ -225,11 +218,11 @@ mod tests {
             ttl_secs: 120,
             released_at: None,
             stale_takeover: None,
-            mode: None,
         };
+        let mut r = LeaseRecord { meta, writer: "w-12345678".into(), mode: None };
         assert_eq!(LeaseRecord::parse(&r.message()), Some(r.clone()));
         assert!(r.is_open() && r.expired(30));
-        let future = LeaseRecord { expires_at: "2999-01-01T00:00:00Z".into(), ..r };
-        assert!(!future.expired(30));
+        r.expires_at = "2999-01-01T00:00:00Z".into();
+        assert!(!r.expired(30));
     }
 }
