@@ -32,8 +32,8 @@ mkdir -p .git/teleclaude/fleet
 flock .git/teleclaude/fleet/background.lock sleep 100000 &
 HOLD=$!
 "$BIN/integrator" sync --quiet
-hyperfine -N -w 2 -r "${BENCH_RUNS:-20}" --style none --export-json "$FIX/one.json" \
-  --prepare "$BIN/integrator emit review-approved --slug b\$RANDOM\$RANDOM --round 1" \
+hyperfine -w 2 -r "${BENCH_RUNS:-20}" --style none --export-json "$FIX/one.json" \
+  --prepare "$BIN/integrator emit review-approved --slug b\$(date +%s%N) --round 1 >/dev/null" \
   -n "integrator sync (one new event)" "$BIN/integrator sync --quiet" \
   -n "git ls-remote (one round trip, reference)" "git ls-remote $URL" 2>/dev/null
 kill $HOLD

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::events::{self, Recorded};
 use crate::git::Git;
 use crate::store::StateDir;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// One batch waiting to be appended.
 struct Batch {
@@ -35,8 +35,9 @@ pub(crate) fn ingest(
 ) -> Result<Ingest> {
     let mut out = Ingest { recorded: 0, refused: Vec::new() };
     let mut pending: BTreeMap<String, VecDeque<Batch>> = BTreeMap::new();
+    let commits = read_new(git, cursor, tips)?;
     for (writer, tip) in tips {
-        match new_batches(git, cursor, writer, tip)? {
+        match new_batches(&commits, cursor, writer, tip) {
             Some(batches) if !batches.is_empty() => {
                 cursor.refused.remove(*writer);
                 pending.insert((*writer).clone(), batches);
@@ -71,30 +72,58 @@ pub(crate) fn ingest(
     Ok(out)
 }
 
-/// The batches of `writer` after the cursor, oldest first; None when its ref is not a
-/// fast-forward of what was ingested (rewritten).
-fn new_batches(git: &Git, cursor: &Cursor, writer: &str, tip: &str) -> Result<Option<VecDeque<Batch>>> {
+/// The cursor of `writer`, and whether there is anything to read at `tip`.
+fn prev_of<'a>(cursor: &'a Cursor, writer: &str, tip: &str) -> (Option<&'a str>, bool) {
     let prev = cursor.writers.get(writer).map(|i| i.tip.as_str()).filter(|t| !t.is_empty());
-    if prev == Some(tip) {
-        return Ok(Some(VecDeque::new()));
+    let known_refused = cursor.refused.get(writer).is_some_and(|r| r.found == tip);
+    (prev, prev != Some(tip) && !known_refused)
+}
+
+/// Every changed writer's new commits, by name, from one `git log`: writers' chains share
+/// no history, so one writer's `^<cursor>` never hides another's batches.
+fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<HashMap<String, (Vec<String>, String)>> {
+    let mut args = vec!["log".to_string(), "-z".into(), "--format=%H%x00%P%x00%B".into(), "--end-of-options".into()];
+    for (writer, tip) in tips {
+        if let (prev, true) = prev_of(cursor, writer, tip) {
+            args.push((*tip).clone());
+            args.extend(prev.map(|p| format!("^{p}")));
+        }
     }
-    if cursor.refused.get(writer).is_some_and(|r| r.found == tip) {
-        return Ok(None);
+    if args.len() == 4 {
+        return Ok(HashMap::new());
     }
-    let range = prev.map_or(tip.to_string(), |p| format!("{p}..{tip}"));
-    let out = git.capture(&["log", "-z", "--reverse", "--format=%H%x00%P%x00%B", "--end-of-options", &range])?;
-    let mut parent = prev.map(str::to_string);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = git.capture(&argv)?;
+    Ok(wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect())
+}
+
+/// The batches of `writer` after the cursor, oldest first, walked from `tip` back to the
+/// cursor; None when its ref is not a fast-forward of what was ingested (rewritten).
+fn new_batches(
+    commits: &HashMap<String, (Vec<String>, String)>,
+    cursor: &Cursor,
+    writer: &str,
+    tip: &str,
+) -> Option<VecDeque<Batch>> {
+    let (prev, changed) = prev_of(cursor, writer, tip);
+    if !changed {
+        return (prev == Some(tip)).then(VecDeque::new);
+    }
     let mut batches = VecDeque::new();
-    for (commit, parents, message) in wire::parse_log(&out) {
-        let parsed = wire::parse_batch(&message).filter(|(h, _)| h.writer == writer);
-        let Some((header, lines)) = parsed.filter(|_| parents.as_slice() == parent.as_slice()) else {
-            return Ok(None);
-        };
+    let mut at = Some(tip.to_string());
+    while at.as_deref() != prev {
+        let commit = at.take()?;
+        let (parents, message) = commits.get(&commit)?;
+        let (header, lines) = wire::parse_batch(message).filter(|(h, _)| h.writer == writer)?;
         let events = lines.iter().filter_map(|l| wire::foreign_line(l)).collect();
-        batches.push_back(Batch { commit: commit.clone(), after: header.after, events });
-        parent = Some(commit);
+        batches.push_front(Batch { commit, after: header.after, events });
+        at = match parents.as_slice() {
+            [] if prev.is_none() => break,
+            [parent] => Some(parent.clone()),
+            _ => return None,
+        };
     }
-    Ok((parent.as_deref() == Some(tip)).then_some(batches))
+    Some(batches)
 }
 
 /// Keep a rewritten writer ref aside, never ingested.

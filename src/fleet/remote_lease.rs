@@ -90,7 +90,7 @@ pub(crate) fn begin(
         }
     };
     session.start_renewing();
-    if let Err(e) = super::sync::sync(repo, cfg) {
+    if let Err(e) = super::sync::sync_fetched(repo, cfg) {
         if let Err(r) = session.release(mode) {
             eprintln!("integrator: warning: {}", r.sentence());
         }
@@ -173,9 +173,10 @@ fn new_record(cfg: &Config, owner: &str, me: &str, mode: &Resolved, previous: Op
 
 /// The remote's lease commit and its record (None: no lease was ever taken).
 pub(crate) fn read_remote(git: &Git, remote: &str) -> Result<Option<(String, Option<LeaseRecord>)>> {
-    let spec = format!("+{LEASE_REF}*:{}*", super::MIRROR_LEASE);
-    let out = git
-        .output(&["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote, &spec], None)?;
+    // Every fleet ref, not only the lease: the sync that follows taking it needs no fetch.
+    let [events, lease] = super::fetch_refspecs();
+    let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote, &events, &lease];
+    let out = git.output(&args, None)?;
     if !out.ok() {
         return Err(Error::failed(format!("cannot reach the fleet remote `{remote}`: {}", out.stderr.trim())));
     }

@@ -12,7 +12,6 @@ use super::state::{Cursor, FleetDir, SyncedMode};
 use super::wire::{self, LeaseRecord};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::Envelope;
 use crate::git::{self, Git};
 use crate::repo::Repo;
 use crate::store::{self, FileLock, LogHealth, StateDir};
@@ -40,12 +39,23 @@ impl Report {
 
 /// One sync of this clone with the fleet's remote.
 pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
+    sync_from(repo, cfg, true)
+}
+
+/// A sync right after a fetch of every fleet ref (the one taking the lease): no other.
+pub(crate) fn sync_fetched(repo: &Repo, cfg: &Config) -> Result<Report> {
+    sync_from(repo, cfg, false)
+}
+
+fn sync_from(repo: &Repo, cfg: &Config, fetch_first: bool) -> Result<Report> {
     let fd = FleetDir::of(&repo.state);
     fd.ensure()?;
     let _one_at_a_time = FileLock::lock(&fd.sync_lock())?;
     let git = super::fleet_git(&repo.git, cfg);
     let me = fd.writer_id()?;
-    fetch(&git, cfg)?;
+    if fetch_first {
+        fetch(&git, cfg)?;
+    }
     super::kill_point("fetched");
     let (writers, lease) = mirror_tips(&git)?;
     let mut cursor = fd.cursor()?;
@@ -93,14 +103,21 @@ fn mirror_tips(git: &Git) -> Result<(BTreeMap<String, String>, Option<String>)> 
     Ok((writers, lease))
 }
 
+/// Just the idempotency key of an envelope (the rest is skipped, not built).
+#[derive(serde::Deserialize)]
+struct KeyOnly<'a> {
+    #[serde(borrow)]
+    key: std::borrow::Cow<'a, str>,
+}
+
 /// This clone's own events after the cursor: (lines, offset just past them).
 fn own_lines(dir: &StateDir, fd: &FleetDir, from: u64) -> Result<(Vec<String>, u64)> {
     let foreign = fd.foreign_keys();
     let mut lines = Vec::new();
     let mut health = LogHealth::default();
     let end = store::scan_lines(&dir.events(), from, &mut health, |_, line| {
-        let Ok(env) = serde_json::from_slice::<Envelope>(line) else { return false };
-        if !foreign.contains(&env.key) {
+        let Ok(env) = serde_json::from_slice::<KeyOnly>(line) else { return false };
+        if !foreign.contains(env.key.as_ref()) {
             lines.push(String::from_utf8_lossy(line).into_owned());
         }
         true
