@@ -13,7 +13,8 @@ new_repo "$FIX/r"
 "$(git --exec-path)/git-daemon" --reuseaddr --export-all --enable=receive-pack --listen=127.0.0.1 \
   --port="$PORT" --base-path="$FIX/r" >/dev/null 2>&1 &
 DAEMON=$!
-trap 'kill $DAEMON 2>/dev/null; rm -rf "$FIX"' EXIT
+HOLD=
+trap 'kill $DAEMON $HOLD 2>/dev/null; rm -rf "$FIX"' EXIT
 for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$PORT/origin.git" >/dev/null 2>&1 && break; sleep 0.1; done
 URL=git://127.0.0.1:$PORT/origin.git
 FLEET_CFG='[integrator]\nmode = "shadow"\n[fleet]\nenabled = true\n'
@@ -37,6 +38,7 @@ hyperfine -w 2 -r "${BENCH_RUNS:-20}" --style none --export-json "$FIX/one.json"
   -n "integrator sync (one new event)" "$BIN/integrator sync --quiet" \
   -n "git ls-remote (one round trip, reference)" "git ls-remote $URL" 2>/dev/null
 kill $HOLD
+HOLD=
 ratio "$FIX/one.json"
 
 say "a run ingesting 10 writers x 1k events, vs the same events recorded locally"
