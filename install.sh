@@ -373,6 +373,8 @@ do_install() {
 	note "  export PATH=\"$SHIM_DIR:$BIN_DIR:\$PATH\""
 	note "Run the integrator from cron (crontab -e):"
 	note "  */5 * * * * cd $(sh_quote "$MAIN_WT") && PATH=$(cron_path) integrator run --quiet"
+	note "With [fleet] enabled (README \"Fleet\"): the line above on the integrator computer; on agent computers, sync only:"
+	note "  * * * * * cd $(sh_quote "$MAIN_WT") && PATH=$(cron_path) integrator sync --quiet"
 	note ""
 	self_test
 }

@@ -19,7 +19,7 @@ pub(crate) enum Merge {
     Failed { message: String },
 }
 
-const IDENTITY: [(&str, &str); 4] = [
+pub(crate) const IDENTITY: [(&str, &str); 4] = [
     ("GIT_AUTHOR_NAME", "teleclaude-integrator"),
     ("GIT_AUTHOR_EMAIL", "integrator@teleclaude.invalid"),
     ("GIT_COMMITTER_NAME", "teleclaude-integrator"),

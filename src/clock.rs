@@ -6,14 +6,26 @@ use time::{OffsetDateTime, UtcOffset};
 
 pub(crate) type Timestamp = OffsetDateTime;
 
-/// The current time, or `TELECLAUDE_NOW` when it is set to an RFC 3339 time.
+/// The current time, or `TELECLAUDE_NOW` when it is set: an RFC 3339 time pins the clock;
+/// `+N` / `-N` seconds shifts the real one (a computer whose clock is skewed).
 pub(crate) fn now() -> Timestamp {
     if let Some(v) = std::env::var_os("TELECLAUDE_NOW") {
-        if let Some(t) = v.to_str().and_then(|s| parse(s).ok()) {
+        let v = v.to_str().unwrap_or_default();
+        if let Ok(t) = parse(v) {
             return t;
+        }
+        if let Some(secs) = skew_secs(v) {
+            return OffsetDateTime::now_utc() + time::Duration::seconds(secs);
         }
     }
     OffsetDateTime::now_utc()
+}
+
+/// `+20` / `-20`: a clock skew in seconds.
+fn skew_secs(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix('+').or_else(|| v.strip_prefix('-'))?;
+    let n: i64 = digits.parse().ok()?;
+    Some(if v.starts_with('-') { -n } else { n })
 }
 
 /// Parse RFC 3339 with an explicit offset (`Z` or `±hh:mm`), normalised to UTC.
@@ -94,6 +106,15 @@ pub(crate) fn uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skew_is_signed_seconds() {
+        assert_eq!(skew_secs("+20"), Some(20));
+        assert_eq!(skew_secs("-20"), Some(-20));
+        for bad in ["20", "+", "-x", "+1.5", ""] {
+            assert_eq!(skew_secs(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_offsets_to_utc() {

@@ -17,6 +17,7 @@ mod digest;
 mod doctor;
 mod error;
 mod events;
+mod fleet;
 mod followup;
 mod git;
 mod guard;

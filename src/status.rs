@@ -106,6 +106,10 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
     let cfg = repo.config()?;
     if fetch {
         repo.git.capture(&["fetch", "--prune", "--quiet", "--end-of-options", &cfg.integrator.remote])?;
+        // The fleet's view: every computer's events.
+        if cfg.fleet.enabled {
+            crate::fleet::sync::sync(repo, &cfg)?;
+        }
     }
     let mut proj = projection(repo)?;
     let q = Queue::load(&repo.state)?;

@@ -119,8 +119,12 @@ fn ingest(repo: &Repo, cfg: &Config, file: &str) -> Result<i32> {
 /// Event-driven handoff after a new event; a failure to start the run never fails the emit.
 fn trigger(repo: &Repo, cfg: &Config) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot locate the integrator binary", e))?;
-    if let Err(e) = handoff::maybe_trigger(repo, cfg, &handoff::integrator_beside(&exe)) {
+    let integrator = handoff::integrator_beside(&exe);
+    if let Err(e) = handoff::maybe_trigger(repo, cfg, &integrator) {
         eprintln!("integrator: warning: could not start the event-triggered run: {}", e.sentence());
+    }
+    if let Err(e) = crate::fleet::trigger::after_event(&repo.state, repo.git.dir(), cfg, &integrator) {
+        eprintln!("integrator: warning: could not start the background sync: {}", e.sentence());
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub(crate) mod queue;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod status;
+pub(crate) mod sync;
 
 use crate::error::{self, exit, Error, Result};
 use crate::repo::Repo;
@@ -64,6 +65,8 @@ pub(crate) enum Command {
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(completions::CompletionsArgs),
+    /// Publish this clone's events to the fleet's remote and ingest everyone else's.
+    Sync(sync::SyncArgs),
     /// Build a throwaway sandbox and run shadow then cutover on it.
     Demo(demo::DemoArgs),
     /// Install the server-side fence in a self-hosted bare repository: main moves only by
@@ -109,6 +112,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Fence(args) => fence::exec(args),
         Command::Completions(args) => completions::exec(args),
         Command::Bridge(args) => bridge::exec(&open_repo(dir)?, args),
+        Command::Sync(args) => sync::exec(&open_repo(dir)?, args),
     }
 }
 

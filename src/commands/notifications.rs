@@ -13,6 +13,9 @@ pub(crate) struct NotificationsArgs {
     /// Include seen and resolved ones.
     #[arg(long)]
     pub all: bool,
+    /// With the fleet on, sync first: the fleet's view (every computer's events).
+    #[arg(long)]
+    pub fetch: bool,
     #[command(subcommand)]
     pub action: Option<NotificationsAction>,
 }
@@ -32,6 +35,12 @@ pub(crate) fn exec(repo: &Repo, args: NotificationsArgs) -> Result<i32> {
         let acked = crate::breach::acknowledge(&repo.state)?;
         println!("{slug}: {}", if acked { "acknowledged" } else { "nothing to acknowledge" });
         return Ok(exit::OK);
+    }
+    if args.fetch {
+        let cfg = repo.config()?;
+        if cfg.fleet.enabled {
+            crate::fleet::sync::sync(repo, &cfg)?;
+        }
     }
     let mut proj = status::projection(repo)?;
     if let Some(NotificationsAction::Seen { slug }) = args.action {

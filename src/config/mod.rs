@@ -117,6 +117,16 @@ pub(crate) struct BridgeConfig {
     pub consumer: String,
 }
 
+/// `[fleet]`: agents on many computers, one integrator, fenced by the remote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct FleetLayer")]
+pub(crate) struct FleetConfig {
+    pub enabled: bool,
+    pub remote: String,
+    pub clock_skew_secs: u64,
+    pub allow_non_atomic: bool,
+}
+
 /// The configuration. Its keys, their defaults and what they mean are in `defaults.toml`;
 /// the types here say what values they take. (A section's `expecting` is the name toml's
 /// message gives it when it is not a table: `expected struct IntegratorLayer`, as ever.)
@@ -127,6 +137,7 @@ pub(crate) struct Config {
     pub cutover: CutoverConfig,
     pub guard: GuardConfig,
     pub bridge: BridgeConfig,
+    pub fleet: FleetConfig,
 }
 
 impl Config {
@@ -250,9 +261,11 @@ impl Config {
 
     fn check(&self) -> std::result::Result<(), String> {
         let i = &self.integrator;
-        let names = [("integrator.main", &i.main), ("integrator.remote", &i.remote)];
+        let names =
+            [("integrator.main", &i.main), ("integrator.remote", &i.remote), ("fleet.remote", &self.fleet.remote)];
         for (key, v) in names {
-            if v.is_empty()
+            // `fleet.remote` may be empty: then it is `integrator.remote`.
+            if (v.is_empty() && key != "fleet.remote")
                 || v.starts_with('-')
                 || v.contains("..")
                 || v.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c))

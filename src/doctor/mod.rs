@@ -2,6 +2,7 @@
 //! Every check yields findings; a failed one carries the exact command that fixes it.
 
 mod bridge;
+mod fleet;
 mod hooks;
 mod shims;
 mod state;
@@ -86,6 +87,7 @@ pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     if let Ok(cfg) = repo.config() {
         findings.extend(bridge::check(repo, &cfg));
     }
+    findings.extend(fleet::check(repo));
     let ok = findings.iter().all(|f| f.ok);
     Ok(Report { ok, findings })
 }

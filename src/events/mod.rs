@@ -11,7 +11,7 @@ pub mod validate;
 pub(crate) use emit::branch_pushed;
 pub use ingest::parse_ingest_line;
 pub(crate) use ingest::{ingest, IngestReport};
-pub(crate) use record::{record, record_canonical, Recorded};
+pub(crate) use record::{record, record_canonical, record_envelopes, Recorded};
 pub(crate) use validate::{
     canonical_type, check_branch, check_slug, printable, validate, MAX_LINE, MAX_LIST, MAX_LIST_ENTRY, MAX_TEXT,
 };

@@ -57,25 +57,58 @@ pub(crate) enum Recorded {
 /// The whole batch is appended in one write under the log's exclusive lock; the key
 /// index beside the log answers "already there?" without reading the log.
 pub(crate) fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Recorded>> {
+    let at = clock::now_string();
+    append_unique(
+        dir,
+        &events,
+        |e| &e.key,
+        |e, buf| {
+            serde_json::to_writer(buf, &EnvelopeRef::of(e, &at))
+                .map_err(|e| Error::failed(format!("cannot encode event: {e}")))
+        },
+    )
+}
+
+/// Append envelopes recorded elsewhere (the fleet's other writers), each `(key, line)`
+/// kept as it was written there — its id and time — with the same dedup as [`record`].
+pub(crate) fn record_envelopes(dir: &StateDir, lines: &[(String, String)]) -> Result<Vec<Recorded>> {
+    append_unique(
+        dir,
+        lines,
+        |(k, _)| k,
+        |(_, line), buf| {
+            buf.extend_from_slice(line.as_bytes());
+            Ok(())
+        },
+    )
+}
+
+/// The one append of [`record`] and [`record_envelopes`]: every item whose key is not yet
+/// in the log (nor earlier in the batch), written by `write` as one line, in one write.
+fn append_unique<T>(
+    dir: &StateDir,
+    items: &[T],
+    key: impl Fn(&T) -> &String,
+    write: impl Fn(&T, &mut Vec<u8>) -> Result<()>,
+) -> Result<Vec<Recorded>> {
     dir.ensure()?;
     let path = dir.events();
     let log = store::open_log(&path)?;
     log.with(|w| {
         let index = KeyIndex::open(&dir.event_keys(), &path)?;
-        let at = clock::now_string();
         let mut batch = KeySet::default();
         let mut buf = Vec::new();
         // (key, offset of its line within `buf`)
         let mut fresh = Vec::new();
-        let mut results = Vec::with_capacity(events.len());
-        for e in &events {
-            if !batch.insert(e.key.as_str()) || index.contains(w.file(), &e.key)? {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let k = key(item);
+            if !batch.insert(k.as_str()) || index.contains(w.file(), k)? {
                 results.push(Recorded::Duplicate);
                 continue;
             }
-            fresh.push((e.key.as_str(), buf.len() as u64));
-            serde_json::to_writer(&mut buf, &EnvelopeRef::of(e, &at))
-                .map_err(|e| Error::failed(format!("cannot encode event: {e}")))?;
+            fresh.push((k.as_str(), buf.len() as u64));
+            write(item, &mut buf)?;
             buf.push(b'\n');
             results.push(Recorded::Recorded);
         }

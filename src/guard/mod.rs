@@ -63,10 +63,14 @@ impl Context {
         }
     }
 
-    /// "Before cutover": the effective mode recorded by the last run is not `cutover`.
+    /// "Before cutover": the effective mode recorded by the last run is not `cutover`, nor
+    /// is the one this clone last synced from the fleet's lease (README "Fleet").
     pub(crate) fn before_cutover(&self) -> bool {
         match self.state() {
-            Some(state) => crate::mode::recorded_effective_mode(&state, &self.cfg) != Mode::Cutover,
+            Some(state) => {
+                crate::fleet::state::synced_effective_mode(&state) != Some(Mode::Cutover)
+                    && crate::mode::recorded_effective_mode(&state, &self.cfg) != Mode::Cutover
+            }
             None => true,
         }
     }

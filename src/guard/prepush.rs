@@ -151,6 +151,9 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     }
     run_foreign_hook(&loc, &ctx.cwd, &argv[1..], &input)?;
     trigger_after_push(&ctx, &loc, &pushed);
+    if !pushed.is_empty() {
+        trigger_sync(&ctx, &loc, &state);
+    }
     Ok(())
 }
 
@@ -167,6 +170,18 @@ fn self_test() -> Result<()> {
     match ctx.loc {
         Some(_) => Ok(()),
         None => Err(fail_closed(format!("{} is not inside a git repository", cwd.display()))),
+    }
+}
+
+/// The fleet's background sync after recording pushes: never fails the push.
+fn trigger_sync(ctx: &Context, loc: &Location, state: &crate::store::StateDir) {
+    let home = loc.main_worktree().filter(|p| p.is_dir()).unwrap_or_else(|| ctx.cwd.clone());
+    let started =
+        std::env::current_exe().map_err(|e| crate::error::Error::io("cannot locate pre-push", e)).and_then(|exe| {
+            crate::fleet::trigger::after_event(state, &home, &ctx.cfg, &crate::handoff::integrator_beside(&exe))
+        });
+    if let Err(e) = started {
+        eprintln!("pre-push: warning: could not start the background sync: {}", e.sentence());
     }
 }
 

@@ -82,7 +82,7 @@ impl Runner<'_> {
             }
         };
         self.lease.check()?;
-        match apply::push_main(&self.git, &self.cfg, &commit, self.lease.token())? {
+        match self.push_main(&commit)? {
             Push::Pushed => {
                 self.delivered(item, &merge_commit, &commit)?;
                 Ok(Attempt::Settled)

@@ -62,6 +62,15 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     }
     dir.ensure()?;
     let mut lease = take_lease(dir, &cfg, opts.wait)?;
+    // With the fleet on, the remote lease too (after the local one), and a first sync.
+    let owner = format!("integrator run ({})", events::default_actor());
+    let fleet = match crate::fleet::remote_lease::begin(repo, &cfg, &resolved, &owner, opts.wait) {
+        Ok(f) => f,
+        Err(e) => {
+            lease.release()?;
+            return Err(e);
+        }
+    };
     if opts.announce {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
@@ -74,6 +83,7 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         journal: Journal::new(dir.clone(), resolved.clone()),
         mode: resolved,
         lease: &lease,
+        fleet: fleet.as_ref(),
         opts: opts.clone(),
         proj,
         trailers: Trailers::default(),
@@ -86,10 +96,14 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     let finish = runner.finish(result.as_ref().err());
     crate::bridge::for_run(repo, &runner.cfg, crate::bridge::Pass::Deliver);
     let report = runner.journal.report();
+    let cfg = runner.cfg.clone();
     drop(runner);
+    // The results go out to every computer, then the remote lease is released.
+    let fleet_ended = fleet.map_or(Ok(()), |f| f.end(repo, &cfg, &report.mode));
     let released = lease.release();
     result?;
     finish?;
+    fleet_ended?;
     released?;
     if !cfg_html.is_empty() {
         let path = crate::queue_page::configured_path(repo, &cfg_html);
@@ -132,6 +146,8 @@ struct Runner<'a> {
     dir: StateDir,
     mode: Resolved,
     lease: &'a Lease,
+    /// The remote lease, with the fleet on: every push of main is fenced by it.
+    fleet: Option<&'a crate::fleet::remote_lease::Session>,
     opts: Options,
     proj: Projection,
     journal: Journal,
@@ -219,6 +235,14 @@ impl Runner<'_> {
             self.journal.lifecycle(lifecycle::COMPLETED, None, obj(p))?;
         }
         self.journal.checkpoint(if err.is_some() { Phase::Failed } else { Phase::Done }, None, err)
+    }
+
+    /// Push exactly `commit` to main: fenced by the remote lease with the fleet on.
+    fn push_main(&self, commit: &str) -> Result<apply::Push> {
+        match self.fleet {
+            Some(f) => f.push_main(&self.git, &self.cfg, commit, self.lease.token()),
+            None => apply::push_main(&self.git, &self.cfg, commit, self.lease.token()),
+        }
     }
 
     fn out_of_budget(&self) -> bool {

@@ -73,6 +73,13 @@ fn install_writes_hook_binaries_config_and_prints_the_lines() {
         "{cron}"
     );
     assert!(cron.ends_with(" integrator run --quiet"), "{cron}");
+    // The fleet's agent computers: a sync-only line.
+    let agent = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("* * * * * "))
+        .unwrap_or_else(|| panic!("no agent crontab line in:\n{text}"));
+    assert!(agent.contains(&format!("cd '{}' && PATH=", sb.work.display())), "{agent}");
+    assert!(agent.ends_with(" integrator sync --quiet"), "{agent}");
     assert!(text.contains("\nself-test: ok\n"), "{text}");
     assert!(!text.contains("already installed"), "{text}");
 }

@@ -12,6 +12,7 @@ mod doctor;
 mod edges;
 mod events;
 mod fence;
+mod fleet;
 mod guard_breach;
 mod guard_bypass;
 mod guard_gh_shim;

@@ -236,6 +236,7 @@ pub(crate) fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
+pub(crate) mod fleet;
 pub(crate) mod guards;
 pub(crate) mod redis;
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The fleet (README "Fleet"), through a real `git daemon` on 127.0.0.1:
+#  1. `integrator sync` of one new event (one fetch, one push);
+#  2. `integrator run` (shadow) ingesting 10 writers x 1k events from the remote, against
+#     the same run with the same 10k events already recorded locally (goal <= 2x).
+. "$(dirname "$0")/lib.sh"
+need_tools
+build
+fixture_dir
+machine
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+new_repo "$FIX/r"
+"$(git --exec-path)/git-daemon" --reuseaddr --export-all --enable=receive-pack --listen=127.0.0.1 \
+  --port="$PORT" --base-path="$FIX/r" >/dev/null 2>&1 &
+DAEMON=$!
+HOLD=
+trap 'kill $DAEMON $HOLD 2>/dev/null; rm -rf "$FIX"' EXIT
+for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$PORT/origin.git" >/dev/null 2>&1 && break; sleep 0.1; done
+URL=git://127.0.0.1:$PORT/origin.git
+FLEET_CFG='[integrator]\nmode = "shadow"\n[fleet]\nenabled = true\n'
+
+computer() { # computer NAME: a clone through the daemon with the fleet on
+  git clone -q "$URL" "$FIX/$1"
+  mkdir -p "$FIX/$1/.git/teleclaude"
+  printf "$FLEET_CFG" >"$FIX/$1/.git/teleclaude/config.toml"
+}
+
+say "sync of one event"
+computer one
+cd "$FIX/one"
+mkdir -p .git/teleclaude/fleet
+# Hold the background-sync slot so the emits below start none: each sync measured is alone.
+flock .git/teleclaude/fleet/background.lock sleep 100000 &
+HOLD=$!
+"$BIN/integrator" sync --quiet
+hyperfine -w 2 -r "${BENCH_RUNS:-20}" --style none --export-json "$FIX/one.json" \
+  --prepare "$BIN/integrator emit review-approved --slug b\$(date +%s%N) --round 1 >/dev/null" \
+  -n "integrator sync (one new event)" "$BIN/integrator sync --quiet" \
+  -n "git ls-remote (one round trip, reference)" "git ls-remote $URL" 2>/dev/null
+kill $HOLD
+HOLD=
+ratio "$FIX/one.json"
+
+say "a run ingesting 10 writers x 1k events, vs the same events recorded locally"
+for k in $(seq 10); do
+  computer "w$k"
+  python3 "$BENCH_DIR/gen-events.py" --events 1000 --format ingest --seed "$k" |
+    sed "s/\"s\([0-9]\{6\}\)/\"k${k}s\1/g; s/feat\/s/feat\/k${k}s/g" >"$FIX/w$k.jsonl"
+  (cd "$FIX/w$k" && "$BIN/integrator" emit --json - <"$FIX/w$k.jsonl" >/dev/null && "$BIN/integrator" sync --quiet)
+done
+cp -a "$FIX/r/origin.git" "$FIX/origin.pristine"
+computer fleet
+computer local
+printf '[integrator]\nmode = "shadow"\n' >"$FIX/local/.git/teleclaude/config.toml"
+cat "$FIX"/w*.jsonl | (cd "$FIX/local" && "$BIN/integrator" emit --json - >/dev/null)
+cp -a "$FIX/local/.git/teleclaude" "$FIX/local.state"
+cp -a "$FIX/fleet/.git/teleclaude" "$FIX/fleet.state"
+# Each measured run starts from the same state: the local log as recorded / the fleet
+# clone with nothing ingested and the remote as the ten writers left it.
+hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/run.json" \
+  --prepare "rm -rf '$FIX/fleet/.git/teleclaude' '$FIX/r/origin.git' && cp -a '$FIX/fleet.state' '$FIX/fleet/.git/teleclaude' && cp -a '$FIX/origin.pristine' '$FIX/r/origin.git' && git -C '$FIX/fleet' for-each-ref --format='delete %(refname)' refs/teleclaude | git -C '$FIX/fleet' update-ref --stdin" \
+  --prepare "rm -rf '$FIX/local/.git/teleclaude' && cp -a '$FIX/local.state' '$FIX/local/.git/teleclaude'" \
+  -n "run: ingest 10 writers x 1k through the remote" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
+  -n "run: the same 10k events recorded locally" "cd '$FIX/local' && $BIN/integrator run --quiet" 2>/dev/null
+ratio "$FIX/run.json"
+lines=$(wc -l <"$FIX/fleet/.git/teleclaude/events.jsonl")
+echo "fleet clone's log after the run: $lines lines"

@@ -1,0 +1,85 @@
+//! The fleet (README "Fleet"): agents on many computers, one integrator, and the git
+//! remote as the distributed engine — it serializes ref updates, compares-and-swaps
+//! (`--force-with-lease`) and updates several refs all or nothing (`--atomic`).
+//!
+//! - [`wire`]: how an event batch and a lease record are written as commits (pure);
+//! - [`state`]: this clone's writer id, sync cursor and what it learnt, under `<state>/fleet/`;
+//! - [`sync`]: `integrator sync` — publish this clone's events, ingest everyone else's
+//!   ([`ingest`]: fast-forward checks and the causal order of what is appended);
+//! - [`remote_lease`]: `refs/teleclaude/lease` taken, renewed and released by CAS, and the
+//!   fenced push of main;
+//! - [`trigger`]: the detached, debounced background sync `emit` and `pre-push` start;
+//! - [`report`]: what `doctor` shows of the fleet.
+
+pub(crate) mod ingest;
+pub(crate) mod remote_lease;
+pub(crate) mod report;
+pub(crate) mod state;
+pub(crate) mod sync;
+pub(crate) mod trigger;
+pub(crate) mod wire;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::git::Git;
+
+/// Each writer's events on the remote: `refs/teleclaude/events/<writer-id>`.
+pub(crate) const EVENTS_NS: &str = "refs/teleclaude/events/";
+/// The lease on the remote.
+pub(crate) const LEASE_REF: &str = "refs/teleclaude/lease";
+/// Where a sync fetches the remote's writer refs to (this clone's mirror of them).
+pub(crate) const MIRROR_EVENTS: &str = "refs/teleclaude/fleet/events/";
+/// Where the lease ref is fetched to.
+pub(crate) const MIRROR_LEASE: &str = "refs/teleclaude/fleet/lease";
+/// A writer ref found rewritten (not a fast-forward) is kept aside here, never ingested.
+pub(crate) const ASIDE: &str = "refs/teleclaude/fleet/rewritten/";
+
+/// The refspecs of one fleet fetch: every writer ref and the lease (the `*` lets a
+/// remote without a lease yet answer with nothing instead of an error).
+pub(crate) fn fetch_refspecs() -> [String; 2] {
+    [format!("+{EVENTS_NS}*:{MIRROR_EVENTS}*"), format!("+{LEASE_REF}*:{MIRROR_LEASE}*")]
+}
+
+/// `fleet.remote`, else `integrator.remote`.
+pub(crate) fn remote(cfg: &Config) -> &str {
+    if cfg.fleet.remote.is_empty() {
+        &cfg.integrator.remote
+    } else {
+        &cfg.fleet.remote
+    }
+}
+
+/// The gateway fleet commits are written with: a fixed identity (the commits hold
+/// records, not code) and never the agent marker.
+pub(crate) fn fleet_git(git: &Git, cfg: &Config) -> Git {
+    let mut g = git.without_env(&cfg.guard.agent_env);
+    for (k, v) in crate::apply::IDENTITY {
+        g = g.with_env(k, v);
+    }
+    g
+}
+
+/// The host a lease names: `TELECLAUDE_HOSTNAME` (the tests' seam for "another
+/// computer"), else the machine's name.
+pub(crate) fn host() -> String {
+    std::env::var("TELECLAUDE_HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(crate::lease::hostname)
+}
+
+/// Write a fleet commit: the empty `tree`, at most one parent, `message` verbatim.
+pub(crate) fn write_commit(git: &Git, tree: &str, parent: Option<&str>, message: &str) -> Result<String> {
+    let mut args = vec!["commit-tree", "--no-gpg-sign", tree];
+    if let Some(p) = parent {
+        args.extend(["-p", p]);
+    }
+    args.extend(["-F", "-"]);
+    Ok(git.capture_stdin(&args, message.as_bytes())?.trim().to_string())
+}
+
+/// A test seam: with `TELECLAUDE_FLEET_KILL_AT=<step>`, the process sends itself SIGKILL
+/// at that step of a sync — the `kill -9` the crash-safety tests need at an exact point.
+pub(crate) fn kill_point(step: &str) {
+    if std::env::var_os("TELECLAUDE_FLEET_KILL_AT").is_some_and(|v| v == step) {
+        // SAFETY: kill with our own pid and a signal number has no memory-safety preconditions.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+}

@@ -1,0 +1,209 @@
+//! `integrator sync`: one fetch of every writer ref and the lease; what other writers
+//! published since last time is ingested into the local log (deduplicated by idempotency
+//! key); then what this clone recorded itself is pushed as one batch to its own writer
+//! ref (fast-forward, compare-and-swap). One sync at a time per clone.
+//!
+//! Crash safety: ingested keys are noted before they are appended and a writer's cursor
+//! moves only after its events are in the log (a repeat is a dedup no-op); a batch names
+//! the log offset it covers, so a crash after its push and before the cursor write is
+//! recovered from the remote on the next sync — nothing lost, nothing published twice.
+
+use super::state::{Cursor, FleetDir, SyncedMode};
+use super::wire::{self, LeaseRecord};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::git::{self, Git};
+use crate::repo::Repo;
+use crate::store::{self, FileLock, LogHealth, StateDir};
+use std::collections::BTreeMap;
+
+/// What one sync did.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub published: usize,
+    pub ingested: u64,
+    /// Other writers seen on the remote.
+    pub writers: usize,
+    /// Writers whose ref was found rewritten (kept aside, not ingested).
+    pub refused: Vec<String>,
+}
+
+impl Report {
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "sync: published {} event(s), ingested {} from {} other writer(s)",
+            self.published, self.ingested, self.writers
+        )
+    }
+}
+
+/// One sync of this clone with the fleet's remote.
+pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
+    sync_from(repo, cfg, true)
+}
+
+/// A sync right after a fetch of every fleet ref (the one taking the lease): no other.
+pub(crate) fn sync_fetched(repo: &Repo, cfg: &Config) -> Result<Report> {
+    sync_from(repo, cfg, false)
+}
+
+fn sync_from(repo: &Repo, cfg: &Config, fetch_first: bool) -> Result<Report> {
+    let fd = FleetDir::of(&repo.state);
+    fd.ensure()?;
+    let _one_at_a_time = FileLock::lock(&fd.sync_lock())?;
+    let git = super::fleet_git(&repo.git, cfg);
+    let me = fd.writer_id()?;
+    if fetch_first {
+        fetch(&git, cfg)?;
+    }
+    super::kill_point("fetched");
+    let (writers, lease) = mirror_tips(&git)?;
+    let mut cursor = fd.cursor()?;
+    let others: Vec<(&String, &String)> = writers.iter().filter(|(w, _)| **w != me).collect();
+    let ingested = super::ingest::ingest(&git, &repo.state, &fd, &mut cursor, &others)?;
+    let mut report =
+        Report { writers: others.len(), ingested: ingested.recorded, refused: ingested.refused, published: 0 };
+    fd.save_cursor(&cursor)?;
+    publish(&git, cfg, &repo.state, &fd, &mut cursor, (&me, writers.get(&me)), &mut report)?;
+    note_lease(&git, &fd, lease.as_deref())?;
+    cursor.synced_at = Some(crate::clock::now_string());
+    fd.save_cursor(&cursor)?;
+    Ok(report)
+}
+
+/// Fetch every writer ref and the lease into this clone's mirror of them.
+pub(crate) fn fetch(git: &Git, cfg: &Config) -> Result<()> {
+    let remote = super::remote(cfg);
+    let specs = super::fetch_refspecs();
+    let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote];
+    args.extend(specs.iter().map(String::as_str));
+    let out = git.output(&args, None)?;
+    if out.ok() {
+        return Ok(());
+    }
+    Err(Error::failed_hint(
+        format!("cannot reach the fleet remote `{remote}`: {}", out.stderr.trim()),
+        "the events stay in this clone; the next `integrator sync` sends them",
+    ))
+}
+
+/// The mirrored writer refs (writer id → tip) and the mirrored lease commit.
+fn mirror_tips(git: &Git) -> Result<(BTreeMap<String, String>, Option<String>)> {
+    let out =
+        git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", super::MIRROR_EVENTS, super::MIRROR_LEASE])?;
+    let mut writers = BTreeMap::new();
+    let mut lease = None;
+    for (name, sha) in git::parse_ref_list(&out) {
+        if name == super::MIRROR_LEASE {
+            lease = Some(sha);
+        } else if let Some(w) = name.strip_prefix(super::MIRROR_EVENTS).filter(|w| wire::is_writer_id(w)) {
+            writers.insert(w.to_string(), sha);
+        }
+    }
+    Ok((writers, lease))
+}
+
+/// Just the idempotency key of an envelope (the rest is skipped, not built).
+#[derive(serde::Deserialize)]
+struct KeyOnly<'a> {
+    #[serde(borrow)]
+    key: std::borrow::Cow<'a, str>,
+}
+
+/// This clone's own events after the cursor: (lines, offset just past them).
+fn own_lines(dir: &StateDir, fd: &FleetDir, from: u64) -> Result<(Vec<String>, u64)> {
+    let foreign = fd.foreign_keys();
+    let mut lines = Vec::new();
+    let mut health = LogHealth::default();
+    let end = store::scan_lines(&dir.events(), from, &mut health, |_, line| {
+        let Ok(env) = serde_json::from_slice::<KeyOnly>(line) else { return false };
+        if !foreign.contains(env.key.as_ref()) {
+            lines.push(String::from_utf8_lossy(line).into_owned());
+        }
+        true
+    })?;
+    Ok((lines, end))
+}
+
+/// Push this clone's new events as one batch on its own writer ref.
+fn publish(
+    git: &Git,
+    cfg: &Config,
+    dir: &StateDir,
+    fd: &FleetDir,
+    cursor: &mut Cursor,
+    (me, remote_tip): (&str, Option<&String>),
+    report: &mut Report,
+) -> Result<()> {
+    recover_cursor(git, cursor, remote_tip)?;
+    let (lines, end) = own_lines(dir, fd, cursor.log_offset)?;
+    if lines.is_empty() {
+        cursor.log_offset = end;
+        return Ok(());
+    }
+    let after: Vec<(String, String)> = cursor.writers.iter().map(|(w, i)| (w.clone(), i.tip.clone())).collect();
+    let message = wire::batch_message(me, end, &after, &lines);
+    let commit = super::write_commit(git, &fd.empty_tree(git)?, cursor.own_tip.as_deref(), &message)?;
+    super::kill_point("committed");
+    let ours = format!("{}{me}", super::EVENTS_NS);
+    let lease = format!("--force-with-lease={ours}:{}", cursor.own_tip.as_deref().unwrap_or(""));
+    let refspec = format!("{commit}:{ours}");
+    let remote = super::remote(cfg);
+    let args = ["push", "--porcelain", "--quiet", "--no-verify", &lease, "--end-of-options", remote, &refspec];
+    let out = git.output(&args, None)?;
+    if !out.ok() {
+        return Err(Error::failed_hint(
+            format!("cannot publish {} event(s) to {ours} on `{remote}`: {}", lines.len(), out.stderr.trim()),
+            "the events stay in this clone; the next `integrator sync` sends them",
+        ));
+    }
+    super::kill_point("pushed");
+    cursor.own_tip = Some(commit);
+    cursor.log_offset = end;
+    fd.save_cursor(cursor)?;
+    super::kill_point("cursor-saved");
+    report.published = lines.len();
+    Ok(())
+}
+
+/// A batch pushed by a sync that died before writing its cursor is on the remote: its
+/// header says how far the log is published.
+fn recover_cursor(git: &Git, cursor: &mut Cursor, remote_tip: Option<&String>) -> Result<()> {
+    match remote_tip {
+        Some(tip) if cursor.own_tip.as_ref() != Some(tip) => {
+            let message = git.capture(&["log", "-1", "--format=%B", "--end-of-options", tip])?;
+            if let Some((h, _)) = wire::parse_batch(&message) {
+                cursor.log_offset = cursor.log_offset.max(h.log_end);
+            }
+            cursor.own_tip = Some(tip.clone());
+        }
+        // The remote lost this clone's ref (or is a new one): publish everything again;
+        // every reader deduplicates.
+        None if cursor.own_tip.is_some() => {
+            cursor.own_tip = None;
+            cursor.log_offset = 0;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Keep the mode the fleet's lease last published: what this clone's guards go by.
+fn note_lease(git: &Git, fd: &FleetDir, lease: Option<&str>) -> Result<()> {
+    let Some(tip) = lease else { return Ok(()) };
+    if fd.synced_mode().is_some_and(|m| m.lease_commit == tip) {
+        return Ok(());
+    }
+    let message = git.capture(&["log", "-1", "--format=%B", "--end-of-options", tip])?;
+    if let Some(mode) = LeaseRecord::parse(&message).and_then(|r| r.mode.clone().map(|m| (r, m))) {
+        let (rec, mode) = mode;
+        fd.save_synced_mode(&SyncedMode { mode, holder: rec.describe(), lease_commit: tip.to_string() })?;
+    }
+    Ok(())
+}
+
+/// Does this clone hold events no sync has published yet?
+pub(crate) fn unpublished(dir: &StateDir) -> bool {
+    let size = std::fs::metadata(dir.events()).map(|m| m.len()).unwrap_or(0);
+    FleetDir::of(dir).cursor().map(|c| size > c.log_offset).unwrap_or(true)
+}

@@ -1,0 +1,228 @@
+//! How the fleet's records travel as commits (pure: building and parsing text).
+//!
+//! An event batch is one commit on `refs/teleclaude/events/<writer-id>` whose parent is the
+//! writer's previous batch and whose tree is empty; its message is a header line
+//! `teleclaude events <writer-id> <count> <log-end>` (`log-end`: the offset of the writer's
+//! own log the batch covers, so a crash after the push loses and repeats nothing), an
+//! optional `after <writer>=<commit> …` line (see [`Header::after`]), a blank line, then
+//! one envelope per line. A lease record is a commit on
+//! `refs/teleclaude/lease`: `teleclaude lease <owner> on <host>`, a blank line, its JSON.
+
+use crate::events::{Envelope, NewEvent};
+use crate::lease::LeaseMeta;
+use crate::mode::Resolved;
+use serde::{Deserialize, Serialize};
+
+/// A parsed batch header.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub writer: String,
+    pub count: usize,
+    pub log_end: u64,
+    /// The other writers' batches this writer had ingested when it published: its events
+    /// may follow from theirs, so a reader appends those first (a causal order).
+    pub after: Vec<(String, String)>,
+}
+
+/// The message of a batch of `lines` (each one envelope, no newline).
+pub(crate) fn batch_message(writer: &str, log_end: u64, after: &[(String, String)], lines: &[String]) -> String {
+    let mut m = format!("teleclaude events {writer} {} {log_end}\n", lines.len());
+    if !after.is_empty() {
+        let deps: Vec<String> = after.iter().map(|(w, c)| format!("{w}={c}")).collect();
+        m.push_str(&format!("after {}\n", deps.join(" ")));
+    }
+    m.push('\n');
+    for l in lines {
+        m.push_str(l);
+        m.push('\n');
+    }
+    m
+}
+
+/// Split a batch message into its header and its lines.
+pub(crate) fn parse_batch(message: &str) -> Option<(Header, Vec<&str>)> {
+    let (head, body) = message.split_once("\n\n").unwrap_or((message, ""));
+    let mut head_lines = head.lines();
+    let mut f = head_lines.next()?.strip_prefix("teleclaude events ")?.split(' ');
+    let (writer, count, log_end) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    if f.next().is_some() || !is_writer_id(writer) {
+        return None;
+    }
+    let mut after = Vec::new();
+    for l in head_lines {
+        for dep in l.strip_prefix("after ")?.split(' ') {
+            let (w, c) = dep.split_once('=')?;
+            if !is_writer_id(w) || !crate::git::is_full_sha(c) {
+                return None;
+            }
+            after.push((w.to_string(), c.to_string()));
+        }
+    }
+    let lines = body.lines().filter(|l| !l.trim().is_empty()).collect();
+    Some((Header { writer: writer.to_string(), count, log_end, after }, lines))
+}
+
+/// A writer id: 8 to 64 of `[a-z0-9-]` (what [`super::state`] creates; anything else on
+/// the remote is not ours to read).
+pub(crate) fn is_writer_id(s: &str) -> bool {
+    (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-')
+}
+
+/// One envelope of another writer, checked as strictly as a local record: a canonical
+/// event must validate and carry the key its payload gives; an `integration.*` one needs
+/// a key. Returns `(key, line to append, at)`.
+pub(crate) fn foreign_line(line: &str) -> Option<(String, String, String)> {
+    let env: Envelope = serde_json::from_str(line).ok()?;
+    if env.v != 1 || env.key.is_empty() || crate::clock::parse(&env.at).is_err() {
+        return None;
+    }
+    if !env.kind.starts_with("integration.") {
+        let ev = NewEvent::canonical(&env.kind, &env.payload, &env.source).ok()?;
+        if ev.key != env.key || ev.kind != env.kind {
+            return None;
+        }
+    }
+    let text = serde_json::to_string(&env).ok()?;
+    Some((env.key, text, env.at))
+}
+
+/// What `refs/teleclaude/lease` records (the JSON of a lease commit): the fields of a
+/// local `lease.json` (its `stale_takeover`: the holder found expired, expiry plus
+/// `fleet.clock_skew_secs` in the past), the holder's clone and its run's mode.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct LeaseRecord {
+    #[serde(flatten)]
+    pub meta: LeaseMeta,
+    /// The writer id of the holder's clone: a record of this very clone, found while this
+    /// process holds the clone's local lock, is a dead run's.
+    pub writer: String,
+    /// The effective mode of the holder's run: how every computer learns of cutover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Resolved>,
+}
+
+impl std::ops::Deref for LeaseRecord {
+    type Target = LeaseMeta;
+    fn deref(&self) -> &LeaseMeta {
+        &self.meta
+    }
+}
+
+impl std::ops::DerefMut for LeaseRecord {
+    fn deref_mut(&mut self) -> &mut LeaseMeta {
+        &mut self.meta
+    }
+}
+
+impl LeaseRecord {
+    /// Held: not released and still carrying a token.
+    pub(crate) fn is_open(&self) -> bool {
+        self.released_at.is_none() && !self.token.is_empty()
+    }
+
+    /// Expired beyond doubt: `expires_at` plus the allowed clock skew is in the past.
+    pub(crate) fn expired(&self, skew_secs: u64) -> bool {
+        let deadline = crate::clock::nanos(&self.expires_at).saturating_add(i128::from(skew_secs) * 1_000_000_000);
+        deadline < crate::clock::now().unix_timestamp_nanos()
+    }
+
+    pub(crate) fn message(&self) -> String {
+        let json = serde_json::to_string_pretty(self).unwrap_or_default();
+        format!("teleclaude lease {} on {}\n\n{json}\n", self.owner, self.host)
+    }
+
+    pub(crate) fn parse(message: &str) -> Option<LeaseRecord> {
+        let (head, body) = message.split_once("\n\n")?;
+        head.starts_with("teleclaude lease ").then(|| serde_json::from_str(body.trim()).ok()).flatten()
+    }
+
+    /// `held by <owner> on <host> pid <pid> until <expires_at>`.
+    pub(crate) fn describe(&self) -> String {
+        format!("held by {} on {} pid {} until {}", self.owner, self.host, self.pid, self.expires_at)
+    }
+}
+
+/// Parse `git log -z --format=%H%x00%P%x00%B` output: (commit, parents, message) per commit.
+pub(crate) fn parse_log(out: &str) -> Vec<(String, Vec<String>, String)> {
+    let fields: Vec<&str> = out.split('\0').collect();
+    fields
+        .chunks(3)
+        .filter(|c| c.len() == 3)
+        .map(|c| {
+            let commit = c[0].trim_start_matches('\n').to_string();
+            (commit, c[1].split_whitespace().map(str::to_string).collect(), c[2].to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_message_round_trips() {
+        let lines = vec!["{\"a\":1}".to_string(), "{\"b\":2}".to_string()];
+        let after = vec![("w-abcdefgh".to_string(), "a".repeat(40))];
+        let m = batch_message("w-12345678", 420, &after, &lines);
+        let (h, got) = parse_batch(&m).unwrap();
+        assert_eq!(h, Header { writer: "w-12345678".into(), count: 2, log_end: 420, after });
+        assert_eq!(parse_batch(&batch_message("w-12345678", 1, &[], &lines)).unwrap().0.after, vec![]);
+        assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}"]);
+        assert!(parse_batch("teleclaude events ../x 1 2\n\n").is_none());
+        assert!(parse_batch("something else\n\n{}").is_none());
+    }
+
+    #[test]
+    fn writer_ids_are_plain_names() {
+        assert!(is_writer_id("0123abcd-ef"));
+        for bad in ["short", "UPPERCASE1", "has/slash1", "dots..dots", &"a".repeat(65)] {
+            assert!(!is_writer_id(bad), "{bad}");
+        }
+    }
+
+    // Real `git log -z --reverse --format=%H%x00%P%x00%B` output of two commits.
+    const LOG: &str = "1111111111111111111111111111111111111111\0\0teleclaude events w-12345678 1 10\n\n{}\n\0\n2222222222222222222222222222222222222222\x001111111111111111111111111111111111111111\0teleclaude events w-12345678 1 20\n\n{}\n\0";
+
+    #[test]
+    fn log_output_parses_into_commits() {
+        let got = parse_log(LOG);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1, Vec::<String>::new());
+        assert_eq!(got[1].0, "2".repeat(40));
+        assert_eq!(got[1].1, vec!["1".repeat(40)]);
+        assert!(got[1].2.starts_with("teleclaude events w-12345678 1 20"));
+    }
+
+    #[test]
+    fn foreign_lines_are_validated_like_local_records() {
+        let ok = r#"{"v":1,"id":"x","type":"domain.software-development.review.approved","at":"2026-01-01T00:00:00Z","source":"s","key":"domain.software-development.review.approved:s1:1","level":"workflow","payload":{"slug":"s1","review_round":1,"reviewer_session_id":"r","approved_at":"2026-01-01T00:00:00Z"}}"#;
+        let (key, _, at) = foreign_line(ok).unwrap();
+        assert_eq!(at, "2026-01-01T00:00:00Z");
+        assert_eq!(key, "domain.software-development.review.approved:s1:1");
+        assert!(foreign_line(&ok.replace(":s1:1\"", ":s2:1\"")).is_none(), "a key its payload does not give");
+        assert!(foreign_line(&ok.replace("\"slug\":\"s1\"", "\"slug\":\"../x\"")).is_none(), "an invalid payload");
+        assert!(foreign_line("not json").is_none());
+    }
+
+    #[test]
+    fn lease_records_round_trip_and_expire_with_skew() {
+        let meta = LeaseMeta {
+            key: "integration/main".into(),
+            owner: "o".into(),
+            host: "h".into(),
+            pid: 1,
+            token: "t".into(),
+            acquired_at: "2026-01-01T00:00:00Z".into(),
+            renewed_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: "2000-01-01T00:00:00Z".into(),
+            ttl_secs: 120,
+            released_at: None,
+            stale_takeover: None,
+        };
+        let mut r = LeaseRecord { meta, writer: "w-12345678".into(), mode: None };
+        assert_eq!(LeaseRecord::parse(&r.message()), Some(r.clone()));
+        assert!(r.is_open() && r.expired(30));
+        r.expires_at = "2999-01-01T00:00:00Z".into();
+        assert!(!r.expired(30));
+    }
+}

@@ -1,0 +1,180 @@
+//! The fleet's sandbox: the bare origin served by a real `git daemon --enable=receive-pack`
+//! on 127.0.0.1 and a free port (killed on drop), and clones of it as computers — each
+//! with its own state dir and its own host name (`TELECLAUDE_HOSTNAME`).
+
+use super::{bin, Sandbox};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The local config of every computer: cutover, the fleet on.
+pub(crate) const FLEET: &str = "[integrator]\nmode = \"cutover\"\nlease_ttl_secs = 30\n[cutover]\nenabled = true\nparity_evidence = \"accepted\"\n[fleet]\nenabled = true\n";
+
+pub(crate) struct Daemon {
+    child: Child,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Daemon {
+    /// Serve every repository under `base` on `port` (a free one when None).
+    pub(crate) fn start(sb: &Sandbox, port: Option<u16>) -> Daemon {
+        for _ in 0..10 {
+            let port = port.unwrap_or_else(free_port);
+            // git-daemon itself, not `git daemon`: killing the wrapper would leave it serving.
+            let exec_path = sb.git(&sb.root, &["--exec-path"]);
+            let mut child = sb
+                .cmd(Path::new(&exec_path).join("git-daemon"), &sb.root)
+                .args(["--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
+                .arg(format!("--port={port}"))
+                .arg(format!("--base-path={}", sb.root.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start git daemon");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Daemon { child, port };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("git daemon did not start");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The origin behind a daemon, and the computers that clone it.
+pub(crate) struct Fleet {
+    pub sb: Sandbox,
+    pub daemon: Option<Daemon>,
+    pub url: String,
+}
+
+/// One computer: a clone with its own state and host name.
+#[derive(Clone)]
+pub(crate) struct Computer {
+    pub host: String,
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Fleet {
+    pub(crate) fn new() -> Fleet {
+        let sb = Sandbox::new();
+        let daemon = Daemon::start(&sb, None);
+        let url = format!("git://127.0.0.1:{}/origin.git", daemon.port);
+        Fleet { sb, daemon: Some(daemon), url }
+    }
+
+    /// Stop the daemon: the remote is unreachable until [`Fleet::restart`].
+    pub(crate) fn stop(&mut self) {
+        self.daemon = None;
+    }
+
+    pub(crate) fn restart(&mut self) {
+        let port: u16 = self.url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
+        self.daemon = Some(Daemon::start(&self.sb, Some(port)));
+    }
+
+    /// A clone through the daemon, with `config` as its local configuration.
+    pub(crate) fn computer(&self, host: &str, config: &str) -> Computer {
+        let dir = self.sb.root.join(host);
+        self.sb.git(&self.sb.root, &["clone", "-q", &self.url, host]);
+        std::fs::create_dir_all(dir.join(".git/teleclaude")).unwrap();
+        std::fs::write(dir.join(".git/teleclaude/config.toml"), config).unwrap();
+        Computer { host: host.into(), dir, env: vec![("TELECLAUDE_HOSTNAME".into(), host.into())] }
+    }
+
+    /// The integrator on computer `c`, hermetic.
+    pub(crate) fn integrator(&self, c: &Computer) -> Command {
+        let mut cmd = self.sb.cmd(bin("integrator"), &c.dir);
+        cmd.env("TELECLAUDE_SESSION_ID", "");
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub(crate) fn run(&self, c: &Computer, args: &[&str]) -> (i32, String, String) {
+        let out: Output = self.integrator(c).args(args).output().expect("run integrator");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    }
+
+    pub(crate) fn ok(&self, c: &Computer, args: &[&str]) -> String {
+        let (code, out, err) = self.run(c, args);
+        assert_eq!(code, 0, "{}: integrator {args:?} exited {code}\nstdout:\n{out}\nstderr:\n{err}", c.host);
+        out
+    }
+
+    /// A branch from origin/main with one commit, pushed from computer `c`. Returns its sha.
+    pub(crate) fn branch(&self, c: &Computer, name: &str, file: &str) -> String {
+        let sb = &self.sb;
+        sb.git(&c.dir, &["fetch", "-q", "origin"]);
+        sb.git(&c.dir, &["checkout", "-q", "-B", name, "origin/main"]);
+        let sha = sb.commit(&c.dir, file, &format!("{name}\n"), &format!("{name}: add {file}"));
+        sb.git(&c.dir, &["push", "-q", "origin", &format!("{name}:refs/heads/{name}")]);
+        sb.git(&c.dir, &["checkout", "-q", "main"]);
+        sha
+    }
+
+    /// review.approved + branch.pushed + deployment.started recorded on computer `c`.
+    pub(crate) fn ready(&self, c: &Computer, slug: &str, branch: &str, sha: &str, ready_at: &str) {
+        self.ok(c, &["emit", "review-approved", "--slug", slug, "--round", "1"]);
+        self.ok(c, &["emit", "branch-pushed", "--branch", branch, "--sha", sha]);
+        self.ok(c, &["emit", "deployment-started", "--slug", slug, "--branch", branch, "--sha", sha, "--at", ready_at]);
+    }
+
+    /// A candidate made on `c`: branch, events, and a sync so the fleet sees it.
+    pub(crate) fn candidate(&self, c: &Computer, slug: &str, ready_at: &str) -> String {
+        let sha = self.branch(c, slug, &format!("{slug}.txt"));
+        self.ready(c, slug, slug, &sha, ready_at);
+        self.ok(c, &["sync", "--quiet"]);
+        sha
+    }
+
+    /// The slugs on origin's main, oldest first (its first-parent history).
+    pub(crate) fn landed(&self) -> Vec<String> {
+        let log = self.sb.git(
+            &self.sb.origin,
+            &["log", "--reverse", "--first-parent", "--format=%(trailers:key=Integrated-Slug,valueonly)", "main"],
+        );
+        log.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    }
+
+    /// The idempotency keys of a computer's log, in order.
+    pub(crate) fn keys(&self, c: &Computer) -> Vec<String> {
+        super::jsonl(&c.dir.join(".git/teleclaude/events.jsonl"))
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Every element of `v` once?
+pub(crate) fn all_once(v: &[String]) -> bool {
+    let set: std::collections::HashSet<&String> = v.iter().collect();
+    set.len() == v.len()
+}
+
+/// Does `dir` exist as the main checkout of a computer (for hooks)?
+pub(crate) fn hooks_dir(c: &Computer) -> PathBuf {
+    Path::new(&c.dir).join(".git/hooks")
+}
