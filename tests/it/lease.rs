@@ -1,0 +1,73 @@
+//! The lease seen from outside (SPEC §7): whom a contended run names, and how long
+//! `run --wait` waits. The test holds the flock on `lease.lock` itself, as a live run does.
+
+use crate::support::{Sandbox, CUTOVER};
+use std::fs::{File, OpenOptions};
+use std::time::{Duration, Instant};
+
+fn lease_lock(sb: &Sandbox) -> fd_lock::RwLock<File> {
+    std::fs::create_dir_all(sb.state()).unwrap();
+    let path = sb.state().join("lease.lock");
+    fd_lock::RwLock::new(OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).unwrap())
+}
+
+/// `lease.json` naming `owner` (pid 4242); `released` as a finished run leaves it.
+fn write_meta(sb: &Sandbox, owner: &str, released: bool) {
+    let meta = serde_json::json!({
+        "key": "integration/main", "owner": owner, "token": if released { "" } else { "tok" }, "pid": 4242,
+        "host": "test", "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 120,
+        "released_at": if released { Some("2026-01-01T00:01:00Z") } else { None },
+    });
+    std::fs::write(sb.state().join("lease.json"), meta.to_string()).unwrap();
+}
+
+fn ready_candidate(sb: &Sandbox) -> String {
+    sb.config(CUTOVER);
+    let sha = sb.branch("feat", "f.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    sha
+}
+
+#[test]
+fn a_contended_run_names_the_live_holder_never_a_released_one() {
+    let sb = Sandbox::new();
+    ready_candidate(&sb);
+    let mut lock = lease_lock(&sb);
+    let _held = lock.write().unwrap();
+    // Locked, but the metadata still names the previous, released holder.
+    write_meta(&sb, "previous run", true);
+    let (code, _, err) = sb.run(&["run"]);
+    assert_eq!(code, 75, "{err}");
+    assert_eq!(err.lines().next(), Some("lease busy: held by a process that has not written its metadata yet"));
+    write_meta(&sb, "live run", false);
+    let (code, _, err) = sb.run(&["run"]);
+    assert_eq!(code, 75, "{err}");
+    assert_eq!(err.lines().next(), Some("lease busy: held by live run pid 4242 since 2026-01-01T00:00:00Z"));
+}
+
+#[test]
+fn run_wait_waits_for_the_holder_and_gives_up_only_after_the_wait() {
+    let sb = Sandbox::new();
+    let sha = ready_candidate(&sb);
+    let mut lock = lease_lock(&sb);
+    write_meta(&sb, "live run", false);
+    std::thread::scope(|s| {
+        let held = lock.write().unwrap();
+        // Still held after the whole wait: exit 75, but only once the wait is over.
+        let t = Instant::now();
+        let (code, _, err) = sb.run(&["run", "--wait", "1"]);
+        assert_eq!(code, 75, "{err}");
+        assert!(t.elapsed() >= Duration::from_secs(1), "gave up after {:?}", t.elapsed());
+        // Released 1.5 s into a 30 s wait: the waiting run takes the lease and lands it.
+        s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            drop(held);
+        });
+        let t = Instant::now();
+        let (code, _, err) = sb.run(&["run", "--wait", "30"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(t.elapsed() >= Duration::from_millis(1400), "ran after {:?}, before the release", t.elapsed());
+    });
+    assert!(sb.is_ancestor_of_main(&sha));
+}
