@@ -12,6 +12,7 @@
 //! `after-push-succeeded`, `after-delivered`.
 
 /// The environment variable a test sets to configure failpoints.
+#[cfg(feature = "failpoints")]
 const ENV: &str = "TELECLAUDE_FAILPOINTS";
 
 /// A named failpoint (a no-op without the `failpoints` feature).

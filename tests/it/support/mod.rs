@@ -245,10 +245,8 @@ pub(crate) fn copy_executable(src: &Path, dst: &Path) {
 /// A test that needs the named failpoints (src/failpoint.rs) says so instead of passing
 /// without them: they are compiled in only with `--features failpoints`.
 pub(crate) fn require_failpoints() {
-    assert!(
-        cfg!(feature = "failpoints"),
-        "this test kills the run at a named failpoint: run `cargo test --locked --features failpoints`"
-    );
+    #[cfg(not(feature = "failpoints"))]
+    panic!("this test kills the run at a named failpoint: run `cargo test --locked --features failpoints`");
 }
 
 /// A part of a test that cannot run on this machine (`what` is missing): a note locally,
