@@ -71,3 +71,16 @@ fn run_wait_waits_for_the_holder_and_gives_up_only_after_the_wait() {
     });
     assert!(sb.is_ancestor_of_main(&sha));
 }
+
+/// `lease.json` names this host as the kernel does (`lease break --force` signals only a
+/// holder on this host, and `doctor` compares the two).
+#[test]
+fn the_lease_names_the_host_it_runs_on() {
+    let sb = Sandbox::new();
+    ready_candidate(&sb);
+    sb.ok(&["run"]);
+    let meta: serde_json::Value = serde_json::from_str(&sb.read_state("lease.json")).unwrap();
+    let uname = std::process::Command::new("uname").arg("-n").output().unwrap();
+    assert!(uname.status.success());
+    assert_eq!(meta["host"], String::from_utf8_lossy(&uname.stdout).trim(), "{meta:#}");
+}
