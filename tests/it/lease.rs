@@ -84,3 +84,25 @@ fn the_lease_names_the_host_it_runs_on() {
     assert!(uname.status.success());
     assert_eq!(meta["host"], String::from_utf8_lossy(&uname.stdout).trim(), "{meta:#}");
 }
+
+/// `status` calls a holder hung only once its lease has expired (at `expires_at` it is
+/// still live), and a dead holder's unreleased metadata stale, never hung.
+#[test]
+fn status_tells_a_live_holder_from_a_hung_one_and_a_dead_one() {
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let lease_at = |now: &str| {
+        let out = sb.integrator().env("TELECLAUDE_NOW", now).args(["status", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (st["lease"]["held"].as_bool(), st["lease"]["stale"].as_bool(), st["lease"]["hung"].as_bool())
+    };
+    let mut lock = lease_lock(&sb);
+    write_meta(&sb, "live run", false); // expires 2999-01-01T00:00:00Z
+    {
+        let _held = lock.write().unwrap();
+        assert_eq!(lease_at("2999-01-01T00:00:00Z"), (Some(true), Some(false), Some(false)), "live at expires_at");
+        assert_eq!(lease_at("2999-01-01T00:00:01Z"), (Some(true), Some(false), Some(true)), "hung once expired");
+    }
+    assert_eq!(lease_at("2999-01-01T00:00:01Z"), (Some(false), Some(true), Some(false)), "a dead holder is stale");
+}
