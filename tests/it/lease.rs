@@ -1,7 +1,7 @@
 //! The lease seen from outside (SPEC §7): whom a contended run names, and how long
 //! `run --wait` waits. The test holds the flock on `lease.lock` itself, as a live run does.
 
-use crate::support::{Sandbox, CUTOVER};
+use crate::support::{bin, wait_for, Sandbox, CUTOVER};
 use std::fs::{File, OpenOptions};
 use std::time::{Duration, Instant};
 
@@ -105,4 +105,27 @@ fn status_tells_a_live_holder_from_a_hung_one_and_a_dead_one() {
         assert_eq!(lease_at("2999-01-01T00:00:01Z"), (Some(true), Some(false), Some(true)), "hung once expired");
     }
     assert_eq!(lease_at("2999-01-01T00:00:01Z"), (Some(false), Some(true), Some(false)), "a dead holder is stale");
+}
+
+/// A run's lease expires `lease_ttl_secs` after it was taken or last renewed, and a
+/// background thread renews it while the run waits (here: its grace period), so a long
+/// run stays the live holder.
+#[test]
+fn a_held_lease_expires_a_ttl_ahead_and_is_renewed_while_the_run_waits() {
+    let sb = Sandbox::new();
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\nlease_ttl_secs = 4\ngrace_secs = 4\n"));
+    let mut run = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).spawn().unwrap();
+    wait_for("the run's grace period", 20, || sb.read_state("checkpoint.json").contains("\"phase\": \"grace\""));
+    let meta = || serde_json::from_str::<serde_json::Value>(&sb.read_state("lease.json")).unwrap();
+    let at = |m: &serde_json::Value, key: &str| {
+        let rfc3339 = time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::parse(m[key].as_str().unwrap(), &rfc3339).unwrap()
+    };
+    let first = meta();
+    assert_eq!(at(&first, "expires_at") - at(&first, "renewed_at"), time::Duration::seconds(4), "{first:#}");
+    wait_for("a renewal during the grace period", 10, || meta()["renewed_at"] != first["renewed_at"]);
+    let renewed = meta();
+    assert_eq!(at(&renewed, "expires_at") - at(&renewed, "renewed_at"), time::Duration::seconds(4), "{renewed:#}");
+    assert_eq!(sb.status_json()["lease"]["hung"], false);
+    assert!(run.wait().unwrap().success());
 }
