@@ -129,3 +129,24 @@ fn a_held_lease_expires_a_ttl_ahead_and_is_renewed_while_the_run_waits() {
     assert_eq!(sb.status_json()["lease"]["hung"], false);
     assert!(run.wait().unwrap().success());
 }
+
+/// A run whose lease metadata another process replaced (its token is no longer the live
+/// one) stops before it pushes: exit 1, main unchanged.
+#[test]
+fn a_run_whose_lease_was_taken_over_stops_before_it_pushes() {
+    let sb = Sandbox::new();
+    let sha = ready_candidate(&sb);
+    let verify = "verify = \"touch ../../../../verifying; sleep 2\"\n";
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\n{verify}")));
+    let run = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).stderr(std::process::Stdio::piped()).spawn();
+    let run = run.unwrap();
+    wait_for("the verify", 20, || sb.root.join("verifying").exists());
+    let mut meta: serde_json::Value = serde_json::from_str(&sb.read_state("lease.json")).unwrap();
+    meta["token"] = "someone-else".into();
+    std::fs::write(sb.state().join("lease.json"), meta.to_string()).unwrap();
+    let out = run.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("lease"), "{err}");
+    assert!(!sb.is_ancestor_of_main(&sha), "pushed without the lease");
+}
