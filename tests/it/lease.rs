@@ -128,6 +128,10 @@ fn a_held_lease_expires_a_ttl_ahead_and_is_renewed_while_the_run_waits() {
     assert_eq!(at(&renewed, "expires_at") - at(&renewed, "renewed_at"), time::Duration::seconds(4), "{renewed:#}");
     assert_eq!(sb.status_json()["lease"]["hung"], false);
     assert!(run.wait().unwrap().success());
+    // Released: the last renewal is kept, the token cleared.
+    let released = meta();
+    assert!(released["released_at"].is_string() && released["token"] == "", "{released:#}");
+    assert!(at(&released, "renewed_at") >= at(&renewed, "renewed_at"), "{released:#}");
 }
 
 /// A run whose lease metadata another process replaced (its token is no longer the live
