@@ -154,3 +154,28 @@ fn a_run_whose_lease_was_taken_over_stops_before_it_pushes() {
     assert!(err.contains("lease"), "{err}");
     assert!(!sb.is_ancestor_of_main(&sha), "pushed without the lease");
 }
+
+/// `lease break`: nothing to do on a free lease; without `--force` it names the live holder
+/// and changes nothing (exit 2); with `--force` it stops the holder on this host.
+#[test]
+fn lease_break_needs_force_and_then_stops_the_live_holder() {
+    let sb = Sandbox::new();
+    let sha = ready_candidate(&sb);
+    assert_eq!(sb.ok(&["lease", "break", "--force"]).trim(), "lease is free: nothing to break");
+    let verify = "verify = \"touch ../../../../verifying; sleep 30\"\n";
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\n{verify}")));
+    let mut run = sb.cmd(bin("integrator"), &sb.work).args(["run", "--quiet"]).spawn().unwrap();
+    wait_for("the verify", 20, || sb.root.join("verifying").exists());
+    let (code, _, err) = sb.run(&["lease", "break"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the lease is held by integrator run"), "{err}");
+    assert!(err.contains(&format!("pid {} on ", run.id())), "{err}");
+    assert!(err.contains("integrator lease break --force"), "{err}");
+    assert_eq!(run.try_wait().unwrap(), None, "without --force the holder keeps running");
+    let broken = sb.ok(&["lease", "break", "--force"]);
+    assert_eq!(broken.trim(), format!("lease broken: pid {} stopped on SIGTERM", run.id()));
+    let status = run.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM));
+    assert_eq!(sb.status_json()["lease"]["held"], false);
+    assert!(!sb.is_ancestor_of_main(&sha));
+}
