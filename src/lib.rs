@@ -17,6 +17,7 @@ mod digest;
 mod doctor;
 mod error;
 mod events;
+mod failpoint;
 mod fleet;
 mod followup;
 mod git;
@@ -40,6 +41,7 @@ mod store;
 // The binaries' entry points and their one exit path.
 pub use commands::main_with_args;
 pub use error::{default_sigpipe, report, Error};
+pub use failpoint::setup as setup_failpoints;
 pub use guard::gh_shim::run as gh_shim;
 pub use guard::git_shim::run as git_shim;
 pub use guard::prepush::run as pre_push;

@@ -29,6 +29,7 @@ impl Runner<'_> {
             i.transition(Status::InProgress, "integrating")
         })?;
         self.journal.lifecycle(lifecycle::CANDIDATE_DEQUEUED, Some(&item), Map::new())?;
+        crate::failpoint::point!("after-dequeued");
         let mut rejections = Vec::new();
         loop {
             let Attempt::Rejected { commit, why } = self.attempt(&item, &facts)? else { return Ok(()) };
@@ -74,6 +75,7 @@ impl Runner<'_> {
             };
         let p = obj(json!({"commit": merge_commit, "main_sha": tip}));
         self.journal.lifecycle(lifecycle::MERGE_SUCCEEDED, Some(item), p)?;
+        crate::failpoint::point!("after-merge");
         let commit = match self.verify_and_bookkeep(item, &merge_commit)? {
             Ok(c) => c,
             Err(cause) => {
@@ -84,6 +86,7 @@ impl Runner<'_> {
         self.lease.check()?;
         match self.push_main(&commit)? {
             Push::Pushed => {
+                crate::failpoint::point!("after-push");
                 self.delivered(item, &merge_commit, &commit)?;
                 Ok(Attempt::Settled)
             }
@@ -194,17 +197,21 @@ impl Runner<'_> {
     /// main's first-parent history that contains the sha).
     fn delivered(&mut self, item: &Item, merge_commit: &str, pushed: &str) -> Result<()> {
         self.journal.main_tip = Some(pushed.to_string());
-        let reason = format!("merged as {merge_commit}");
+        let reason = format!("{} {merge_commit}", super::DELIVERED);
         let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason.clone()))?;
         self.completed_event(&it, merge_commit)?;
         self.journal.lifecycle(lifecycle::PUSH_SUCCEEDED, Some(&it), obj(json!({"commit": pushed})))?;
+        crate::failpoint::point!("after-push-succeeded");
         self.journal.lifecycle(
             lifecycle::CANDIDATE_DELIVERED,
             Some(&it),
             obj(json!({"merge_commit": merge_commit})),
         )?;
-        self.journal.outcome(&it, Outcome::Integrated, vec![reason])?;
-        self.cleanup(&it)
+        crate::failpoint::point!("after-delivered");
+        // The outcome comes last: an integrated item without it is a delivery a killed run
+        // left unfinished, which the next run's recovery completes.
+        self.cleanup(&it)?;
+        self.journal.outcome(&it, Outcome::Integrated, vec![reason])
     }
 
     /// After delivery: delete the merged branch (only while it still points at the sha)

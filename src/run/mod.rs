@@ -139,6 +139,9 @@ fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Le
     }
 }
 
+/// The queue reason of a candidate this run delivered: `merged as <merge commit>`.
+const DELIVERED: &str = "merged as";
+
 /// One run, while it holds the lease.
 struct Runner<'a> {
     git: Git,

@@ -65,6 +65,7 @@ impl Runner<'_> {
     /// A candidate left `in_progress` by a crashed run is re-examined against git.
     pub(super) fn recover(&mut self) -> Result<()> {
         let queue = Queue::load(&self.dir)?;
+        self.finish_deliveries(&queue)?;
         let stuck: Vec<Item> = queue.items.iter().filter(|i| i.status == Status::InProgress).cloned().collect();
         if stuck.is_empty() {
             return Ok(());
@@ -83,6 +84,24 @@ impl Runner<'_> {
                     i.transition(Status::Queued, "recovered after an interrupted run")
                 })?;
             }
+        }
+        Ok(())
+    }
+
+    /// A run killed after it pushed and marked the item integrated (SPEC §8.3) but before
+    /// it recorded the outcome — the last step of a delivery — may not have cleaned up:
+    /// do that now (the deletion still happens only while the branch points at the sha).
+    fn finish_deliveries(&mut self, queue: &Queue) -> Result<()> {
+        if !self.cutover() {
+            return Ok(());
+        }
+        let finished = |i: &Item| i.last_outcome.as_ref().is_some_and(|o| o.outcome == Outcome::Integrated);
+        let unfinished = queue.items.iter().filter(|i| {
+            i.status == Status::Integrated && i.status_reason.starts_with(super::DELIVERED) && !finished(i)
+        });
+        for item in unfinished.cloned().collect::<Vec<_>>() {
+            self.cleanup(&item)?;
+            self.journal.outcome(&item, Outcome::Integrated, vec![item.status_reason.clone()])?;
         }
         Ok(())
     }
@@ -182,6 +201,7 @@ impl Runner<'_> {
     pub(super) fn completed_event(&mut self, item: &Item, merge_commit: &str) -> Result<()> {
         let p = json!({"slug": item.slug, "branch": item.branch, "sha": item.sha, "merge_commit": merge_commit, "integrated_at": clock::now_string()});
         events::record_canonical(&self.dir, events::DEPLOYMENT_COMPLETED, obj(p), "integrator")?;
+        crate::failpoint::point!("after-completed");
         self.proj.catch_up(&self.dir)?;
         Ok(())
     }

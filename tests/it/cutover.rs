@@ -492,6 +492,9 @@ fn with_bookkeeping_deployment_completed_names_the_merge_commit() {
     sb.ok(&["run"]);
     let tip = sb.origin_ref("main").unwrap();
     assert_eq!(sb.git(&sb.origin, &["show", "main:CHANGELOG"]), "entry", "bookkeeping committed on top");
+    let trailers =
+        sb.git(&sb.origin, &["log", "-1", "--format=%(trailers:key=Integrated-Slug,key=Integrated-Sha)", "main"]);
+    assert_eq!(trailers, format!("Integrated-Slug: s\nIntegrated-Sha: {sha}"), "the bookkeeping commit's trailers");
     let merge = sb.git(&sb.origin, &["rev-parse", "main^1"]);
     assert_eq!(sb.git(&sb.origin, &["rev-parse", &format!("{merge}^2")]), sha);
     let done = events_of(&sb, "domain.software-development.deployment.completed");

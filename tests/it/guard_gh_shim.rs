@@ -133,3 +133,34 @@ fn gh_flags_before_the_subcommand_aliases_bundles_and_more_mutations_are_refused
         assert_eq!(log.lines().filter(|l| *l == args.join(" ")).count(), 1, "gh {args:?}: {log}");
     }
 }
+
+/// Every branch of `guard.protected` is guarded by the gh shim, not only main.
+#[test]
+fn gh_guards_every_protected_branch() {
+    let sb = Sandbox::new();
+    sb.config("[guard]\nprotected = [\"main\", \"release\"]\n");
+    let fake = fake_gh(&sb);
+    let log = sb.dir().join("gh.log");
+    let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
+    let run = |args: &[&str], base: &str| {
+        let _ = std::fs::remove_file(&log);
+        let mut gh = sb.command(sb.shims.join("gh"), &sb.work);
+        let out = gh.args(args).env("PATH", &path).env("GH_LOG", &log).env("FAKE_BASE", base).output().unwrap();
+        (out.status.code(), stderr(&out), std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    let refused: &[(&[&str], &str)] = &[
+        (&["pr", "merge", "12", "--squash"], "release"),
+        (&["api", "-X", "PATCH", "repos/o/r/git/refs/heads/release", "-f", "sha=abc"], ""),
+        (&["api", "repos/o/r/merges", "-f", "base=release", "-f", "head=feature"], ""),
+    ];
+    for (args, base) in refused {
+        let (code, err, log) = run(args, base);
+        assert_eq!(code, Some(1), "gh {args:?}: {err}");
+        assert!(err.contains("MAIN_GUARDRAIL_BLOCKED"), "{err}");
+        assert!(log.lines().all(|l| l.contains("--json baseRefName")), "gh {args:?} reached gh: {log}");
+    }
+    // Near misses: an unprotected base reaches gh.
+    let (code, err, log) = run(&["pr", "merge", "12", "--squash"], "releases");
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(log.lines().filter(|l| *l == "pr merge 12 --squash").count(), 1, "{log}");
+}

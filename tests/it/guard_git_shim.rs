@@ -132,7 +132,7 @@ fn pass_through_is_identical_to_the_real_git() {
         assert!(shim.contains("\x1b["), "no colour through the shim: {shim:?}");
         assert_eq!(shim, on_tty(&real));
     } else {
-        eprintln!("note: `script` is not installed; the tty part of this test was skipped");
+        crate::support::cannot_run("`script` is not installed");
     }
 }
 

@@ -186,10 +186,14 @@ fn token_digest(token: &str) -> String {
 /// Hold the lease as `integrator run` does: the flock on lease.lock and a lease.json
 /// holding the digest of `token`.
 fn write_lease(sb: &Sandbox, token: &str) {
+    write_lease_expiring(sb, token, "2999-01-01T00:00:00Z");
+}
+
+fn write_lease_expiring(sb: &Sandbox, token: &str, expires_at: &str) {
     let meta = serde_json::json!({
         "key": "integration/main", "owner": "integrator", "token": token_digest(token), "pid": std::process::id(),
         "host": "test", "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
-        "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 120,
+        "expires_at": expires_at, "ttl_secs": 120,
     });
     std::fs::create_dir_all(sb.state()).unwrap();
     std::fs::write(sb.state().join("lease.json"), meta.to_string()).unwrap();
@@ -209,6 +213,13 @@ fn the_integrator_token_passes_only_while_the_lease_is_held() {
         })
         .unwrap();
     let mut lock = fd_lock::RwLock::new(lock_file);
+    // A holder that stopped renewing: its token no longer authorises, though it holds the lock.
+    write_lease_expiring(&sb, "tok-123", "2020-01-01T00:00:00Z");
+    {
+        let _held = lock.write().unwrap();
+        let expired = [("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123")];
+        assert_refused(&sb, &wt, &["push", "origin", "feature:main"], &expired);
+    }
     write_lease(&sb, "tok-123");
     {
         let _held = lock.write().unwrap();
@@ -306,4 +317,39 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
     let out = sb.shim_git(&wt).args(["push", "origin", "feature"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("protectd"), "{}", stderr(&out));
+}
+
+/// The hook alone (real git, no shim) against a remote that would take the delete: the
+/// bare remote's own `receive.denyDeleteCurrent` is switched off.
+#[test]
+fn the_hook_refuses_deleting_main_on_a_remote_that_would_accept_it() {
+    let (sb, wt, _) = setup();
+    sb.git(&sb.origin, &["config", "receive.denyDeleteCurrent", "ignore"]);
+    for args in [&["push", "origin", ":main"][..], &["push", "origin", "--delete", "main"]] {
+        let out = sb.git_out(&wt, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{args:?}: {}", stderr(&out));
+        assert!(sb.origin_ref("main").is_some(), "{args:?} deleted main");
+    }
+    // The same push without the hook goes through: the hook is what stopped it.
+    ok(sb.git_out(&wt, &["push", "-q", "--no-verify", "origin", ":main"]));
+    assert_eq!(sb.origin_ref("main"), None);
+}
+
+/// Every branch of `guard.protected` is guarded by the hook, not only main.
+#[test]
+fn the_hook_guards_every_protected_branch() {
+    let (sb, wt, f) = setup();
+    sb.config("[guard]\nprotected = [\"main\", \"release\"]\n");
+    sb.git(&sb.origin, &["branch", "release", "main"]);
+    let release = sb.origin_ref("release");
+    for args in [&["push", "origin", "feature:release"][..], &["push", "origin", ":release"]] {
+        let out = sb.git_out(&wt, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{args:?}: {}", stderr(&out));
+        assert_eq!(sb.origin_ref("release"), release, "{args:?} moved release");
+    }
+    // A near miss: a branch that is not protected.
+    ok(sb.git_out(&wt, &["push", "-q", "origin", "feature:releases"]));
+    assert_eq!(sb.origin_ref("releases").as_deref(), Some(f.as_str()));
 }

@@ -116,6 +116,13 @@ fn assert_converged(sb: &Sandbox, cands: &[Cand]) {
         assert_eq!(mine.len(), 1, "one queue item for {}: {items:#?}", c.slug);
         assert_eq!(mine[0]["status"], "integrated", "{}: {:#}", c.slug, mine[0]);
     }
+    // The delivery was finished: the merged branch deleted, the outcome recorded.
+    let outcomes = crate::support::jsonl(&sb.state().join("outcomes.jsonl"));
+    for c in cands {
+        assert_eq!(sb.origin_ref(&c.branch), None, "merged branch {} deleted", c.branch);
+        let integrated = |o: &&serde_json::Value| o["sha"] == c.sha.as_str() && o["outcome"] == "integrated";
+        assert!(outcomes.iter().any(|o| integrated(&o)), "an `integrated` outcome for {}", c.slug);
+    }
     let done = events_of(sb, COMPLETED);
     for c in cands {
         let n = done.iter().filter(|e| e["payload"]["sha"] == c.sha.as_str()).count();
@@ -226,8 +233,29 @@ fn kill_9_when(sb: &Sandbox, what: &str, victim: Victim, point: impl Fn(&Sandbox
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL), "{what}");
 }
 
-fn has_event(kind: &'static str) -> impl Fn(&Sandbox) -> bool {
-    move |sb| sb.read_state("events.jsonl").contains(&format!("\"type\":\"{kind}\""))
+/// Run the integrator with the failpoint `point` set to kill it: it dies exactly there
+/// (src/failpoint.rs), never a moment later as a kill from outside would.
+fn kill_9_at_failpoint(sb: &Sandbox, point: &str) {
+    crate::support::require_failpoints();
+    let out = sb
+        .cmd(bin("integrator"), &sb.work)
+        .args(["run", "--quiet"])
+        .env("TELECLAUDE_FAILPOINTS", format!("{point}=kill"))
+        .output()
+        .unwrap();
+    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+    assert_eq!(signal, Some(libc::SIGKILL), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Three candidates, the run killed at the failpoint `point`; a normal run then converges.
+fn kill_at_then_recover(point: &str) -> (Sandbox, Vec<Cand>) {
+    let sb = Sandbox::new();
+    sb.config(CUTOVER);
+    let cands = ready_candidates(&sb, "k", 3);
+    kill_9_at_failpoint(&sb, point);
+    sb.ok(&["run"]);
+    assert_converged(&sb, &cands);
+    (sb, cands)
 }
 
 /// Three candidates; `setup`, then kill the run at `point`; a normal run then converges.
@@ -250,27 +278,33 @@ fn nothing(_: &Sandbox) {}
 
 #[test]
 fn kill_9_after_dequeued_then_run_converges() {
-    kill_then_recover("dequeued", "", nothing, has_event("integration.candidate.dequeued"));
+    kill_at_then_recover("after-dequeued");
 }
 
 #[test]
 fn kill_9_after_merge_succeeded_then_run_converges() {
-    kill_then_recover("merge.succeeded", "", nothing, has_event("integration.merge.succeeded"));
+    kill_at_then_recover("after-merge");
+}
+
+#[test]
+fn kill_9_after_the_push_before_anything_is_recorded_then_run_converges() {
+    let (sb, cands) = kill_at_then_recover("after-push");
+    assert_eq!(events_of(&sb, "integration.candidate.already_merged").len(), 1, "{} recovered via git", cands[0].slug);
 }
 
 #[test]
 fn kill_9_after_push_succeeded_then_run_converges() {
-    kill_then_recover("push.succeeded", "", nothing, has_event("integration.push.succeeded"));
+    kill_at_then_recover("after-push-succeeded");
 }
 
 #[test]
 fn kill_9_after_delivered_then_run_converges() {
-    kill_then_recover("delivered", "", nothing, has_event("integration.candidate.delivered"));
+    kill_at_then_recover("after-delivered");
 }
 
 #[test]
 fn kill_9_after_the_first_deployment_completed_then_run_converges() {
-    kill_then_recover("deployment.completed", "", nothing, has_event(COMPLETED));
+    kill_at_then_recover("after-completed");
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn pass_through_execs_once_and_forks_nothing() {
 /// missing or ptrace is not permitted.
 fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process::Output> {
     let Ok(strace) = which::which("strace") else {
-        eprintln!("note: strace is not installed; skipping the process count (the PATH test still ran)");
+        crate::support::cannot_run("strace is not installed");
         return None;
     };
     let out = sb
@@ -60,7 +60,7 @@ fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process
         .output()
         .unwrap();
     if !out.status.success() && stderr(&out).contains("ptrace") {
-        eprintln!("note: ptrace is not permitted here; skipping the process count: {}", stderr(&out));
+        crate::support::cannot_run(&format!("ptrace is not permitted here ({})", stderr(&out).trim()));
         return None;
     }
     assert!(out.status.success(), "{}", stderr(&out));

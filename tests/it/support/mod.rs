@@ -248,3 +248,18 @@ pub(crate) fn copy_executable(src: &Path, dst: &Path) {
     let status = Command::new("cp").arg("-p").arg(src).arg(dst).status().expect("run cp");
     assert!(status.success(), "cp {} {}", src.display(), dst.display());
 }
+
+/// A test that needs the named failpoints (src/failpoint.rs) says so instead of passing
+/// without them: they are compiled in only with `--features failpoints`.
+pub(crate) fn require_failpoints() {
+    #[cfg(not(feature = "failpoints"))]
+    panic!("this test kills the run at a named failpoint: run `cargo test --locked --features failpoints`");
+}
+
+/// A part of a test that cannot run on this machine (`what` is missing): a note locally,
+/// a failure under `CI=true` — CI must not read a skip as a pass (.ci/run installs it).
+pub(crate) fn cannot_run(what: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(!ci, "CI=true: {what}, so this test cannot run (.ci/run installs what the tests need)");
+    eprintln!("note: {what}; this part of the test was skipped (it fails under CI=true)");
+}
