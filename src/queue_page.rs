@@ -138,6 +138,19 @@ fn recent(h: &mut String, all: &Queue, followups: &[status::Followup]) {
     h.push_str("</table>\n");
 }
 
+/// After a run: rewrite the page `integrator.status_html` names, if any. A page that
+/// cannot be written is a warning, never a failed run.
+pub(crate) fn rewrite_configured(repo: &Repo) {
+    let Ok(cfg) = repo.config() else { return };
+    if cfg.integrator.status_html.is_empty() {
+        return;
+    }
+    let path = configured_path(repo, &cfg.integrator.status_html);
+    if let Err(e) = write(repo, &path) {
+        eprintln!("integrator: warning: cannot write the queue page {}: {}", path.display(), e.sentence());
+    }
+}
+
 /// Where `integrator.status_html` points: absolute as given, relative to the state dir
 /// (nothing is written into a user's working tree).
 pub(crate) fn configured_path(repo: &Repo, value: &str) -> PathBuf {

@@ -44,6 +44,9 @@ pub(crate) fn exec(repo: &Repo, args: RunArgs) -> Result<i32> {
         announce: !args.quiet && !args.out.json,
     };
     let report = run::run(repo, &opts)?;
+    if report.run_id.is_some() {
+        crate::queue_page::rewrite_configured(repo);
+    }
     if args.out.json {
         super::print_json(&report)?;
     } else if !args.quiet {

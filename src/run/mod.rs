@@ -75,29 +75,8 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
     lease.start_renewing();
-    let cfg_html = cfg.integrator.status_html.clone();
-    let mut runner = Runner {
-        git: apply::integrator_git(&repo.git, &cfg),
-        cfg,
-        dir: dir.clone(),
-        journal: Journal::new(dir.clone(), resolved.clone()),
-        mode: resolved,
-        lease: &lease,
-        fleet: fleet.as_ref(),
-        opts: opts.clone(),
-        proj,
-        trailers: Trailers::default(),
-        worktree: None,
-    };
-    let result = match lease.took_over() {
-        Some(dead) => runner.journal.close_dead_run(dead).and_then(|()| runner.execute()),
-        None => runner.execute(),
-    };
-    let finish = runner.finish(result.as_ref().err());
-    crate::bridge::for_run(repo, &runner.cfg, crate::bridge::Pass::Deliver);
-    let report = runner.journal.report();
-    let cfg = runner.cfg.clone();
-    drop(runner);
+    let held = Held { lease: &lease, fleet: fleet.as_ref() };
+    let (result, finish, report, cfg) = drive(repo, cfg, resolved, held, opts, proj);
     // The results go out to every computer, then the remote lease is released.
     let fleet_ended = fleet.map_or(Ok(()), |f| f.end(repo, &cfg, &report.mode));
     let released = lease.release();
@@ -105,13 +84,45 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     finish?;
     fleet_ended?;
     released?;
-    if !cfg_html.is_empty() {
-        let path = crate::queue_page::configured_path(repo, &cfg_html);
-        if let Err(e) = crate::queue_page::write(repo, &path) {
-            eprintln!("integrator: warning: cannot write the queue page {}: {}", path.display(), e.sentence());
-        }
-    }
     Ok(report)
+}
+
+/// The leases a run holds while it works.
+struct Held<'a> {
+    lease: &'a Lease,
+    fleet: Option<&'a crate::fleet::remote_lease::Session>,
+}
+
+/// Everything a run does while it holds the lease: the work, its end, the delivery of
+/// what it announced. Returns the work's and the end's results, the account and the config.
+fn drive(
+    repo: &Repo,
+    cfg: Config,
+    resolved: Resolved,
+    held: Held<'_>,
+    opts: &Options,
+    proj: Projection,
+) -> (Result<()>, Result<()>, RunReport, Config) {
+    let mut runner = Runner {
+        git: apply::integrator_git(&repo.git, &cfg),
+        cfg,
+        dir: repo.state.clone(),
+        journal: Journal::new(repo.state.clone(), resolved.clone()),
+        mode: resolved,
+        lease: held.lease,
+        fleet: held.fleet,
+        opts: opts.clone(),
+        proj,
+        trailers: Trailers::default(),
+        worktree: None,
+    };
+    let result = match held.lease.took_over() {
+        Some(dead) => runner.journal.close_dead_run(dead).and_then(|()| runner.execute()),
+        None => runner.execute(),
+    };
+    let finish = runner.finish(result.as_ref().err());
+    crate::bridge::for_run(repo, &runner.cfg, crate::bridge::Pass::Deliver);
+    (result, finish, runner.journal.report(), runner.cfg)
 }
 
 fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Lease> {

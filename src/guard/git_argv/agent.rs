@@ -39,34 +39,11 @@ pub fn agent_verdict<S: AsRef<str>>(command: &str, args: &[String], blocked: &[S
             Some("list" | "show") => AgentVerdict::Allow,
             _ => refuse("can drop or hide uncommitted work"),
         },
-        "clean" => {
-            let dry = args
-                .iter()
-                .any(|a| a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a.contains('n')));
-            if dry {
-                AgentVerdict::Allow
-            } else {
-                refuse("deletes untracked files")
-            }
-        }
-        "reset" => {
-            let hard = args.iter().take_while(|a| *a != "--").any(|a| {
-                let name = a.strip_prefix("--").unwrap_or("");
-                !name.is_empty() && ["hard", "merge", "keep"].iter().any(|o| o.starts_with(name))
-            });
-            if hard {
-                refuse("with --hard, --merge or --keep discards uncommitted work")
-            } else {
-                AgentVerdict::Allow
-            }
-        }
-        "revert" => {
-            if confirmed_index(args).is_some() {
-                AgentVerdict::Allow
-            } else {
-                refuse("needs --confirmed (it is removed before git runs)")
-            }
-        }
+        "clean" if is_dry_run(args) => AgentVerdict::Allow,
+        "clean" => refuse("deletes untracked files"),
+        "reset" if resets_hard(args) => refuse("with --hard, --merge or --keep discards uncommitted work"),
+        "revert" if confirmed_index(args).is_none() => refuse("needs --confirmed (it is removed before git runs)"),
+        "reset" | "revert" => AgentVerdict::Allow,
         "checkout" => checkout_verdict(args),
         "switch" if any_flag(args, 'f', "cC", &["force", "discard-changes"]) => {
             refuse("with --discard-changes or --force discards uncommitted work")
@@ -90,6 +67,19 @@ pub fn agent_verdict<S: AsRef<str>>(command: &str, args: &[String], blocked: &[S
         }
         _ => refuse("is blocked by guard.agent_blocked"),
     }
+}
+
+/// `clean -n` / `--dry-run`: nothing is deleted.
+fn is_dry_run(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a.contains('n')))
+}
+
+/// `reset --hard|--merge|--keep` (any abbreviation) before `--`.
+fn resets_hard(args: &[String]) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|a| {
+        let name = a.strip_prefix("--").unwrap_or("");
+        !name.is_empty() && ["hard", "merge", "keep"].iter().any(|o| o.starts_with(name))
+    })
 }
 
 /// Commands that run other commands: git puts its own exec-path first on their PATH, so a
