@@ -9,7 +9,8 @@
 //!
 //! The points: `after-dequeued`, `after-merge`, `after-push` (the push landed, nothing
 //! recorded yet), `after-completed` (each `deployment.completed` the run records),
-//! `after-push-succeeded`, `after-delivered`.
+//! `after-push-succeeded`, `after-delivered`, and in the event bus `bridge-after-append`
+//! (a batch appended to the log, not yet acknowledged on the stream).
 
 /// The environment variable a test sets to configure failpoints.
 #[cfg(feature = "failpoints")]

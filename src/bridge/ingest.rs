@@ -92,6 +92,9 @@ fn absorb(state: &StateDir, bs: &mut BridgeState, batch: Vec<Entry>, c: &mut Cou
                 Recorded::Duplicate => c.duplicate += 1,
             }
         }
+        // Appended durably, not yet acknowledged: a crash here redelivers the batch, which
+        // the idempotency keys make a no-op.
+        crate::failpoint::point!("bridge-after-append");
     }
     Ok(ids)
 }

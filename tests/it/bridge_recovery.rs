@@ -72,6 +72,30 @@ fn entries_appended_but_not_acknowledged_are_acknowledged_once_on_restart() {
     drained(&sb, &mut con, "recorded 0 / duplicate 3", 3);
 }
 
+/// A bridge killed exactly between the append and the XACK (failpoint `bridge-after-append`):
+/// the entries stay pending on the stream and in the log; the next drain acknowledges them
+/// and records nothing twice.
+#[test]
+fn a_kill_between_the_append_and_the_xack_records_each_entry_once() {
+    crate::support::require_failpoints();
+    let (sb, redis) = setup();
+    let mut con = redis.con();
+    for n in 0..3 {
+        xadd(&mut con, &envelope(APPROVED, &approved(n), &[]));
+    }
+    let killed = sb
+        .integrator()
+        .args(["bridge", "--once"])
+        .env("TELECLAUDE_FAILPOINTS", "bridge-after-append=kill")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{}", String::from_utf8_lossy(&killed.stderr));
+    assert_eq!(approved_keys(&sb).len(), 3, "appended before the kill");
+    assert_eq!(pending(&mut con), 3, "not acknowledged before the kill");
+    drained(&sb, &mut con, "recorded 0 / duplicate 3", 3);
+}
+
 #[test]
 fn kill_9_of_a_serving_bridge_loses_nothing_and_records_nothing_twice() {
     let (sb, redis) = setup();
