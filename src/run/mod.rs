@@ -61,9 +61,9 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         return Ok(RunReport { mode: resolved, run_id: None, processed: Vec::new(), counts: BTreeMap::new() });
     }
     dir.ensure()?;
-    let mut lease = take_lease(dir, &cfg, opts.wait)?;
-    // With the fleet on, the remote lease too (after the local one), and a first sync.
     let owner = format!("integrator run ({})", events::default_actor());
+    let mut lease = take_lease(dir, &cfg, &owner, opts.wait)?;
+    // With the fleet on, the remote lease too (after the local one), and a first sync.
     let fleet = match crate::fleet::remote_lease::begin(repo, &cfg, &resolved, &owner, opts.wait) {
         Ok(f) => f,
         Err(e) => {
@@ -125,23 +125,22 @@ fn drive(
     (result, finish, runner.journal.report(), runner.cfg)
 }
 
-fn take_lease(dir: &StateDir, cfg: &Config, wait: Option<Duration>) -> Result<Lease> {
-    let owner = format!("integrator run ({})", events::default_actor());
+fn take_lease(dir: &StateDir, cfg: &Config, owner: &str, wait: Option<Duration>) -> Result<Lease> {
     let ttl = cfg.integrator.lease_ttl_secs;
     let acquired = match wait {
-        None => Lease::try_acquire(dir, &owner, ttl)?,
+        None => Lease::try_acquire(dir, owner, ttl)?,
         Some(wait) => {
             // At most one run waits per repository: the waiter slot is a second lock.
             let _waiting = match FileLock::try_lock(&dir.waiter_lock())? {
                 Some(slot) => slot,
-                None => match Lease::try_acquire(dir, &owner, ttl)? {
+                None => match Lease::try_acquire(dir, owner, ttl)? {
                     Acquire::Taken(l) => return Ok(*l),
                     Acquire::Busy(line) => {
                         return Err(Error::LeaseBusy(format!("{line} (another run is already waiting)")))
                     }
                 },
             };
-            Lease::acquire_waiting(dir, &owner, ttl, wait)?
+            Lease::acquire_waiting(dir, owner, ttl, wait)?
         }
     };
     match acquired {
