@@ -385,3 +385,27 @@ fn push(git: &Git, token: &str, args: &[&str]) -> Result<git::Output> {
     let argv: Vec<&str> = ["push", "--porcelain"].iter().chain(args).copied().collect();
     git.with_env(crate::shell::TOKEN_ENV, token).output(&argv, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    /// Evidence keeps the last lines, and of those at most the last 4,000 bytes, cut on a
+    /// character boundary.
+    #[test]
+    fn tail_keeps_the_last_lines_and_at_most_4000_bytes() {
+        assert_eq!(tail("a\nb\nc\nd", 2), "c\nd");
+        assert_eq!(tail("a\nb", 5), "a\nb");
+        let line = "x".repeat(999);
+        let text = (0..10).map(|i| format!("{i}{line}")).collect::<Vec<_>>().join("\n");
+        let five = text.lines().skip(5).collect::<Vec<_>>().join("\n");
+        assert_eq!(five.len(), 5004);
+        assert_eq!(tail(&text, 5), five[1004..]);
+        let exact = "y".repeat(4000);
+        assert_eq!(tail(&exact, 1), exact);
+        // A cut inside a two-byte character moves forward to the next boundary.
+        let wide = format!("{}{}", "é".repeat(2001), "z");
+        let kept = tail(&wide, 1);
+        assert_eq!(kept, format!("{}z", "é".repeat(1999)));
+    }
+}
