@@ -17,6 +17,7 @@ mod guard_breach;
 mod guard_bypass;
 mod guard_gh_shim;
 mod guard_git_shim;
+mod guard_nested;
 mod guard_oracle;
 mod guard_prepush;
 mod install;
