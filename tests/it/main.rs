@@ -15,6 +15,7 @@ mod fence;
 mod fleet;
 mod guard_breach;
 mod guard_bypass;
+mod guard_destination;
 mod guard_gh_shim;
 mod guard_git_shim;
 mod guard_nested;
