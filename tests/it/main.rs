@@ -9,6 +9,7 @@ mod commands;
 mod completions;
 mod cutover;
 mod doctor;
+mod doctor_github;
 mod edges;
 mod events;
 mod fence;
