@@ -2,7 +2,8 @@
 //! every command it runs (`rebase -x`, `bisect run`, `grep -O`, hooks, `!` aliases, its
 //! own subprocesses), so a `git` they run is the real one, not the shim. Beside the shim
 //! lies `git-exec-path/`: a link to each program of the real git's exec-path, except
-//! `git`, which links to the shim. The shim exports `GIT_EXEC_PATH` pointing there, so
+//! `git` and the builtins' dashed forms (`git-push`, the same file as `git`), which link to
+//! the shim (it reads `git-push ARGS` as `git push ARGS`). The shim exports `GIT_EXEC_PATH` pointing there, so
 //! git's children find the shim first; the shim itself still finds the real git on `PATH`
 //! after its own entry.
 //!
@@ -59,12 +60,17 @@ pub(crate) fn plan(real_git: &Path, shim_dir: &Path) -> Result<Vec<(OsString, Pa
     let exec = std::fs::canonicalize(exec.trim())
         .map_err(|e| Error::io(format_args!("{} --exec-path names {}", real_git.display(), exec.trim()), e))?;
     let entries = std::fs::read_dir(&exec).map_err(|e| Error::io(format_args!("cannot list {}", exec.display()), e))?;
+    // The builtins' dashed forms (`git-push`: the same file as `git`) are the shim too.
+    let file_id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let git = file_id(&exec.join("git"));
     let mut links: Vec<(OsString, PathBuf)> = entries
         .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .filter(|name| name != "git")
-        .map(|name| (name.clone(), exec.join(name)))
+        .map(|name| {
+            let target = exec.join(&name);
+            let builtin = name.to_string_lossy().starts_with("git") && git.is_some() && file_id(&target) == git;
+            (name, if builtin { PathBuf::from("../git") } else { target })
+        })
         .collect();
-    links.push(("git".into(), PathBuf::from("../git")));
     links.push((REAL_LINK.into(), std::path::absolute(real_git).unwrap_or_else(|_| real_git.to_path_buf())));
     links.push((EXEC_LINK.into(), exec));
     links.sort();

@@ -51,7 +51,18 @@ impl Go {
     }
 }
 
+/// `git-push ARGS` (a builtin's dashed form, which the shadow exec-path links to the
+/// shim) as `git push ARGS`; any other argv as it is.
+fn undash(argv: &[OsString]) -> Option<Vec<OsString>> {
+    let name = Path::new(argv.first()?).file_name()?.to_str()?;
+    let cmd = name.strip_prefix("git-")?;
+    Some([OsString::from("git"), cmd.into()].into_iter().chain(argv[1..].iter().cloned()).collect())
+}
+
 fn decide(argv: &[OsString]) -> Result<Go> {
+    if let Some(undashed) = undash(argv) {
+        return decide(&undashed);
+    }
     shim::check_depth("git")?;
     let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let inv = git_argv::parse(&args);

@@ -30,6 +30,15 @@ fn a_push_run_by_rebase_exec_is_guarded_for_everyone() {
     assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
     assert!(stderr(&out).contains("--no-verify"), "{}", stderr(&out));
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // The dashed form, which git's exec-path also holds.
+    sb.git(&sb.work, &["rebase", "--abort"]);
+    let out = sb
+        .shim_git(&sb.work)
+        .args(["rebase", "-x", "git-push --no-verify origin HEAD:main", "HEAD~1"])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // The refusal came from the shim inside git, recorded like any other.
     let log = std::fs::read_to_string(sb.state().join("guardrails.jsonl")).unwrap();
     assert!(log.contains(r#""argv":["git","push","--no-verify","origin","HEAD:main"]"#), "{log}");
@@ -112,7 +121,9 @@ fn the_shadow_mirrors_the_real_exec_path_is_refreshed_and_checked_by_doctor() {
     let real_exec = sb.git(&sb.root, &["--exec-path"]);
     let real_exec = std::fs::canonicalize(real_exec.trim()).unwrap();
     assert_eq!(link(&shadow, "git"), "../git");
-    assert_eq!(link(&shadow, "git-upload-pack"), real_exec.join("git-upload-pack").to_string_lossy());
+    // A builtin's dashed form is the shim too; every other program is the real one.
+    assert_eq!(link(&shadow, "git-push"), "../git");
+    assert_eq!(link(&shadow, "git-sh-setup"), real_exec.join("git-sh-setup").to_string_lossy());
     // Again: nothing to do, nothing printed.
     assert_eq!(sb.install_shim_support(), "");
     let doctor = |sb: &Sandbox| {
