@@ -55,18 +55,19 @@ fn calls(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default()
 }
 
+/// A sandbox on GitHub whose gh answers the branch's rules from the file `rules` and one
+/// more endpoint under `repos/acme/widgets/`; the `github-rules` finding of its doctor.
+fn asked(rules: &str, then: (&str, Option<&str>)) -> (Sandbox, PathBuf, Value) {
+    let sb = on_github();
+    let endpoint = format!("repos/acme/widgets/{}", then.0);
+    let gh = fake_gh(&sb, &[("repos/acme/widgets/rules/branches/main", Some(rules)), (&endpoint, then.1)], true);
+    let f = finding(&sb, Some(&gh));
+    (sb, gh, f)
+}
+
 #[test]
 fn a_ruleset_that_only_the_integrator_bypasses_passes() {
-    let sb = on_github();
-    let gh = fake_gh(
-        &sb,
-        &[
-            ("repos/acme/widgets/rules/branches/main", Some("rules-update.json")),
-            ("repos/acme/widgets/rulesets/42", Some("ruleset-42.json")),
-        ],
-        true,
-    );
-    let f = finding(&sb, Some(&gh));
+    let (_sb, gh, f) = asked("rules-update.json", ("rulesets/42", Some("ruleset-42.json")));
     assert_eq!(f["ok"], true, "{f}");
     let message = f["message"].as_str().unwrap();
     assert!(message.starts_with("acme/widgets: rulesets restrict updates and deletion of main"), "{message}");
@@ -76,16 +77,8 @@ fn a_ruleset_that_only_the_integrator_bypasses_passes() {
 
 #[test]
 fn classic_protection_is_read_when_no_ruleset_restricts_updates() {
-    let sb = on_github();
-    let gh = fake_gh(
-        &sb,
-        &[
-            ("repos/acme/widgets/rules/branches/main", Some("rules-pull-request.json")),
-            ("repos/acme/widgets/branches/main/protection", Some("protection-restricted.json")),
-        ],
-        true,
-    );
-    let f = finding(&sb, Some(&gh));
+    let protection = ("branches/main/protection", Some("protection-restricted.json"));
+    let (_sb, _gh, f) = asked("rules-pull-request.json", protection);
     assert_eq!(f["ok"], true, "{f}");
     assert_eq!(
         f["message"],
@@ -95,16 +88,7 @@ fn classic_protection_is_read_when_no_ruleset_restricts_updates() {
 
 #[test]
 fn an_open_main_warns_before_cutover_and_fails_after() {
-    let sb = on_github();
-    let gh = fake_gh(
-        &sb,
-        &[
-            ("repos/acme/widgets/rules/branches/main", Some("rules-pull-request.json")),
-            ("repos/acme/widgets/branches/main/protection", None),
-        ],
-        true,
-    );
-    let f = finding(&sb, Some(&gh));
+    let (sb, gh, f) = asked("rules-pull-request.json", ("branches/main/protection", None));
     assert_eq!(f["ok"], true, "{f}");
     assert!(
         f["message"].as_str().unwrap().starts_with("warning: acme/widgets: no ruleset and no branch protection"),
