@@ -362,3 +362,18 @@ fn fresh_release_binaries_are_used_without_building() {
     assert!(stderr(&out).contains("cargo is needed"), "{}", show(&out));
     assert!(stderr(&out).contains("no-such-cargo"), "{}", show(&out));
 }
+
+/// git changed under the shims (here: a program the shadow exec-path lacks, as after an
+/// upgrade that adds one): install refreshes the links instead of saying "already installed".
+#[test]
+fn a_reinstall_refreshes_a_stale_shadow_exec_path() {
+    let sb = Sandbox::new();
+    sb.install();
+    let shadow = sb.shim_dir().join("git-exec-path");
+    fs::remove_file(shadow.join("git-sh-setup")).unwrap();
+    let out = sb.install();
+    assert!(!stdout(&out).contains("already installed"), "{}", show(&out));
+    assert!(stdout(&out).contains(&format!("wrote {}", shadow.display())), "{}", show(&out));
+    assert!(fs::symlink_metadata(shadow.join("git-sh-setup")).is_ok());
+    assert!(stdout(&sb.install()).contains("already installed"));
+}
