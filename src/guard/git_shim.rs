@@ -1,6 +1,9 @@
 //! The `git` shim: refuses what could move a protected branch around the hook, and the
 //! agent policy's destructive commands; everything else `exec`s the real git unchanged.
-//! The pass-through path classifies argv only: no subprocess, no file read.
+//! The pass-through path classifies argv only: no subprocess, no file read (two `stat`s
+//! decide whether git gets the shadow exec-path, [`exec_path`]). A push from a repository
+//! without the guard is routed through our `pre-push` when guarded remotes are registered
+//! ([`destination`]).
 
 use super::alias_chain::{self, Resolved};
 use super::git_argv::{self, AgentVerdict, Invocation};
