@@ -345,6 +345,37 @@ cron_path() {
 	printf '%s' "$p"
 }
 
+# Beside the shims: the shadow exec-path (git's children find the shim as `git`), the
+# hooks dir and this repository's remote URLs as guarded remotes (README "Nested git",
+# "Guarded remotes"). `integrator shims` prints one line per change, nothing otherwise;
+# it refreshes the links after a git upgrade.
+install_shim_support() {
+	local out
+	out=$("$BIN_DIR/integrator" -C "$TOPLEVEL" shims --shim-dir "$SHIM_DIR") ||
+		die 1 "integrator shims failed (see above)" "run \`integrator doctor\` in $TOPLEVEL"
+	if [[ -n $out ]]; then
+		printf '%s\n' "$out"
+		CHANGED=1
+	fi
+}
+
+# Remove what install_shim_support added for this repository; the shared pieces go with
+# the shims themselves.
+uninstall_shim_support() {
+	local registry=$SHIM_DIR/guarded-remotes
+	if [[ -f $registry ]]; then
+		local rest
+		rest=$(TC_REPO=$COMMON_DIR awk -F'\t' '$2 != ENVIRON["TC_REPO"]' "$registry")
+		if [[ -n $rest ]]; then printf '%s\n' "$rest" >"$registry"; else rm -f "$registry"; fi
+	fi
+	if [[ -e $SHIM_DIR/git-exec-path || -e $SHIM_DIR/hooks/pre-push ]]; then
+		rm -rf "$SHIM_DIR/git-exec-path"
+		rm -f "$SHIM_DIR/hooks/pre-push"
+		rmdir "$SHIM_DIR/hooks" 2>/dev/null || true
+		note "removed the shadow exec-path and the hooks dir from $SHIM_DIR"
+	fi
+}
+
 self_test() {
 	local hook=$HOOKS_DIR/pre-push code=0
 	# `--self-test` is an argv git never passes: the guard loads the repository and its
@@ -363,6 +394,7 @@ do_install() {
 	for tool in "${SHIM_TOOLS[@]}"; do install_file "$FROM_DIR/$tool" "$SHIM_DIR/$tool"; done
 	install_hook
 	write_default_config
+	install_shim_support
 	if [[ $CHANGED -eq 0 ]]; then
 		note "already installed in $TOPLEVEL (hook: $HOOKS_DIR/pre-push)"
 	else
@@ -419,6 +451,7 @@ do_uninstall() {
 	elif [[ -e $local ]]; then
 		note "kept $local: $hook has other content, merge them by hand"
 	fi
+	uninstall_shim_support
 	local file bins=0
 	for file in "${BIN_TOOLS[@]/#/$BIN_DIR/}" "${SHIM_TOOLS[@]/#/$SHIM_DIR/}"; do
 		if [[ -e $file ]]; then

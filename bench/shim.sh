@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# git shim pass-through vs real git: `git rev-parse --git-dir` (budget <= 1.35x) and
+# git shim pass-through (with the shadow exec-path beside it, as installed) vs real git:
+# `git rev-parse --git-dir` (budget <= 1.35x) and
 # `git status` in a 10k-file repository. For reference also a do-nothing exec shim in C
 # (static), the floor any exec shim pays.
 . "$(dirname "$0")/lib.sh"
@@ -12,6 +13,9 @@ SHIMS=$FIX/shims
 mkdir -p "$SHIMS" "$FIX/floor"
 cp "$BIN/git" "$SHIMS/git"
 file -b "$SHIMS/git" | cut -d, -f1-5
+# As installed: the shadow exec-path beside the shim, which the pass-through exports to
+# git (README "Nested git") — measured with it, as users run it.
+"$BIN/integrator" -C "$FIX" shims --shim-dir "$SHIMS" >/dev/null
 if command -v cc >/dev/null 2>&1; then
   cat >"$FIX/floor/exec.c" <<C
 #include <unistd.h>
@@ -23,6 +27,7 @@ new_repo "$FIX/small"
 cd "$FIX/small/work"
 # The shim finds the real git on PATH after its own entry, as when installed.
 export PATH="$SHIMS:$(dirname "$REAL_GIT"):$PATH"
+[ "$("$SHIMS/git" --exec-path)" = "$SHIMS/git-exec-path" ] || { echo "the shim does not export its shadow exec-path" >&2; exit 1; }
 runs=${BENCH_RUNS:-1000}
 cmds=(-n "shim: git rev-parse --git-dir" "$SHIMS/git rev-parse --git-dir")
 [ -x "$FIX/floor/git" ] && cmds+=(-n "C exec shim (floor): git rev-parse --git-dir" "$FIX/floor/git rev-parse --git-dir")

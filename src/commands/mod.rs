@@ -17,6 +17,7 @@ pub(crate) mod parity;
 pub(crate) mod queue;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod shims;
 pub(crate) mod status;
 pub(crate) mod sync;
 
@@ -63,6 +64,8 @@ pub(crate) enum Command {
     Serve(serve::ServeArgs),
     /// Check the installation: hook, shims, config, state dir, lease, log.
     Doctor(doctor::DoctorArgs),
+    /// Build what the git shim needs beside it: the shadow exec-path and the guarded remotes.
+    Shims(shims::ShimsArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(completions::CompletionsArgs),
     /// Publish this clone's events to the fleet's remote and ingest everyone else's.
@@ -108,6 +111,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Serve(args) => serve::exec(&open_repo(dir)?, args),
         // The doctor opens the repository itself: it must work when the shims on PATH are broken.
         Command::Doctor(args) => doctor::exec(&cwd(dir)?, args),
+        Command::Shims(args) => shims::exec(&cwd(dir)?, args),
         Command::Demo(args) => demo::exec(args),
         Command::Fence(args) => fence::exec(args),
         Command::Completions(args) => completions::exec(args),

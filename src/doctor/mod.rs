@@ -3,6 +3,7 @@
 
 mod bridge;
 mod fleet;
+mod github;
 mod hooks;
 mod shims;
 mod state;
@@ -79,6 +80,7 @@ pub(crate) fn doctor_with(repo: &Repo, env: &Env) -> Result<Report> {
     let (mut findings, installed) = hooks::check(repo, env)?;
     let path = env.path.clone().unwrap_or_default();
     findings.extend(shims::check(&path, &installed, repo.git.dir()));
+    findings.extend(github::check(repo, &path));
     findings.push(check_config(repo));
     findings.extend(check_protected(repo));
     findings.extend(check_main_history(repo));

@@ -7,7 +7,42 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 pub(crate) fn check(path_var: &OsStr, installed: &Installed, root: &Path) -> Vec<Finding> {
-    ["git", "gh"].iter().map(|name| check_one(name, path_var, installed, root)).collect()
+    let mut out: Vec<Finding> = ["git", "gh"].iter().map(|name| check_one(name, path_var, installed, root)).collect();
+    out.extend(check_exec_path(path_var, installed));
+    out
+}
+
+/// `exec-path`: the shadow exec-path beside the git shim mirrors the real git on PATH, so
+/// git's children (hooks, `rebase -x`, …) run the shim. Only where a git shim is installed.
+fn check_exec_path(path_var: &OsStr, installed: &Installed) -> Option<Finding> {
+    use crate::guard::exec_path::{self, Status};
+    let dir = &installed.shim_dir;
+    if !is_shim(&dir.join("git")) {
+        return None;
+    }
+    let real = crate::shim_marker::real_program("git", path_var)?;
+    let shadow = dir.join(exec_path::DIR);
+    let fix = format!("integrator shims --shim-dir {}", sh_quote(dir));
+    Some(match exec_path::check(dir, &real) {
+        Ok(Status::Fresh) => Finding::pass(
+            "exec-path",
+            format!("{} mirrors {}'s exec-path; its git is the shim", shadow.display(), real.display()),
+        ),
+        Ok(Status::Missing) => Finding::fail(
+            "exec-path",
+            format!(
+                "{} is missing: git's children (hooks, `rebase -x`, `bisect run`, aliases) run the real git, unguarded",
+                shadow.display()
+            ),
+            fix,
+        ),
+        Ok(Status::Stale(why)) => Finding::fail(
+            "exec-path",
+            format!("{} is stale ({why}): refresh it after a git upgrade", shadow.display()),
+            fix,
+        ),
+        Err(e) => Finding::fail("exec-path", e.sentence(), fix),
+    })
 }
 
 fn check_one(name: &str, path_var: &OsStr, installed: &Installed, root: &Path) -> Finding {

@@ -111,6 +111,12 @@ fn worktree_top(loc: &Location) -> Option<PathBuf> {
     Path::new(text.trim()).parent().map(Path::to_path_buf)
 }
 
+/// Is the repository guarded by its own install: state dir present, or our hook in
+/// `<common-dir>/hooks`?
+pub(crate) fn is_guarded(loc: &Location) -> bool {
+    loc.state().root().is_dir() || leads_to_guard(&hooks_dir(None, loc))
+}
+
 /// Does `dir/pre-push` lead to our guard: an executable hook holding install.sh's block,
 /// which execs an existing, executable `pre-push`?
 pub(crate) fn leads_to_guard(dir: &Path) -> bool {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// The shim's entry point: `argv` is the full argv. Returns only on refusal or failure.
 pub fn run(argv: Vec<OsString>) -> Error {
     match decide(&argv) {
-        Ok(real) => real.exec(&argv),
+        Ok(real) => real.exec(&argv, &[]),
         Err(e) => e,
     }
 }

@@ -1,15 +1,18 @@
 //! The `git` shim: refuses what could move a protected branch around the hook, and the
 //! agent policy's destructive commands; everything else `exec`s the real git unchanged.
-//! The pass-through path classifies argv only: no subprocess, no file read.
+//! The pass-through path classifies argv only: no subprocess, no file read (two `stat`s
+//! decide whether git gets the shadow exec-path, [`exec_path`]). A push from a repository
+//! without the guard is routed through our `pre-push` when guarded remotes are registered
+//! ([`destination`]).
 
 use super::alias_chain::{self, Resolved};
 use super::git_argv::{self, AgentVerdict, Invocation};
 use super::shim::{self, Real};
-use super::{effective, Context, Refusal};
+use super::{destination, effective, exec_path, Context, Refusal};
 use crate::config::DEFAULT_AGENT_BLOCKED;
 use crate::error::{Error, Result};
-use std::ffi::OsString;
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
 /// The marker the agent policy looks at when `guard.agent_env` is left at its default.
 const DEFAULT_AGENT_ENV: &str = "TELECLAUDE_SESSION_ID";
@@ -24,22 +27,55 @@ const RUNS_COMMANDS: &[&str] = &["rebase", "bisect", "grep", "submodule", "difft
 /// The shim's entry point: `argv` is the full argv. Returns only on refusal or failure.
 pub fn run(argv: Vec<OsString>) -> Error {
     match decide(&argv) {
-        Ok((real, argv)) => real.exec(&argv),
+        Ok(go) => {
+            let mut set: Vec<(&str, &OsStr)> = go.env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+            if let Some(shadow) = &go.shadow {
+                set.push((exec_path::ENV, shadow.as_os_str()));
+            }
+            go.real.exec(&go.argv, &set)
+        }
         Err(e) => e,
     }
 }
 
-fn decide(argv: &[OsString]) -> Result<(Real, Vec<OsString>)> {
+/// What the shim execs: the real git, its argv, what it adds to the environment.
+struct Go {
+    real: Real,
+    argv: Vec<OsString>,
+    /// The shadow exec-path git's children are to find the shim in ([`exec_path`]).
+    shadow: Option<PathBuf>,
+    env: Vec<(&'static str, OsString)>,
+}
+
+impl Go {
+    fn new(real: Real, argv: Vec<OsString>) -> Go {
+        let shadow = real.own_dir.as_deref().and_then(|own| exec_path::active(own, &real.meta));
+        Go { real, argv, shadow, env: Vec::new() }
+    }
+}
+
+/// `git-push ARGS` (a builtin's dashed form, which the shadow exec-path links to the
+/// shim) as `git push ARGS`; any other argv as it is.
+fn undash(argv: &[OsString]) -> Option<Vec<OsString>> {
+    let name = Path::new(argv.first()?).file_name()?.to_str()?;
+    let cmd = name.strip_prefix("git-")?;
+    Some([OsString::from("git"), cmd.into()].into_iter().chain(argv[1..].iter().cloned()).collect())
+}
+
+fn decide(argv: &[OsString]) -> Result<Go> {
+    if let Some(undashed) = undash(argv) {
+        return decide(&undashed);
+    }
     shim::check_depth("git")?;
     let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let inv = git_argv::parse(&args);
     if inv.command.is_none() || is_pass_through(&inv) {
-        return Ok((shim::find_real("git")?, argv.to_vec()));
+        return Ok(Go::new(shim::find_real("git")?, argv.to_vec()));
     }
-    let real = shim::find_real("git")?;
-    let resolved = alias_chain::resolve(&real, inv)?;
+    let mut go = Go::new(shim::find_real("git")?, argv.to_vec());
+    let resolved = alias_chain::resolve(&go.real, inv)?;
     let Some(cmd) = resolved.inv.command.clone() else {
-        return Ok((real, argv.to_vec()));
+        return Ok(go);
     };
     let main_at_stake = can_push(&cmd);
     let ctx = match load_context(&resolved.inv) {
@@ -47,25 +83,80 @@ fn decide(argv: &[OsString]) -> Result<(Real, Vec<OsString>)> {
         // Nothing but the agent policy could apply, and no agent marker is set: run git.
         Err(e) if !main_at_stake && !default_marker_set() => {
             eprintln!("git: warning: {}", e.sentence());
-            return Ok((real, argv.to_vec()));
+            return Ok(go);
         }
         Err(e) => return Err(e),
     };
-    let mut refusals = Vec::new();
+    let mut refusals = exec_path_refusal(&go, &resolved).into_iter().collect::<Vec<_>>();
+    let mut eff = None;
     if main_at_stake {
-        refusals.extend(push_refusals(&real, &ctx, &resolved)?);
+        let (found, asked) = push_refusals(&go.real, &ctx, &resolved)?;
+        refusals.extend(found);
+        eff = asked;
     }
     if ctx.is_agent() {
-        refusals.extend(agent_refusal(&real, &ctx, &resolved)?);
+        refusals.extend(agent_refusal(&go.real, &ctx, &resolved)?);
     }
     if !refusals.is_empty() && !ctx.integrator_authorised() {
         return Err(super::refuse(&ctx, argv, &refusals));
     }
-    let mut exec_argv = argv.to_vec();
     if cmd == "revert" {
-        strip_confirmed(&mut exec_argv, &args);
+        strip_confirmed(&mut go.argv, &args);
     }
-    Ok((real, exec_argv))
+    if let (Some(eff), "push") = (&eff, cmd.as_str()) {
+        route_to_destination_guard(&mut go, &ctx, eff, argv)?;
+    }
+    Ok(go)
+}
+
+/// `git --exec-path=DIR` sends git's children to DIR for `git`: refused while the shadow
+/// exec-path is in use, unless DIR is the shadow.
+fn exec_path_refusal(go: &Go, r: &Resolved) -> Option<Refusal> {
+    let (Some(shadow), Some(dir)) = (&go.shadow, &r.inv.exec_path) else {
+        return None;
+    };
+    if Path::new(dir) == shadow.as_path() {
+        return None;
+    }
+    Some(Refusal::main(
+        format!(
+            "`git --exec-path={dir}` would let the commands git runs (hooks, `rebase -x`, …) find a git \
+             without the guard"
+        ),
+        None,
+    ))
+}
+
+/// A push from a repository without the guard: when guarded remotes are registered beside
+/// the shim, git runs our `pre-push` for it, which refuses protected lines to those URLs
+/// (README "Guarded remotes").
+fn route_to_destination_guard(go: &mut Go, ctx: &Context, eff: &effective::Effective, argv: &[OsString]) -> Result<()> {
+    let Some(loc) = ctx.loc.as_ref().filter(|l| !effective::is_guarded(l)) else {
+        return Ok(());
+    };
+    let own = go.real.own_dir.clone().or_else(|| std::env::current_exe().ok()?.parent().map(Path::to_path_buf));
+    let Some(home) = own.map(|o| exec_path::shim_home(&o)) else {
+        return Ok(());
+    };
+    let registry = home.join(destination::FILE);
+    if destination::read(&registry).is_empty() {
+        return Ok(());
+    }
+    let hooks = home.join(destination::HOOKS);
+    if !effective::leads_to_guard(&hooks) {
+        let rule = format!(
+            "guarded remotes are registered in {}, but {}/pre-push, which checks a push against them, \
+             is missing or broken",
+            registry.display(),
+            hooks.display()
+        );
+        return Err(super::refuse(ctx, argv, &[Refusal::main(rule, None)]));
+    }
+    let hooks_path: OsString = format!("core.hooksPath={}", hooks.display()).into();
+    go.argv.splice(1..1, ["-c".into(), hooks_path]);
+    go.env.push((destination::REGISTRY_ENV, registry.into_os_string()));
+    go.env.push((destination::CHAIN_ENV, effective::hooks_dir(eff.hooks_path(), loc).into_os_string()));
+    Ok(())
 }
 
 /// The environment as text (a variable that is not UTF-8 is read lossily, never a panic).
@@ -106,7 +197,7 @@ fn is_pass_through(inv: &Invocation) -> bool {
     if !git_argv::is_builtin(cmd) || PUSHES.contains(&cmd) || PUSHES_WITHOUT_HOOK.contains(&cmd) || cmd == "revert" {
         return false;
     }
-    if RUNS_COMMANDS.contains(&cmd) && !sensitive_overrides(&inv.config_keys).is_empty() {
+    if inv.exec_path.is_some() || RUNS_COMMANDS.contains(&cmd) && !sensitive_overrides(&inv.config_keys).is_empty() {
         return false;
     }
     git_argv::agent_verdict(cmd, &inv.args, DEFAULT_AGENT_BLOCKED) == AgentVerdict::Allow && !default_marker_set()
@@ -130,11 +221,11 @@ fn load_context(inv: &Invocation) -> Result<Context> {
 /// The push rules: hook bypasses, mirrors, config overrides, other receive-pack; and
 /// `send-pack`, which never runs the hook. For `push` and `subtree` git is asked once for
 /// its effective configuration ([`effective`]): the hooks it resolves must be ours.
-fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal>> {
+fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<(Vec<Refusal>, Option<effective::Effective>)> {
     let cmd = r.inv.command.as_deref().unwrap_or_default();
     let main_refusal = |rule: String| Refusal::main(rule, None);
     if PUSHES_WITHOUT_HOOK.contains(&cmd) {
-        return Ok(vec![main_refusal(format!("`git {cmd}` pushes without the pre-push hook and is refused"))]);
+        return Ok((vec![main_refusal(format!("`git {cmd}` pushes without the pre-push hook and is refused"))], None));
     }
     let mut out = Vec::new();
     let mut overridden = sensitive_overrides(&r.config_keys);
@@ -142,6 +233,7 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal
     if cmd == "push" {
         out.extend(push_flag_refusals(ctx, &p).into_iter().map(main_refusal));
     }
+    let mut asked = None;
     if PUSHES.contains(&cmd) {
         let eff = effective::ask(real, &r.inv.globals)?;
         for key in eff.command_overrides() {
@@ -158,6 +250,7 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal
                 "remote `{name}` is a mirror (remote.{name}.mirror): pushing to it overwrites protected branches"
             )));
         }
+        asked = Some(eff);
     }
     if !overridden.is_empty() {
         out.push(main_refusal(format!(
@@ -165,7 +258,7 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<Vec<Refusal
             overridden.join(", ")
         )));
     }
-    Ok(out)
+    Ok((out, asked))
 }
 
 /// `--no-verify`, `--mirror`, `--receive-pack`/`--exec`.
@@ -187,10 +280,8 @@ fn push_flag_refusals(ctx: &Context, p: &git_argv::Push) -> Vec<String> {
 /// hooks directory git resolves must hold our `pre-push`.
 fn hooks_refusal(ctx: &Context, eff: &effective::Effective) -> Option<String> {
     let loc = ctx.loc.as_ref()?;
-    let default = effective::hooks_dir(None, loc);
-    let guarded = loc.state().root().is_dir() || effective::leads_to_guard(&default);
     let dir = effective::hooks_dir(eff.hooks_path(), loc);
-    if !guarded || effective::leads_to_guard(&dir) {
+    if !effective::is_guarded(loc) || effective::leads_to_guard(&dir) {
         return None;
     }
     Some(format!(

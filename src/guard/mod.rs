@@ -6,7 +6,9 @@
 //! repository, configuration and lease only when a classifier says something is at stake.
 
 mod alias_chain;
+pub(crate) mod destination;
 mod effective;
+pub(crate) mod exec_path;
 mod gh_alias;
 pub(crate) mod gh_argv;
 pub(crate) mod gh_shim;

@@ -118,6 +118,14 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     let updates = parse_updates(&input).map_err(fail_closed)?;
     let cwd = std::env::current_dir().map_err(|e| fail_closed(format!("no cwd: {e}")))?;
     let git_dir = std::env::var_os("GIT_DIR").map(PathBuf::from);
+    if let Some(registry) = std::env::var_os(super::destination::REGISTRY_ENV).filter(|r| !r.is_empty()) {
+        // The shim routed a push from a repository without the guard here (README
+        // "Guarded remotes"); a guarded repository keeps its own, stricter policy.
+        let guarded = crate::repo::discover_native(&cwd, git_dir.as_deref()).is_some_and(|l| l.state().root().is_dir());
+        if !guarded {
+            return super::destination::run(&argv, &input, Path::new(&registry), &cwd);
+        }
+    }
     let ctx = Context::load(&cwd, git_dir.as_deref()).map_err(|e| fail_closed(e.sentence()))?;
     let Some(loc) = ctx.loc.clone() else {
         return Err(fail_closed(format!("{} is not inside a git repository", cwd.display())));
@@ -287,7 +295,7 @@ fn run_foreign_hook(loc: &Location, cwd: &Path, args: &[OsString], input: &[u8])
     }
 }
 
-fn fail_closed(message: String) -> Error {
+pub(crate) fn fail_closed(message: String) -> Error {
     Error::failed_hint(
         format!("push refused because the guard could not check it: {message}"),
         "fix the cause above and push again; `integrator doctor` checks the installation",

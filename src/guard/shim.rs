@@ -16,6 +16,10 @@ pub(crate) const MAX_DEPTH: u32 = 20;
 pub(crate) struct Real {
     pub exe: PathBuf,
     depth: u32,
+    /// The PATH entry holding the shim (None when run by a path not on PATH).
+    pub own_dir: Option<PathBuf>,
+    /// `exe`'s metadata (after symlinks), to tell which file it is.
+    pub meta: std::fs::Metadata,
 }
 
 /// The current depth, refusing to go deeper than [`MAX_DEPTH`].
@@ -57,7 +61,8 @@ pub(crate) fn find_real(name: &str) -> Result<Real> {
                 continue;
             }
         }
-        return Ok(Real { exe: cand, depth });
+        let own_dir = own.map(|i| dirs[i].clone());
+        return Ok(Real { exe: cand, depth, own_dir, meta });
     }
     Err(Error::ShimRecursion(format!(
         "no real {name} on PATH after the {name} shim (every candidate is the shim itself)"
@@ -87,10 +92,14 @@ impl Real {
     }
 
     /// Replace this process with the real program (see [`crate::shell::exec`]): same argv,
-    /// stdio, tty, signals; the exit code is the real program's own. Returns only on failure.
-    pub(crate) fn exec(&self, argv: &[OsString]) -> Error {
+    /// stdio, tty, signals; the exit code is the real program's own; `set` added to the
+    /// environment. Returns only on failure.
+    pub(crate) fn exec(&self, argv: &[OsString], set: &[(&str, &OsStr)]) -> Error {
         // The shims are single-threaded: nothing else reads the environment meanwhile.
         std::env::set_var(DEPTH_ENV, (self.depth + 1).to_string());
+        for (k, v) in set {
+            std::env::set_var(k, v);
+        }
         let why = crate::shell::exec(&self.exe, argv);
         Error::failed(format!("cannot run {}: {why}", self.exe.display()))
     }

@@ -176,3 +176,31 @@ fn rows7_10_and_the_new_destructive_commands_are_refused_for_agents() {
     run(&["worktree", "remove", "--force", keep_path]);
     assert!(!keep.exists());
 }
+
+/// Config-based hooks (`hook.<name>.command` / `hook.<name>.event`, and the older
+/// `hook.<event>.command`) set in config files, not on the command line: git 2.47 runs a
+/// push's `pre-push` from the hooks dir only, so they cannot replace ours. Pushed with the
+/// real git (no shim at all) and through the shim, our `pre-push` still refuses main.
+#[test]
+fn config_file_hook_keys_do_not_replace_our_pre_push() {
+    let (sb, wt, _) = setup();
+    let ran = sb.dir().join("config-hook-ran");
+    let command = format!("touch {}; exit 0", ran.display());
+    for (k, v) in [("hook.skip.command", command.as_str()), ("hook.skip.event", "pre-push")] {
+        sb.git(&wt, &["config", k, v]);
+    }
+    let global = sb.dir().join("hooks.gitconfig");
+    std::fs::write(&global, format!("[hook \"pre-push\"]\n\tcommand = {command}\n")).unwrap();
+    let global = global.to_str().unwrap();
+    let before = sb.origin_ref("main");
+    let mut real = sb.cmd(&sb.real_git, &wt);
+    let out = real.env("GIT_CONFIG_GLOBAL", global).args(["push", "origin", "HEAD:main"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED: pushes that update protected branch"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("main"), before);
+    assert_refused(&sb, &wt, &["push", "origin", "HEAD:main"], &[("GIT_CONFIG_GLOBAL", global)]);
+    // Near miss: the feature branch goes through with the same configuration.
+    let out = sb.shim_git(&wt).env("GIT_CONFIG_GLOBAL", global).args(["push", "-q", "origin", "feature"]).output();
+    ok(out.unwrap());
+    assert_eq!(sb.origin_ref("feature"), Some(sb.rev(&wt, "HEAD")));
+}

@@ -8,13 +8,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use teleclaude_integrator::parse::{parse_hook_block, HOOK_BEGIN, HOOK_END};
 
-/// Every file under `dir`: relative path → (mode, bytes). Symlinks are read through.
+/// Every file under `dir`: relative path → (mode, bytes); a symlink as (0, its target).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(Result::unwrap)
-        .filter(|e| e.path().is_file())
+        .filter(|e| e.path_is_symlink() || e.path().is_file())
         .map(|e| {
+            if e.path_is_symlink() {
+                let target = fs::read_link(e.path()).unwrap();
+                return (
+                    e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                    (0, target.as_os_str().as_bytes().to_vec()),
+                );
+            }
             let meta = fs::metadata(e.path()).unwrap();
             (
                 e.path().strip_prefix(dir).unwrap().to_path_buf(),
@@ -82,6 +90,18 @@ fn install_writes_hook_binaries_config_and_prints_the_lines() {
     assert!(agent.ends_with(" integrator sync --quiet"), "{agent}");
     assert!(text.contains("\nself-test: ok\n"), "{text}");
     assert!(!text.contains("already installed"), "{text}");
+    // Beside the shims: the shadow exec-path whose git is the shim, the hooks dir, and
+    // origin as a guarded remote (README "Nested git", "Guarded remotes").
+    let shadow = sb.shim_dir().join("git-exec-path");
+    assert_eq!(fs::read_link(shadow.join("git")).unwrap(), Path::new("../git"));
+    assert!(parse_hook_block(&fs::read_to_string(sb.shim_dir().join("hooks/pre-push")).unwrap()).is_some());
+    let registry = fs::read_to_string(sb.shim_dir().join("guarded-remotes")).unwrap();
+    let origin = fs::canonicalize(&sb.origin).unwrap();
+    let common = fs::canonicalize(sb.work.join(".git")).unwrap();
+    assert_eq!(
+        registry,
+        format!("file://{}\t{}\n", origin.to_str().unwrap().trim_end_matches(".git"), common.display())
+    );
 }
 
 #[test]
@@ -123,6 +143,9 @@ fn foreign_hook_is_kept_as_local_and_restored_by_uninstall() {
         sb.bin_dir().join("pre-push"),
         sb.shim_dir().join("git"),
         sb.shim_dir().join("gh"),
+        sb.shim_dir().join("git-exec-path"),
+        sb.shim_dir().join("hooks"),
+        sb.shim_dir().join("guarded-remotes"),
     ] {
         assert!(!p.exists(), "{} left behind", p.display());
     }
@@ -338,4 +361,19 @@ fn fresh_release_binaries_are_used_without_building() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(stderr(&out).contains("cargo is needed"), "{}", show(&out));
     assert!(stderr(&out).contains("no-such-cargo"), "{}", show(&out));
+}
+
+/// git changed under the shims (here: a program the shadow exec-path lacks, as after an
+/// upgrade that adds one): install refreshes the links instead of saying "already installed".
+#[test]
+fn a_reinstall_refreshes_a_stale_shadow_exec_path() {
+    let sb = Sandbox::new();
+    sb.install();
+    let shadow = sb.shim_dir().join("git-exec-path");
+    fs::remove_file(shadow.join("git-sh-setup")).unwrap();
+    let out = sb.install();
+    assert!(!stdout(&out).contains("already installed"), "{}", show(&out));
+    assert!(stdout(&out).contains(&format!("wrote {}", shadow.display())), "{}", show(&out));
+    assert!(fs::symlink_metadata(shadow.join("git-sh-setup")).is_ok());
+    assert!(stdout(&sb.install()).contains("already installed"));
 }

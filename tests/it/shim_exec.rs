@@ -42,6 +42,20 @@ fn pass_through_execs_once_and_forks_nothing() {
     assert!(execs[1].starts_with(&format!("execve({real}, ")), "{}", execs[1]);
 }
 
+/// With the shadow exec-path beside the shims (README "Nested git") the pass-through still
+/// execs once and forks nothing: two `stat`s decide, and git gets `GIT_EXEC_PATH`.
+#[test]
+fn pass_through_with_the_shadow_exec_path_execs_once_and_exports_it() {
+    let sb = Sandbox::new();
+    sb.install_shim_support();
+    let trace = sb.root.join("trace.txt");
+    let Some(out) = strace_shim(&sb, &trace, &["--exec-path"]) else { return };
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), sb.shadow().to_str().unwrap());
+    let calls = syscalls(&trace);
+    assert!(calls.iter().all(|c| c.starts_with("execve(")), "the shim started a process:\n{}", calls.join("\n"));
+    assert_eq!(calls.len(), 2, "{}", calls.join("\n"));
+}
+
 /// Run the shim with `args` under strace (processes and execs, to `trace`) with only the
 /// shim and the real git on PATH; assert success. None (with a note) where strace is
 /// missing or ptrace is not permitted.

@@ -19,6 +19,8 @@ pub struct Invocation {
     pub chdirs: Vec<String>,
     /// `--git-dir`, if given.
     pub git_dir: Option<String>,
+    /// `--exec-path=DIR`, if given: where git's children would look for `git`.
+    pub exec_path: Option<String>,
 }
 
 /// Global options that take a value, as `--opt value` or `--opt=value`.
@@ -78,7 +80,11 @@ fn global_option(inv: &mut Invocation, argv: &[String], i: usize) -> usize {
         }
         return i + 2;
     }
-    // Flags without a value (`-p`, `--no-pager`, `--bare`, `--exec-path[=dir]`, …) and
+    if let Some(dir) = a.strip_prefix("--exec-path=") {
+        inv.exec_path = Some(dir.to_string());
+        return i + 1;
+    }
+    // Flags without a value (`-p`, `--no-pager`, `--bare`, `--exec-path`, …) and
     // options git will reject: either way they name no command.
     let Some(opt) = GLOBAL_WITH_VALUE.iter().find(|o| a == **o || a.starts_with(&format!("{o}="))) else {
         return i + 1;

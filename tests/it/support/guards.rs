@@ -97,4 +97,16 @@ impl GuardSandbox {
         let hook = format!("#!/bin/sh\n{begin}\nhook='{}'\nexec \"$hook\" \"$@\"\n{end}\n", bin("pre-push").display());
         write_exec(&hooks.join("pre-push"), &hook);
     }
+
+    /// What install.sh builds beside the shims (`integrator shims`), run in `work`: the
+    /// shadow exec-path, the hooks dir, `work`'s origin as a guarded remote. Returns stdout.
+    pub(crate) fn install_shim_support(&self) -> String {
+        let out = self.command(bin("integrator"), &self.work).args(["shims", "--shim-dir"]).arg(&self.shims).output();
+        ok(out.unwrap())
+    }
+
+    /// The shadow exec-path beside the shims.
+    pub(crate) fn shadow(&self) -> PathBuf {
+        self.shims.join("git-exec-path")
+    }
 }

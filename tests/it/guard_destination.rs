@@ -1,0 +1,104 @@
+//! Row 9 of the guards (README "Guarded remotes"): install registers the repository's
+//! remote URLs beside the shims; a push to one of them from *any* repository — a fresh
+//! clone with no hook — is checked by our `pre-push`, which the shim makes git run.
+
+use crate::support::fleet::Daemon;
+use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
+use std::path::{Path, PathBuf};
+
+/// A guarded `work` (hook, shim support: its origin registered) with an agent's commit on
+/// branch `agent`; returns origin's main.
+fn guarded(sb: &Sandbox) -> String {
+    sb.install_hook();
+    let out = sb.install_shim_support();
+    assert!(out.contains("registered "), "{out}");
+    sb.git(&sb.work, &["checkout", "-q", "-b", "agent"]);
+    sb.commit(&sb.work, "a.txt", "a\n", "agent work");
+    sb.origin_ref("main").unwrap()
+}
+
+/// `git clone URL <root>/<name>` through the shim.
+fn fresh_clone(sb: &Sandbox, url: &str, name: &str) -> PathBuf {
+    ok(sb.shim_git(&sb.root).args(["clone", "-q", url, name]).output().unwrap());
+    sb.root.join(name)
+}
+
+/// In `clone`: fetch the agent's branch from `work`, push it to `dest`'s main.
+fn push_agent_to_main(sb: &Sandbox, clone: &Path, dest: &str) -> std::process::Output {
+    ok(sb.shim_git(clone).args(["fetch", "-q"]).arg(&sb.work).arg("agent").output().unwrap());
+    sb.shim_git(clone).args(["push", dest, "FETCH_HEAD:main"]).output().unwrap()
+}
+
+fn assert_refused(out: &std::process::Output) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert!(stderr(out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(out));
+    assert!(stderr(out).contains("is a guarded remote"), "{}", stderr(out));
+}
+
+#[test]
+fn a_fresh_clone_of_a_guarded_path_cannot_push_main() {
+    let sb = Sandbox::new();
+    let main = guarded(&sb);
+    let origin = sb.origin.to_str().unwrap().to_string();
+    let x = fresh_clone(&sb, &origin, "x");
+    // The clone's own pre-push still runs (chained), and for every push.
+    write_exec(&x.join(".git/hooks/pre-push"), "#!/bin/sh\necho \"own hook $1\" >> ../own-hook.log\n");
+    assert_refused(&push_agent_to_main(&sb, &x, "origin"));
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Recorded in the log of the repository that guards the remote.
+    let log = std::fs::read_to_string(sb.state().join("guardrails.jsonl")).unwrap();
+    assert!(log.contains(r#""remote_ref":"refs/heads/main""#), "{log}");
+    // Another spelling of the same path: `file://`, a trailing slash, no `.git`.
+    let spelled = format!("file://{}/", origin.strip_suffix(".git").unwrap());
+    assert_refused(&sb.shim_git(&x).args(["push", &spelled, "FETCH_HEAD:refs/heads/main"]).output().unwrap());
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Near miss: a feature branch goes through, past the clone's own hook.
+    ok(sb.shim_git(&x).args(["push", "-q", "origin", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
+    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    let hook_log = std::fs::read_to_string(sb.root.join("own-hook.log")).unwrap();
+    assert!(hook_log.lines().all(|l| l.starts_with("own hook ")) && hook_log.lines().count() == 1, "{hook_log}");
+}
+
+#[test]
+fn a_fresh_clone_of_a_guarded_daemon_url_cannot_push_main_in_any_spelling() {
+    let sb = Sandbox::new();
+    let daemon = Daemon::start(&sb, None);
+    let url = format!("git://127.0.0.1:{}/origin.git", daemon.port);
+    sb.git(&sb.work, &["remote", "set-url", "origin", &url]);
+    let main = guarded(&sb);
+    let registry = std::fs::read_to_string(sb.shims.join("guarded-remotes")).unwrap();
+    assert!(registry.starts_with(&format!("127.0.0.1:{}/origin\t", daemon.port)), "{registry}");
+    // Cloned without `.git`, with a trailing slash.
+    let x = fresh_clone(&sb, &format!("git://127.0.0.1:{}/origin/", daemon.port), "x");
+    assert_refused(&push_agent_to_main(&sb, &x, "origin"));
+    // Through an `insteadOf` rewrite in the clone's config: git resolves it, the hook sees git's URL.
+    sb.git(&x, &["config", &format!("url.git://127.0.0.1:{}/.insteadOf", daemon.port), "gd:"]);
+    let out = sb.shim_git(&x).args(["push", "gd:origin.git", "FETCH_HEAD:main"]).output().unwrap();
+    assert_refused(&out);
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Near miss: a branch that is not protected.
+    ok(sb.shim_git(&x).args(["push", "-q", "gd:origin.git", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
+    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+}
+
+#[test]
+fn an_unregistered_remote_is_left_alone() {
+    let sb = Sandbox::new();
+    guarded(&sb);
+    // Another bare repository, not registered: its main is its own business.
+    sb.git(&sb.root, &["init", "-q", "--bare", "other.git"]);
+    let x = fresh_clone(&sb, sb.origin.to_str().unwrap(), "x");
+    let other = sb.root.join("other.git");
+    ok(sb.shim_git(&x).args(["fetch", "-q"]).arg(&sb.work).arg("agent").output().unwrap());
+    let out = sb.shim_git(&x).args(["push", "-q", other.to_str().unwrap(), "FETCH_HEAD:refs/heads/main"]).output();
+    ok(out.unwrap());
+    let pushed = sb.git(&other, &["rev-parse", "refs/heads/main"]);
+    assert_eq!(pushed.trim(), sb.rev(&sb.work, "agent"));
+    // Without the hooks dir beside the shims no push can be checked against the registry:
+    // refused, with the fix.
+    std::fs::remove_dir_all(sb.shims.join("hooks")).unwrap();
+    let out = sb.shim_git(&x).args(["push", "-q", other.to_str().unwrap(), "FETCH_HEAD:refs/heads/f"]).output();
+    let out = out.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pre-push, which checks a push against them, is missing"), "{}", stderr(&out));
+}
