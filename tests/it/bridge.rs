@@ -224,6 +224,8 @@ fn a_trimmed_gap_and_malformed_entries_are_reported_acknowledged_and_write_nothi
     );
     let doctor: Value =
         serde_json::from_slice(&sb.integrator().args(["doctor", "--json"]).output().unwrap().stdout).unwrap();
+    let violations = crate::schemas::Schemas::load().violations("doctor", &doctor);
+    assert!(violations.is_empty(), "doctor --json with the bridge on: {violations:#?}");
     let found = doctor["findings"].as_array().unwrap().iter().find(|f| f["check"] == "bridge gap").cloned();
     assert!(found.is_some_and(|f| f["message"].as_str().unwrap().contains("15 entries")), "{doctor:#}");
 }

@@ -19,12 +19,12 @@ fn read_json(path: &Path) -> Value {
 }
 
 /// Every schema of `state-schema/`, compiled, by name (`queue` for `queue.schema.json`).
-struct Schemas {
+pub(crate) struct Schemas {
     compiled: BTreeMap<String, JSONSchema>,
 }
 
 impl Schemas {
-    fn load() -> Schemas {
+    pub(crate) fn load() -> Schemas {
         let mut docs = BTreeMap::new();
         for entry in std::fs::read_dir(schema_dir()).unwrap() {
             let path = entry.unwrap().path();
@@ -55,7 +55,7 @@ impl Schemas {
 
     /// Every violation of `instance` against schema `name`, readable: where in the
     /// instance, what is wrong, and which schema rule says so.
-    fn violations(&self, name: &str, instance: &Value) -> Vec<String> {
+    pub(crate) fn violations(&self, name: &str, instance: &Value) -> Vec<String> {
         let schema = self.compiled.get(name).unwrap_or_else(|| panic!("no schema {name}.schema.json"));
         match schema.validate(instance) {
             Ok(()) => Vec::new(),
