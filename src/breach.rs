@@ -36,16 +36,30 @@ fn load(dir: &StateDir) -> BreachState {
 /// Before cutover nothing is checked (the old path lands commits without trailers) and the
 /// first check after it only records the tip it starts from.
 pub(crate) fn check(git: &Git, dir: &StateDir, cfg: &Config, cutover: bool) -> Result<Option<Value>> {
-    let mut st = load(dir);
     if !cutover || !dir.root().is_dir() {
-        return Ok(st.open);
+        return Ok(load(dir).open);
     }
     let (remote, main) = (&cfg.integrator.remote, &cfg.integrator.main);
     let tip_ref = format!("refs/remotes/{remote}/{main}^{{commit}}");
-    let Ok(tip) = git.capture(&["rev-parse", "--verify", "--quiet", "--end-of-options", &tip_ref]) else {
+    let tip = git.capture(&["rev-parse", "--verify", "--quiet", "--end-of-options", &tip_ref]).ok();
+    check_at(git, dir, cfg, cutover, tip.as_deref().map(str::trim))
+}
+
+/// [`check`] with `<remote>/<main>`'s tip already known (`status` has it from its ref
+/// listing): no git process while the tip is the one last checked.
+pub(crate) fn check_at(
+    git: &Git,
+    dir: &StateDir,
+    cfg: &Config,
+    cutover: bool,
+    tip: Option<&str>,
+) -> Result<Option<Value>> {
+    let mut st = load(dir);
+    let (true, true, Some(tip)) = (cutover, dir.root().is_dir(), tip) else {
         return Ok(st.open);
     };
-    let tip = tip.trim().to_string();
+    let (remote, main) = (&cfg.integrator.remote, &cfg.integrator.main);
+    let tip = tip.to_string();
     let Some(base) = st.checked.clone().filter(|b| *b != tip) else {
         if st.checked.is_none() {
             st.checked = Some(tip);
