@@ -125,14 +125,17 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         Err(Error::Failed { message, hint }) => (None, Some(format!("{message}; {}", hint.unwrap_or_default()))),
         Err(e) => return Err(e),
     };
-    // One gathering answers readiness, the rewind check and the breach alarm's tip.
+    // One gathering answers readiness, the rewind check and the breach alarm (main's tip,
+    // and whether the tip it last checked is still on main).
     let seen = last_run.as_ref().and_then(|cp| cp.main_sha.as_deref());
-    let facts = readiness::facts_now(&repo.git, &cfg, &proj, &repo.state, seen.as_slice())?;
+    let cutover = recorded_cutover(repo, &cfg);
+    let checked = cutover.then(|| crate::breach::last_checked(&repo.state)).flatten();
+    let also: Vec<&str> = seen.into_iter().chain(checked.as_deref()).collect();
+    let facts = readiness::facts_now(&repo.git, &cfg, &proj, &repo.state, &also)?;
     let mut candidates: Vec<CandidateView> =
         readiness::evaluate(&proj, &cfg, &facts).into_iter().filter(|c| all || c.state != State::Integrated).collect();
     mark_blocked(&mut candidates, &q);
     let main_moved_backwards = facts.rewound(&cfg, seen);
-    let cutover = recorded_cutover(repo, &cfg);
     let report = StatusReport {
         mode: mode_view(&cfg, &proj),
         lease: lease::inspect(&repo.state)?,
@@ -144,7 +147,14 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         // The rows `integrator notifications` lists: one meaning of "unseen".
         notifications: Unseen { unseen: notifications(&proj, false).notifications.len() as u64 },
         log: proj.health,
-        breach: crate::breach::check_at(&repo.git, &repo.state, &cfg, cutover, facts.main_tip.as_deref())?,
+        breach: crate::breach::check_at(
+            &repo.git,
+            &repo.state,
+            &cfg,
+            cutover,
+            facts.main_tip.as_deref(),
+            Some(&facts.on_main),
+        )?,
         bridge: crate::bridge::view(&repo.state, &cfg)?,
     };
     // `status` is a one-shot process: freeing a projection of a million events node by

@@ -228,3 +228,20 @@ fn a_recorded_merge_commit_arriving_without_a_ref_change_is_noticed() {
     assert_eq!(after["candidates"], cold_candidates(&sb));
     assert_eq!(states(&after), BTreeMap::from([("NOT_READY".to_string(), 1)]), "{after:#}");
 }
+
+/// After cutover the breach alarm takes main's tip, and whether the tip it last checked
+/// is still on main, from the same gathering: a status that finds a foreign commit on
+/// main stays within five git processes.
+#[test]
+fn a_status_that_finds_a_breach_stays_within_five_git_processes() {
+    let sb = Sandbox::new();
+    sb.config(crate::support::CUTOVER);
+    fleet(&sb, 6);
+    traced_status(&sb);
+    let hotfix = sb.land_on_main("hotfix.txt", "x\n");
+    sb.git(&sb.work, &["fetch", "-q", "origin"]);
+    let (st, gits) = traced_status(&sb);
+    assert_eq!(st["breach"]["commits"][0]["sha"], hotfix.as_str(), "{st:#}");
+    assert_eq!(st["breach"]["non_fast_forward"], false, "{st:#}");
+    assert!(gits.len() <= 5, "{} git processes: {gits:#?}", gits.len());
+}
