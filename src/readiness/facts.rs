@@ -127,12 +127,14 @@ impl GitFacts {
         }
         let listed = git.capture_stdin(&["rev-list", "--parents", "--stdin"], input.as_bytes())?;
         let graph = git::parse_parents(&listed);
-        let on_main = facts.present.iter().filter(|s| !graph.contains_key(s.as_str())).cloned().collect();
+        let on_main: HashSet<String> =
+            facts.present.iter().filter(|s| !graph.contains_key(s.as_str())).cloned().collect();
         let mut reachable = HashSet::new();
         let mut reach: HashMap<&str, HashSet<&str>> = HashMap::new();
         for (branch, tip, sha) in wanted {
-            let from_tip = reach.entry(tip).or_insert_with(|| git::walk(&graph, tip));
-            if tip == sha || from_tip.contains(sha) {
+            // On main, a sha is INTEGRATED whatever its branch says: no walk for it.
+            let off_main = || !on_main.contains(sha);
+            if tip == sha || (off_main() && reach.entry(tip).or_insert_with(|| git::walk(&graph, tip)).contains(sha)) {
                 reachable.insert((branch.to_string(), sha.to_string()));
             }
         }
