@@ -10,7 +10,7 @@ and 1,491 candidates, 473 of them superseded (the issue's reference stream):
 - slug i has branch feat/s<i>, forked from one of 50 commits of main, with commits A and
   B on it; its candidate is B, and for 473 slugs A was a candidate first (superseded);
 - every tenth branch moved on past B (its candidate is not at the tip);
-- every third B was merged into main by the old path (INTEGRATED);
+- every third B was merged into main by the old path (INTEGRATED), but for the ones below;
 - every 25th branch was force-pushed to an unrelated commit (B is unreachable: NOT_READY).
 
 Per slug one review.approved, per candidate one branch.pushed and one deployment.started:
