@@ -9,3 +9,8 @@ export BENCH_SKIP_BUILD=1
 for b in shim prepush emit status readiness run-loop; do
   "$BENCH_DIR/$b.sh"
 done
+if command -v valgrind >/dev/null; then
+  "$BENCH_DIR/instructions.sh"
+else
+  say "instructions before execve: not measured (no valgrind: apt-get install valgrind)"
+fi

@@ -36,7 +36,7 @@ pub(crate) fn integrator_git(git: &Git, cfg: &Config) -> Git {
         for (k, v) in [("NAME", name), ("EMAIL", email)] {
             g = g.with_env(format!("GIT_AUTHOR_{k}"), v).with_env(format!("GIT_COMMITTER_{k}"), v);
         }
-        return g;
+        return signing(g, &cfg.integrator.signing_key);
     }
     let has_identity = g.output(&["config", "user.email"], None).map(|o| o.ok()).unwrap_or(false);
     if !has_identity {

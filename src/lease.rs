@@ -288,3 +288,24 @@ pub(crate) fn break_lease(dir: &StateDir, force: bool) -> Result<String> {
     std::thread::sleep(Duration::from_millis(200));
     Ok(format!("lease broken: pid {pid} killed"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lease a run takes expires a ttl after it was taken, before any renewal: a token
+    /// checked before the first renewal must already be live.
+    #[test]
+    fn a_lease_expires_a_ttl_after_it_was_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::for_common_dir(tmp.path());
+        let before = clock::now();
+        let Acquire::Taken(lease) = Lease::try_acquire(&dir, "test", 600).unwrap() else { panic!("the lease is free") };
+        let meta = read_meta(&dir).unwrap();
+        let expires = clock::parse(&meta.expires_at).unwrap();
+        assert!(expires >= before + Duration::from_secs(599), "{} is not a ttl ahead", meta.expires_at);
+        assert!(token_is_live(&dir, lease.token()));
+        lease.release().unwrap();
+        assert!(!token_is_live(&dir, "x"));
+    }
+}

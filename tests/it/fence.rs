@@ -141,3 +141,30 @@ fn fence_refuses_bad_input_and_a_foreign_update_hook() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(sb.origin.join("hooks/update")).unwrap(), "#!/bin/sh\nexit 0\n");
 }
+
+/// `integrator.author` and `integrator.signing_key` together: the merge carries the
+/// configured identity and is still signed, so the fence accepts it.
+#[test]
+fn a_configured_author_still_signs_its_merges() {
+    let (sb, key, signers, start) = fenced();
+    let extra = format!(
+        "mode = \"cutover\"\nsigning_key = \"{}\"\nauthor = \"Integrator Bot <bot@example.com>\"\n",
+        key.display()
+    );
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", &extra));
+    let sha = sb.branch("feat", "feat.txt", "feature\n");
+    sb.ready("s1", "feat", &sha, "2026-01-01T10:00:00Z");
+    let out = sb.ok(&["run"]);
+    let main = sb.origin_ref("main").unwrap();
+    assert_ne!(main, start, "the fence refused the merge: {out}");
+    let who = sb.git(&sb.origin, &["log", "-1", "--format=%an <%ae>", "main"]);
+    assert_eq!(who, "Integrator Bot <bot@example.com>");
+    let verify = sb
+        .cmd("git", &sb.origin)
+        .args(["-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
+        .args(["verify-commit", &main])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}

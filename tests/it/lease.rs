@@ -179,3 +179,38 @@ fn lease_break_needs_force_and_then_stops_the_live_holder() {
     assert_eq!(sb.status_json()["lease"]["held"], false);
     assert!(!sb.is_ancestor_of_main(&sha));
 }
+
+/// A holder that ignores SIGTERM: `lease break --force` waits for it to let go of the lock
+/// (up to 5 s) before it escalates to SIGKILL, and says which of the two stopped it.
+#[test]
+fn lease_break_escalates_to_sigkill_when_the_holder_ignores_sigterm() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.state()).unwrap();
+    let lock = sb.state().join("lease.lock");
+    // `flock -o`: the lock is held by flock itself (not inherited by sleep), which ignores
+    // SIGTERM like its shell; SIGKILL frees the lock.
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "trap '' TERM; exec flock -o \"$0\" sleep 30"])
+        .arg(&lock)
+        .spawn()
+        .unwrap();
+    wait_for("the holder's lock", 10, || sb.status_json()["lease"]["held"] == true);
+    let host = String::from_utf8(std::process::Command::new("uname").arg("-n").output().unwrap().stdout).unwrap();
+    let meta = serde_json::json!({
+        "key": "integration/main", "owner": "integrator run", "token": "tok", "pid": holder.id(),
+        "host": host.trim(), "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 120,
+    });
+    std::fs::write(sb.state().join("lease.json"), meta.to_string()).unwrap();
+    let started = Instant::now();
+    let broken = sb.ok(&["lease", "break", "--force"]);
+    assert_eq!(broken.trim(), format!("lease broken: pid {} killed", holder.id()));
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "SIGKILL only after the SIGTERM wait: {:?}",
+        started.elapsed()
+    );
+    let status = holder.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+    assert_eq!(sb.status_json()["lease"]["held"], false);
+}

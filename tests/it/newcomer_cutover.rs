@@ -138,3 +138,25 @@ fn integrator_author_sets_the_merge_commits_identity() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("key `integrator.author`: `no email` is not of the form `Name <email>`"), "{err}");
 }
+
+/// Without `integrator.author` the merge is made as the repository's own identity when it
+/// has one, and as `teleclaude-integrator` when git knows no identity at all.
+#[test]
+fn without_an_author_the_merge_is_the_repositorys_identity_or_the_integrators() {
+    let sb = Sandbox::new();
+    sb.config(crate::support::CUTOVER);
+    let a = sb.branch("a", "a.txt", "a\n");
+    sb.ready("a", "a", &a, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    let who = sb.git(&sb.origin, &["log", "-1", "--format=%an <%ae>|%cn <%ce>", "main"]);
+    assert_eq!(who, "Test <test@example.com>|Test <test@example.com>");
+    let b = sb.branch("b", "b.txt", "b\n");
+    sb.ready("b", "b", &b, "2026-01-01T11:00:00Z");
+    std::fs::write(sb.home.join(".gitconfig"), "[init]\n\tdefaultBranch = main\n").unwrap();
+    sb.ok(&["run"]);
+    let who = sb.git(&sb.origin, &["log", "-1", "--format=%an <%ae>|%cn <%ce>", "main"]);
+    assert_eq!(
+        who,
+        "teleclaude-integrator <integrator@teleclaude.invalid>|teleclaude-integrator <integrator@teleclaude.invalid>"
+    );
+}
