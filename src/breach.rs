@@ -13,6 +13,7 @@ use crate::git::Git;
 use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::HashSet;
 
 pub(crate) const BREACHED: &str = "integration.guardrail.breached";
 /// The notification name that acknowledges an open breach.
@@ -36,16 +37,37 @@ fn load(dir: &StateDir) -> BreachState {
 /// Before cutover nothing is checked (the old path lands commits without trailers) and the
 /// first check after it only records the tip it starts from.
 pub(crate) fn check(git: &Git, dir: &StateDir, cfg: &Config, cutover: bool) -> Result<Option<Value>> {
-    let mut st = load(dir);
     if !cutover || !dir.root().is_dir() {
-        return Ok(st.open);
+        return Ok(load(dir).open);
     }
     let (remote, main) = (&cfg.integrator.remote, &cfg.integrator.main);
     let tip_ref = format!("refs/remotes/{remote}/{main}^{{commit}}");
-    let Ok(tip) = git.capture(&["rev-parse", "--verify", "--quiet", "--end-of-options", &tip_ref]) else {
+    let tip = git.capture(&["rev-parse", "--verify", "--quiet", "--end-of-options", &tip_ref]).ok();
+    check_at(git, dir, cfg, cutover, tip.as_deref().map(str::trim), None)
+}
+
+/// The tip the last check saw (`status` asks readiness whether it is still on main).
+pub(crate) fn last_checked(dir: &StateDir) -> Option<String> {
+    load(dir).checked
+}
+
+/// [`check`] with `<remote>/<main>`'s tip already known (`status` has it from its ref
+/// listing): no git process while the tip is the one last checked. `on_main`, when given,
+/// holds every known sha on the tip — among them [`last_checked`] if it still is.
+pub(crate) fn check_at(
+    git: &Git,
+    dir: &StateDir,
+    cfg: &Config,
+    cutover: bool,
+    tip: Option<&str>,
+    on_main: Option<&HashSet<String>>,
+) -> Result<Option<Value>> {
+    let mut st = load(dir);
+    let (true, true, Some(tip)) = (cutover, dir.root().is_dir(), tip) else {
         return Ok(st.open);
     };
-    let tip = tip.trim().to_string();
+    let (remote, main) = (&cfg.integrator.remote, &cfg.integrator.main);
+    let tip = tip.to_string();
     let Some(base) = st.checked.clone().filter(|b| *b != tip) else {
         if st.checked.is_none() {
             st.checked = Some(tip);
@@ -53,7 +75,10 @@ pub(crate) fn check(git: &Git, dir: &StateDir, cfg: &Config, cutover: bool) -> R
         }
         return Ok(st.open);
     };
-    let fast_forward = git.output(&["merge-base", "--is-ancestor", &base, &tip], None)?.code == 0;
+    let fast_forward = match on_main {
+        Some(on) => on.contains(&base),
+        None => git.output(&["merge-base", "--is-ancestor", &base, &tip], None)?.code == 0,
+    };
     let format = "--format=%H%x1f%s%x1f%an%x1f%(trailers:key=Integrated-Slug,valueonly,separator=%x2C)";
     let log = git.capture(&["log", "--first-parent", format, &tip, &format!("^{base}"), "--"])?;
     let foreign = foreign_commits(&log);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub(crate) fn has_work(repo: &Repo, cfg: &Config) -> Result<bool> {
     let proj = crate::projection::Projection::load(&repo.state)?;
     let q = Queue::load(&repo.state)?;
-    Ok(readiness::evaluate_now(&repo.git, cfg, &proj)?
+    Ok(readiness::evaluate_now(&repo.git, cfg, &proj, &repo.state)?
         .iter()
         .any(|v| v.state == State::Ready && q.find(v).is_none_or(|i| q.items[i].status == Status::Queued)))
 }

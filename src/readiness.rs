@@ -2,13 +2,19 @@
 //! and wording), SUPERSEDED or INTEGRATED. Git facts come from the remote-tracking refs
 //! as of the last fetch, gathered in a few batched git processes — never one per event.
 
-use crate::candidate::{named, Candidate, Named, Started};
+mod cache;
+mod facts;
+
+pub(crate) use facts::GitFacts;
+
+use crate::candidate::{named, Candidate, Named};
 use crate::config::Config;
 use crate::error::Result;
 use crate::git::{self, Git};
 use crate::projection::Projection;
+use crate::store::StateDir;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
@@ -52,148 +58,6 @@ pub(crate) struct CandidateView {
 }
 
 named!(CandidateView);
-
-/// What git says about the remote, gathered once per evaluation.
-#[derive(Debug, Default)]
-pub(crate) struct GitFacts {
-    /// `<remote>/<main>` tip, if the remote has the branch.
-    pub main_tip: Option<String>,
-    /// branch → tip on the remote-tracking refs.
-    pub branch_tips: HashMap<String, String>,
-    /// Candidate shas present in the object store as commits.
-    pub present: HashSet<String>,
-    /// Candidate shas that are ancestors of (or equal to) `<remote>/<main>`.
-    pub on_main: HashSet<String>,
-    /// Shas named by an `Integrated-Sha:` trailer on main's first-parent history.
-    pub trailers: HashSet<String>,
-    /// (branch, sha) pairs where sha is reachable from the branch tip.
-    pub reachable: HashSet<(String, String)>,
-}
-
-impl GitFacts {
-    /// Is `sha` already on main — as an ancestor, or squashed with our trailer?
-    pub(crate) fn is_on_main(&self, sha: &str) -> bool {
-        self.on_main.contains(sha) || self.trailers.contains(sha)
-    }
-
-    /// Gather the facts for the candidates of `p` in a handful of git processes.
-    pub(crate) fn gather(git: &Git, cfg: &Config, p: &Projection) -> Result<GitFacts> {
-        Self::gather_with(git, cfg, p, &mut Trailers::default())
-    }
-
-    /// Does a recorded `deployment.completed` still hold? Its merge commit is on main, or
-    /// unknown here (a record of the old path git cannot check). A merge commit git has
-    /// but main no longer contains means main was reset below the integration.
-    pub(crate) fn completion_holds(&self, merge_commit: &str) -> bool {
-        self.on_main.contains(merge_commit) || !self.present.contains(merge_commit)
-    }
-
-    /// [`gather`](Self::gather), reading main's trailers through `trailers` (kept across
-    /// the evaluations of one run).
-    pub(crate) fn gather_with(git: &Git, cfg: &Config, p: &Projection, trailers: &mut Trailers) -> Result<GitFacts> {
-        let candidates = p.candidates();
-        let remote = &cfg.integrator.remote;
-        let prefix = format!("refs/remotes/{remote}/");
-        let refs = git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options", &prefix])?;
-        let mut facts = GitFacts::default();
-        for (name, sha) in git::parse_ref_list(&refs) {
-            if let Some(branch) = name.strip_prefix(&prefix) {
-                facts.branch_tips.insert(branch.to_string(), sha);
-            }
-        }
-        facts.main_tip = facts.branch_tips.get(&cfg.integrator.main).cloned();
-        // The candidates' shas and the merge commits their completions recorded.
-        let shas: Vec<&str> = {
-            let mut seen = HashSet::new();
-            let merges = p.completed.values().map(String::as_str).filter(|m| git::is_full_sha(m));
-            candidates.iter().map(|c| c.sha.as_str()).chain(merges).filter(|s| seen.insert(*s)).collect()
-        };
-        if shas.is_empty() {
-            return Ok(facts);
-        }
-        let input = shas.join("\n") + "\n";
-        let out = git.capture_stdin(&["cat-file", "--batch-check=%(objectname) %(objecttype)"], input.as_bytes())?;
-        for (sha, is_commit) in shas.iter().zip(git::parse_batch_check(&shas, &out)) {
-            if is_commit {
-                facts.present.insert(sha.to_string());
-            }
-        }
-        if let Some(tip) = facts.main_tip.clone() {
-            facts.on_main = ancestors_of(git, &tip, facts.present.iter().map(String::as_str))?;
-            // A trailer proves a squash. In merge mode the integrator's merge commit has the
-            // candidate as second parent (ancestry already says it); a commit whose message
-            // merely carries the trailers proves nothing.
-            if cfg.integrator.merge == crate::config::MergeStyle::Squash {
-                facts.trailers = trailers.at(git, &tip)?;
-            }
-        }
-        facts.reachable = facts.reachability(git, &candidates)?;
-        Ok(facts)
-    }
-
-    /// `(branch, sha)` of every candidate whose sha is reachable from its branch's remote
-    /// tip. A candidate already on main needs no answer (it is INTEGRATED whatever its
-    /// branch says). For the others, one `rev-list --parents` lists every commit the tips
-    /// reach that main does not — a sha off main is reachable from a tip only through such
-    /// commits — and the walk happens in memory: one git process for any number of
-    /// candidates, instead of one `merge-base` each.
-    fn reachability(&self, git: &Git, candidates: &[&Started]) -> Result<HashSet<(String, String)>> {
-        let mut out = HashSet::new();
-        let mut wanted: Vec<(&str, &str, &str)> = Vec::new();
-        for c in candidates.iter().filter(|c| self.present.contains(&c.sha) && !self.on_main.contains(&c.sha)) {
-            let Some(tip) = self.branch_tips.get(&c.branch) else { continue };
-            if tip == &c.sha {
-                out.insert((c.branch.clone(), c.sha.clone()));
-            } else {
-                wanted.push((&c.branch, tip, &c.sha));
-            }
-        }
-        if wanted.is_empty() {
-            return Ok(out);
-        }
-        let Some(main_tip) = self.main_tip.as_deref() else {
-            // No main to cut the walk short: ask git per candidate rather than list all history.
-            for (branch, tip, sha) in wanted {
-                if is_ancestor(git, sha, tip)? {
-                    out.insert((branch.to_string(), sha.to_string()));
-                }
-            }
-            return Ok(out);
-        };
-        let mut input = format!("^{main_tip}\n");
-        for tip in wanted.iter().map(|w| w.1).collect::<BTreeSet<_>>() {
-            input.push_str(tip);
-            input.push('\n');
-        }
-        let listed = git.capture_stdin(&["rev-list", "--parents", "--stdin"], input.as_bytes())?;
-        let graph = git::parse_parents(&listed);
-        let mut reach: HashMap<&str, HashSet<&str>> = HashMap::new();
-        for (branch, tip, sha) in wanted {
-            let from_tip = reach.entry(tip).or_insert_with(|| git::walk(&graph, tip));
-            if from_tip.contains(sha) {
-                out.insert((branch.to_string(), sha.to_string()));
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Which of `shas` (all present) are ancestors of `tip`: one `rev-list` lists every commit
-/// reachable from the shas but not from the tip; a sha absent from that list is on it.
-pub(crate) fn ancestors_of<'a>(git: &Git, tip: &str, shas: impl Iterator<Item = &'a str>) -> Result<HashSet<String>> {
-    let shas: Vec<&str> = shas.collect();
-    if shas.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut input = format!("^{tip}\n");
-    for s in &shas {
-        input.push_str(s);
-        input.push('\n');
-    }
-    let out = git.capture_stdin(&["rev-list", "--stdin"], input.as_bytes())?;
-    let not_on: HashSet<&str> = out.lines().collect();
-    Ok(shas.into_iter().filter(|s| !not_on.contains(s)).map(str::to_string).collect())
-}
 
 pub(crate) fn is_ancestor(git: &Git, ancestor: &str, of: &str) -> Result<bool> {
     let args = ["merge-base", "--is-ancestor", "--end-of-options", ancestor, of];
@@ -298,9 +162,16 @@ pub(crate) fn evaluate(p: &Projection, cfg: &Config, facts: &GitFacts) -> Vec<Ca
 
 /// Evaluate every candidate of `p` against the remote-tracking refs as they are now
 /// (also those with a recorded completion: main may have been reset below them).
-pub(crate) fn evaluate_now(git: &Git, cfg: &Config, p: &Projection) -> Result<Vec<CandidateView>> {
-    let facts = GitFacts::gather(git, cfg, p)?;
+pub(crate) fn evaluate_now(git: &Git, cfg: &Config, p: &Projection, dir: &StateDir) -> Result<Vec<CandidateView>> {
+    let facts = facts_now(git, cfg, p, dir, &[])?;
     Ok(evaluate(p, cfg, &facts))
+}
+
+/// The git facts about `p`'s candidates (and whether each of `also` is on main) for the
+/// remote-tracking refs as they are now: from the cache in `dir` when its ref values
+/// still hold, else from git (and cached).
+pub(crate) fn facts_now(git: &Git, cfg: &Config, p: &Projection, dir: &StateDir, also: &[&str]) -> Result<GitFacts> {
+    cache::facts(git, cfg, p, dir, also)
 }
 
 /// A main that moved backwards: `seen` (the tip a run last worked on) is no longer in the
@@ -315,12 +186,17 @@ pub(crate) fn rewound(git: &Git, cfg: &Config, seen: Option<&str>, now: Option<&
     if git.output(&args, None)?.code != 1 {
         return Ok(None);
     }
+    Ok(Some(rewound_message(cfg, seen, now)))
+}
+
+/// The sentence for a main that moved from `seen` to `now`, not a descendant of it.
+fn rewound_message(cfg: &Config, seen: &str, now: &str) -> String {
     let remote_main = format!("{}/{}", cfg.integrator.remote, cfg.integrator.main);
-    Ok(Some(format!(
+    format!(
         "{remote_main} moved backwards: {} (where the last run left it) is no longer on it; it is at {} now",
         git::short(seen),
         git::short(now)
-    )))
+    )
 }
 
 /// [`rewound`] for the tip recorded by the last run in `checkpoint` and `<remote>/<main>`

@@ -119,19 +119,23 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         // The candidates of open queue items, also of a slug archived before a run settled them.
         proj.take_back_slugs(&repo.state, q.open_slugs())?;
     }
-    let mut candidates: Vec<CandidateView> = readiness::evaluate_now(&repo.git, &cfg, &proj)?
-        .into_iter()
-        .filter(|c| all || c.state != State::Integrated)
-        .collect();
-    mark_blocked(&mut candidates, &q);
     // The checkpoint only describes the last run: a damaged one is reported, not fatal.
     let (last_run, last_run_damaged) = match store::read_json::<Checkpoint>(&repo.state.checkpoint()) {
         Ok(cp) => (cp, None),
         Err(Error::Failed { message, hint }) => (None, Some(format!("{message}; {}", hint.unwrap_or_default()))),
         Err(e) => return Err(e),
     };
+    // One gathering answers readiness, the rewind check and the breach alarm (main's tip,
+    // and whether the tip it last checked is still on main).
     let seen = last_run.as_ref().and_then(|cp| cp.main_sha.as_deref());
-    let main_moved_backwards = readiness::rewound_since(&repo.git, &cfg, seen)?;
+    let cutover = recorded_cutover(repo, &cfg);
+    let checked = cutover.then(|| crate::breach::last_checked(&repo.state)).flatten();
+    let also: Vec<&str> = seen.into_iter().chain(checked.as_deref()).collect();
+    let facts = readiness::facts_now(&repo.git, &cfg, &proj, &repo.state, &also)?;
+    let mut candidates: Vec<CandidateView> =
+        readiness::evaluate(&proj, &cfg, &facts).into_iter().filter(|c| all || c.state != State::Integrated).collect();
+    mark_blocked(&mut candidates, &q);
+    let main_moved_backwards = facts.rewound(&cfg, seen);
     let report = StatusReport {
         mode: mode_view(&cfg, &proj),
         lease: lease::inspect(&repo.state)?,
@@ -143,7 +147,14 @@ pub(crate) fn status(repo: &Repo, fetch: bool, all: bool) -> Result<StatusReport
         // The rows `integrator notifications` lists: one meaning of "unseen".
         notifications: Unseen { unseen: notifications(&proj, false).notifications.len() as u64 },
         log: proj.health,
-        breach: crate::breach::check(&repo.git, &repo.state, &cfg, recorded_cutover(repo, &cfg))?,
+        breach: crate::breach::check_at(
+            &repo.git,
+            &repo.state,
+            &cfg,
+            cutover,
+            facts.main_tip.as_deref(),
+            Some(&facts.on_main),
+        )?,
         bridge: crate::bridge::view(&repo.state, &cfg)?,
     };
     // `status` is a one-shot process: freeing a projection of a million events node by

@@ -17,7 +17,7 @@ pub(crate) fn retry(repo: &Repo, slug: &str) -> Result<()> {
     let cfg = repo.config()?;
     let mut proj = Projection::load(&repo.state)?;
     proj.take_back_slug(&repo.state, slug)?;
-    let views = readiness::evaluate_now(&repo.git, &cfg, &proj)?;
+    let views = readiness::evaluate_now(&repo.git, &cfg, &proj, &repo.state)?;
     store::with_state_lock(&repo.state, || {
         let mut q = Queue::load(&repo.state)?;
         let Some(i) = q.latest_of_slug(slug, &[Status::Blocked]) else {

@@ -134,8 +134,10 @@ impl Runner<'_> {
         self.journal.checkpoint(Phase::Verify, Some(item), None)?;
         let wt = self.worktree_at(commit)?;
         if !cfg.verify.is_empty() {
-            self.progress(&format!("verify {}: running `{}`", item.slug, cfg.verify));
-            if let Err(cause) = self.check(&wt, item, &cfg.verify, &[])? {
+            let shown = self.timed(format!("verify {}: running `{}`", item.slug, cfg.verify));
+            let verified = self.check(&wt, item, &cfg.verify, &[]);
+            drop(shown);
+            if let Err(cause) = verified? {
                 let (exit, tail) = match &cause {
                     Cause::VerifyFailed { code, output_tail, .. } => (Some(*code), output_tail.as_str()),
                     Cause::CheckBroke { output_tail, .. } => (None, output_tail.as_str()),

@@ -7,6 +7,7 @@
 
 mod cutover;
 pub(crate) mod journal;
+mod progress;
 mod settle;
 mod shadow;
 mod tidy;
@@ -177,10 +178,21 @@ impl Runner<'_> {
     /// A line about long work (verify, the grace window) for a person at a terminal:
     /// stderr, only when it is a tty and the run is not --quiet/--json.
     fn progress(&self, line: &str) {
-        use std::io::IsTerminal;
-        if self.opts.announce && std::io::stderr().is_terminal() {
+        if self.watched() {
             eprintln!("{line}");
         }
+    }
+
+    /// [`progress`](Self::progress) for a wait of unknown length: `label` with the seconds
+    /// it has been running, rewritten in place, until the returned timer drops.
+    fn timed(&self, label: String) -> Option<progress::Timer> {
+        self.watched().then(|| progress::timer(label))
+    }
+
+    /// Is a person watching: stderr a terminal and the run not --quiet/--json?
+    fn watched(&self) -> bool {
+        use std::io::IsTerminal;
+        self.opts.announce && std::io::stderr().is_terminal()
     }
 
     /// `<remote>/<main>`, as messages name it.
@@ -273,15 +285,17 @@ impl Runner<'_> {
             let (views, facts) = self.evaluate()?;
             let q = self.sync(&views, &facts)?;
             let ready = readiness::by_candidate(&views);
-            let next = q.fifo(Status::Queued).into_iter().map(|i| &q.items[i]).find(|it| {
-                let is_ready = ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready);
-                is_ready && !evaluated.contains(&it.key())
-            });
-            let Some(item) = next.cloned() else { return Ok(false) };
+            let waiting: Vec<_> = (q.fifo(Status::Queued).into_iter().map(|i| &q.items[i]))
+                .filter(|it| ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready))
+                .filter(|it| !evaluated.contains(&it.key()))
+                .collect();
+            let Some(item) = waiting.first().map(|&it| it.clone()) else { return Ok(false) };
             if self.out_of_budget() {
                 return Ok(true);
             }
             evaluated.insert(item.key());
+            let (i, n) = (evaluated.len(), evaluated.len() - 1 + waiting.len());
+            self.progress(&format!("candidate {i} of {n}: {}", item.candidate()));
             self.journal.checkpoint(Phase::Apply, Some(&item), None)?;
             let t = Instant::now();
             if self.cutover() {

@@ -41,11 +41,13 @@ impl Runner<'_> {
         if !self.cfg.integrator.verify_in_shadow || self.cfg.integrator.verify.is_empty() {
             return Ok(None);
         }
-        self.progress(&format!("verify (shadow): running `{}`", self.cfg.integrator.verify));
         let wt = self.worktree_at(commit)?;
+        let shown = self.timed(format!("verify (shadow): running `{}`", self.cfg.integrator.verify));
         let cfg = &self.cfg.integrator;
         let verify = &cfg.verify;
-        Ok(match wt.run_check(verify, &self.cfg.guard.agent_env, cfg.verify_timeout_secs, &[])? {
+        let checked = wt.run_check(verify, &self.cfg.guard.agent_env, cfg.verify_timeout_secs, &[]);
+        drop(shown);
+        Ok(match checked? {
             Checked::Passed { .. } => None,
             Checked::Failed { code, output } | Checked::CannotRun { code, output } => {
                 Some(format!("verify `{verify}` failed (exit {code}): {}", apply::tail(&output, 5)))

@@ -31,6 +31,7 @@ mod newcomer_takeover;
 mod queue_page;
 mod quickstart;
 mod readiness;
+mod readiness_cache;
 mod reliability;
 mod run_limits;
 mod schemas;

@@ -1,5 +1,7 @@
-//! Progress on long work (issue 15, friction 6): install.sh lets cargo show its build
-//! progress; verify and the grace window say what they wait for on a terminal only.
+//! Progress on long work (issue 15, friction 6; issue 14): install.sh lets cargo show its
+//! build progress; on a terminal only, a run says which candidate of how many it works on,
+//! for how long verify has been running (rewritten in place) and what the grace window
+//! waits for.
 
 use crate::support::{show, write_exec, Sandbox, INSTALL_SH};
 
@@ -33,18 +35,24 @@ fn install_builds_without_silencing_cargo() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Compiling"), "{}", show(&out));
 }
 
-/// Run `integrator run` under a pseudo-terminal (util-linux `script`); returns what the
-/// terminal showed.
-fn run_on_a_tty(sb: &Sandbox) -> String {
+/// Run `integrator run <flags>` under a pseudo-terminal (util-linux `script`); returns
+/// what the terminal was sent, carriage returns kept.
+fn run_on_a_tty(sb: &Sandbox, flags: &str) -> String {
     let integrator = crate::support::bin("integrator");
     let out = sb
         .cmd("script", &sb.work)
-        .args(["-qec", &format!("{} run", integrator.display()), "/dev/null"])
+        .args(["-qec", &format!("{} run {flags}", integrator.display()), "/dev/null"])
         .env("TELECLAUDE_SESSION_ID", "")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
-    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lines a terminal finally shows: each `\r` (and erase-line) rewrites the line.
+fn final_lines(sent: &str) -> Vec<String> {
+    let sent = sent.replace("\r\n", "\n");
+    sent.lines().map(|l| l.rsplit('\r').next().unwrap_or_default().replace("\x1b[K", "")).collect()
 }
 
 #[test]
@@ -53,13 +61,42 @@ fn verify_and_grace_show_progress_on_a_terminal_only() {
     sb.cutover_with("verify = \"true\"\ngrace_secs = 1\n");
     let a = sb.branch("a", "a.txt", "a\n");
     sb.ready("a", "a", &a, "2026-01-01T00:00:01Z");
-    let screen = run_on_a_tty(&sb);
-    assert!(screen.contains("verify a: running `true`\n"), "{screen}");
-    assert!(screen.contains("grace window: waiting 1s for late events\n"), "{screen}");
+    let screen = final_lines(&run_on_a_tty(&sb, ""));
+    assert!(screen.iter().any(|l| l.starts_with("verify a: running `true` — 0.")), "{screen:#?}");
+    assert!(screen.iter().any(|l| l == "grace window: waiting 1s for late events"), "{screen:#?}");
     let b = sb.branch("b", "b.txt", "b\n");
     sb.ready("b", "b", &b, "2026-01-01T00:00:02Z");
     let (code, out, err) = sb.run(&["run"]);
     assert_eq!(code, 0, "{err}");
     assert!(sb.is_ancestor_of_main(&b));
-    assert!(!err.contains("verify") && !out.contains("verify b: running"), "no progress off a terminal: {out}{err}");
+    let quiet = !err.contains("verify") && !err.contains("candidate 1 of") && !out.contains("verify b: running");
+    assert!(quiet, "no progress off a terminal: {out}{err}");
+}
+
+#[test]
+fn a_run_on_a_terminal_counts_candidates_and_times_verify_in_place_unless_quiet() {
+    let sb = Sandbox::new();
+    sb.cutover_with("verify = \"sleep 1.5\"\n");
+    let shas: Vec<String> = ["a", "b", "c"].iter().map(|n| sb.branch(n, &format!("{n}.txt"), "x\n")).collect();
+    for (i, (n, sha)) in ["a", "b", "c"].iter().zip(&shas).enumerate() {
+        sb.ready(n, n, sha, &format!("2026-01-01T00:00:0{}Z", i + 1));
+    }
+    // --quiet on a terminal: the work is done, nothing is shown.
+    let sent = run_on_a_tty(&sb, "--quiet --max-items 1");
+    assert!(sb.is_ancestor_of_main(&shas[0]) && !sb.is_ancestor_of_main(&shas[1]));
+    assert!(!sent.contains("candidate") && !sent.contains("verify"), "progress under --quiet: {sent:?}");
+
+    let sent = run_on_a_tty(&sb, "");
+    let screen = final_lines(&sent);
+    for (i, n) in [(1, "b"), (2, "c")] {
+        let line = format!("candidate {i} of 2: {n} ({n}@{})", &shas[i][..7]);
+        assert!(screen.contains(&line), "no `{line}` in {screen:#?}");
+    }
+    // While it runs, the verify line counts seconds; the same line ends with the total.
+    assert!(sent.contains("\r\x1b[Kverify b: running `sleep 1.5` … 1 s"), "not rewritten in place: {sent:?}");
+    let done = screen.iter().find(|l| l.starts_with("verify c: running `sleep 1.5` — "));
+    let done = done.unwrap_or_else(|| panic!("{screen:#?}"));
+    let secs: f64 = done.rsplit(" — ").next().unwrap().trim_end_matches(" s").parse().unwrap();
+    assert!((1.5..30.0).contains(&secs), "{done}");
+    assert!(sb.is_ancestor_of_main(&shas[1]) && sb.is_ancestor_of_main(&shas[2]));
 }

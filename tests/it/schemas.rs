@@ -353,6 +353,8 @@ fn what_a_shadow_run_writes_matches_the_schemas() {
     c.file(&sb, "lease", "lease.json");
     c.config(&sb);
     c.output(&sb, "status", &["status", "--json", "--all"]);
+    let facts = c.file(&sb, "git-facts", "git-facts.json");
+    assert_eq!(facts["pairs"].as_array().map(Vec::len), Some(2), "{facts:#}");
     c.output(&sb, "queue-output", &["queue", "--json", "--all"]);
     let parity = c.output(&sb, "parity", &["parity", "--json"]);
 
@@ -372,6 +374,7 @@ fn what_a_shadow_run_writes_matches_the_schemas() {
         "lease",
         "config",
         "status",
+        "git-facts",
         "queue-output",
         "parity",
         "run",
