@@ -3,7 +3,7 @@
 //! a renamed main, and the rough edges around them.
 
 use crate::support::guards::{write_exec, GuardSandbox};
-use crate::support::{jsonl, Sandbox, CUTOVER};
+use crate::support::{bin, jsonl, Sandbox, CUTOVER};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -359,4 +359,28 @@ fn one_private_worktree_serves_every_candidate_of_a_run_and_starts_clean() {
     let worktrees = sb.git(&sb.work, &["worktree", "list", "--porcelain"]);
     assert_eq!(worktrees.lines().filter(|l| l.starts_with("worktree ")).count(), 1, "{worktrees}");
     assert!(!Path::new(&sb.state().join("worktree")).exists());
+}
+
+/// A directory at the private worktree's place that git does not know (a copy, a restore,
+/// a hand-made one) is removed before the run checks out there; with nothing left over
+/// the run spends no git process on cleaning.
+#[test]
+fn a_stray_directory_at_the_private_worktree_is_cleared_and_nothing_stale_costs_nothing() {
+    let sb = cutover_with("verify = 'test -e a.txt'\n");
+    let a = sb.branch("a", "a.txt", "a\n");
+    sb.ready("a", "a", &a, "2026-01-01T10:00:00Z");
+    let trace = sb.root.join("trace");
+    let out = sb.cmd(bin("integrator"), &sb.work).env("GIT_TRACE", &trace).args(["run"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(item(&sb, "a")["status"], "integrated");
+    let traced = std::fs::read_to_string(&trace).unwrap();
+    assert!(!traced.contains("worktree remove --force --force"), "a clean start cleaned:\n{traced}");
+    let b = sb.branch("b", "b.txt", "b\n");
+    sb.ready("b", "b", &b, "2026-01-01T11:00:00Z");
+    let stray = sb.state().join("worktree");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("left.txt"), "left\n").unwrap();
+    sb.ok(&["run"]);
+    assert_eq!(item(&sb, "b")["status"], "integrated", "{}", sb.ok(&["queue", "--all"]));
+    assert!(!stray.exists());
 }
