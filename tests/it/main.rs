@@ -33,3 +33,4 @@ mod run_limits;
 mod schemas;
 mod shadow;
 mod shim_exec;
+mod speculative;
