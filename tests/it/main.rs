@@ -34,3 +34,4 @@ mod schemas;
 mod shadow;
 mod shim_exec;
 mod speculative;
+mod speculative_props;
