@@ -6,6 +6,6 @@ need_tools
 build
 machine
 export BENCH_SKIP_BUILD=1
-for b in shim prepush emit status run-loop; do
+for b in shim prepush emit status run-loop speculative; do
   "$BENCH_DIR/$b.sh"
 done

@@ -10,7 +10,7 @@
 //! round is built on main as it will be once they landed, and discarded when a push does
 //! not go as planned.
 
-use super::speculate::{Built, Spec, Tried, Which};
+use super::speculate::{Built, Round, Spec, Tried, Which};
 use super::{obj, Phase, Runner};
 use crate::apply::Push;
 use crate::candidate::Named;
@@ -43,16 +43,18 @@ impl Window {
     }
 }
 
-/// A round whose checks have run.
-struct Round {
-    specs: Vec<Spec>,
-    tried: Vec<Option<Result<Tried>>>,
-}
-
 /// The steps of a round that land now, in order, and main once they have landed.
 struct Plan {
     steps: Vec<(Spec, Option<Result<Tried>>)>,
     tip: String,
+}
+
+impl Plan {
+    /// The shas of the candidates it lands.
+    fn landing(&self) -> Vec<String> {
+        let passed = |t: &Option<Result<Tried>>| matches!(t, Some(Ok(Tried::Passed { .. })));
+        self.steps.iter().filter(|(_, t)| passed(t)).map(|(s, _)| s.item.sha.clone()).collect()
+    }
 }
 
 /// What the pipeline keeps between rounds.
@@ -122,77 +124,93 @@ impl Runner<'_> {
             let plan = p.ready.take().map(|r| plan(r, &main, &mut p.window));
             let planned: HashSet<String> =
                 plan.iter().flat_map(|pl| pl.steps.iter().map(|(s, _)| s.item.key())).collect();
-            let stopped = self.take(&mut p, &q, &views, &planned)?;
+            let (stopped, fresh) = self.take(&mut p, &q, &views, &planned)?;
             let next: Vec<Item> = p.pending.iter().filter(|i| !planned.contains(&i.key())).cloned().collect();
             if plan.is_none() && next.is_empty() {
                 return Ok(stopped);
             }
+            let next = &next[..next.len().min(p.window.size)];
             let tip = plan.as_ref().map_or(main, |pl| pl.tip.clone());
-            let specs = self.build(&next[..next.len().min(p.window.size)], &tip, &facts)?;
-            self.round(&mut p, plan, specs, &facts)?;
+            self.round(&mut p, plan, (next, &tip, fresh), &facts)?;
         }
     }
 
-    /// Check `specs` while `plan` lands; keep their results for the next round unless
-    /// the landing went otherwise than planned.
-    fn round(&mut self, p: &mut Pipeline, plan: Option<Plan>, specs: Vec<Spec>, facts: &GitFacts) -> Result<()> {
+    /// Build and check the round of `next` on `tip` while `plan` lands (and the candidates
+    /// `fresh` are taken from the queue); keep its results for the next round unless the
+    /// landing went otherwise than planned.
+    fn round(
+        &mut self,
+        p: &mut Pipeline,
+        plan: Option<Plan>,
+        (next, tip, fresh): (&[Item], &str, Vec<Item>),
+        facts: &GitFacts,
+    ) -> Result<()> {
         let t = Instant::now();
-        self.journal.checkpoint(Phase::Verify, specs.first().map(|s| &s.item), None)?;
-        let slugs: Vec<&str> = specs.iter().map(|s| s.item.slug.as_str()).collect();
-        if !slugs.is_empty() {
-            self.progress(&format!("verify: {} at once ({})", slugs.len(), slugs.join(", ")));
+        self.journal.checkpoint(Phase::Verify, next.first(), None)?;
+        if !next.is_empty() {
+            let slugs: Vec<&str> = next.iter().map(|i| i.slug.as_str()).collect();
+            self.progress(&format!("verify: up to {} at once ({})", slugs.len(), slugs.join(", ")));
         }
-        let trial = self.trial(&specs)?;
-        let (landed, tried) = std::thread::scope(|s| {
-            let checks = s.spawn(move || trial.run());
-            let landed = match plan {
+        let speculator = self.speculator(next.len(), tip)?;
+        let landing: Vec<String> = plan.iter().flat_map(Plan::landing).collect();
+        let (landed, round) = std::thread::scope(|s| {
+            let landing: Vec<&str> = landing.iter().map(String::as_str).collect();
+            let checks = s.spawn(move || speculator.run(next, tip, &landing, facts));
+            let landed = fresh.iter().try_for_each(|item| self.dequeue(item).map(drop)).and_then(|()| match plan {
                 Some(plan) => self.land(p, plan, facts),
                 None => Ok(true),
-            };
+            });
             (landed, checks.join())
         });
         crate::failpoint::point!("after-speculative-verify");
-        let tried = tried.map_err(|_| Error::failed("the speculative checks panicked"))?;
+        let round = round.map_err(|_| Error::failed("the speculative checks panicked"))?;
         self.journal.add_time("apply_ms", t);
-        if landed? && !specs.is_empty() {
-            p.ready = Some(Round { specs, tried });
+        if landed? && !next.is_empty() {
+            p.ready = Some(round?);
         }
         Ok(())
     }
 
     /// Take queued READY candidates into the pipeline, up to the window, and drop from it
-    /// those no longer READY. Returns true when the budget left one in the queue.
+    /// those no longer READY. Returns whether the budget left one in the queue, and the
+    /// candidates taken (to be dequeued while the round runs).
     fn take(
         &mut self,
         p: &mut Pipeline,
         q: &Queue,
         views: &[CandidateView],
         planned: &HashSet<String>,
-    ) -> Result<bool> {
+    ) -> Result<(bool, Vec<Item>)> {
         for item in p.pending.clone().iter().filter(|i| !planned.contains(&i.key())) {
             if !self.still_ready(item, views, "no longer READY")? {
                 p.pending.retain(|i| i.key() != item.key());
             }
         }
         let ready = readiness::by_candidate(views);
-        let queued = q.fifo(Status::Queued).into_iter().map(|i| &q.items[i]).filter(|it| {
-            let is_ready = ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready);
-            is_ready && !p.taken.contains(&it.key())
-        });
-        for item in queued.collect::<Vec<_>>() {
+        let queued: Vec<&Item> = q
+            .fifo(Status::Queued)
+            .into_iter()
+            .map(|i| &q.items[i])
+            .filter(|it| {
+                let is_ready = ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready);
+                is_ready && !p.taken.contains(&it.key())
+            })
+            .collect();
+        let mut fresh = Vec::new();
+        for item in queued {
             if p.pending.iter().filter(|i| !planned.contains(&i.key())).count() >= p.window.size {
                 break;
             }
             let over = self.opts.max_items.is_some_and(|n| p.taken.len() >= n)
                 || self.opts.time_budget.is_some_and(|b| self.journal.started.elapsed() >= b);
             if over {
-                return Ok(true);
+                return Ok((true, fresh));
             }
             p.taken.insert(item.key());
-            let item = self.dequeue(item)?;
-            p.pending.push(item);
+            p.pending.push(item.clone());
+            fresh.push(item.clone());
         }
-        Ok(false)
+        Ok((false, fresh))
     }
 
     /// Land `plan` in order. False when it went otherwise than planned (a push was

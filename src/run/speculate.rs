@@ -5,10 +5,11 @@
 
 use super::Runner;
 use crate::apply::{self, Checked, Merge, Worktree};
+use crate::config::MergeStyle;
 use crate::error::{Error, Result};
 use crate::git::Git;
 use crate::queue::Item;
-use crate::readiness::{self, GitFacts};
+use crate::readiness::GitFacts;
 
 /// One candidate of a round, merged on top of the ones before it.
 pub(super) struct Spec {
@@ -50,38 +51,72 @@ pub(super) enum Tried {
     Stopped { which: Which, checked: Checked },
 }
 
-/// The checks of one round, owned, so that they run beside the landing of the last one.
-pub(super) struct Trial {
+/// A round: its speculations, in queue order, and how the checks of each ended (None:
+/// nothing to check).
+pub(super) struct Round {
+    pub specs: Vec<Spec>,
+    pub tried: Vec<Option<Result<Tried>>>,
+}
+
+/// A round's work, owned, so that it runs beside the landing of the round before: the
+/// chain of merges, then every check at once, each in a slot worktree of its own.
+pub(super) struct Speculator {
     git: Git,
+    style: MergeStyle,
     verify: String,
     bookkeeping: String,
     agent_env: String,
     timeout_secs: u64,
-    /// Per speculation of the round: its slot and merge commit, when it has one to check.
-    jobs: Vec<Option<(Worktree, String, Item)>>,
+    slots: Vec<Worktree>,
 }
 
 impl Runner<'_> {
-    /// Merge `items` in order, each on top of the last clean merge, from `tip`. Stops
-    /// before a candidate the chain already contains (another candidate brought its sha
-    /// in): the next round, once those before it landed, settles it as already on main.
-    pub(super) fn build(&self, items: &[Item], tip: &str, facts: &GitFacts) -> Result<Vec<Spec>> {
+    /// The speculator of a round of up to `n` candidates: the slot worktrees it needs are
+    /// created the first time (at `tip`), then moved from merge to merge.
+    pub(super) fn speculator(&mut self, n: usize, tip: &str) -> Result<Speculator> {
+        while self.slots.len() < n {
+            self.slots.push(Worktree::prepare_slot(&self.git, &self.dir, self.slots.len() + 1, tip)?);
+        }
+        let i = &self.cfg.integrator;
+        Ok(Speculator {
+            git: self.git.clone(),
+            style: i.merge,
+            verify: i.verify.clone(),
+            bookkeeping: i.bookkeeping.clone(),
+            agent_env: self.cfg.guard.agent_env.clone(),
+            timeout_secs: i.verify_timeout_secs,
+            slots: self.slots[..n].to_vec(),
+        })
+    }
+}
+
+impl Speculator {
+    /// Build the chain of `items` on `tip` (see [`Speculator::build`]) and check it.
+    pub(super) fn run(&self, items: &[Item], tip: &str, landing: &[&str], facts: &GitFacts) -> Result<Round> {
+        let specs = self.build(items, tip, landing, facts)?;
+        let tried = self.check(&specs);
+        Ok(Round { specs, tried })
+    }
+
+    /// Merge `items` in order, each on top of the last clean merge, from `tip` (main once
+    /// the shas `landing` have landed). Stops before a candidate the chain already holds
+    /// (its sha came in with another candidate's): the next round, once those before it
+    /// landed, settles it as already on main, as the serial run would.
+    fn build(&self, items: &[Item], tip: &str, landing: &[&str], facts: &GitFacts) -> Result<Vec<Spec>> {
         let mut base = tip.to_string();
-        let mut chained: Vec<&str> = Vec::new();
+        let mut chained: Vec<&str> = landing.to_vec();
+        let reach = Reach::new(&self.git, tip, items, facts)?;
         let mut specs = Vec::new();
         for item in items {
             if facts.is_on_main(&item.sha) {
                 specs.push(Spec { item: item.clone(), base: base.clone(), built: Built::OnMain });
                 continue;
             }
-            let speculative = facts.main_tip.as_deref() != Some(base.as_str());
-            if chained.contains(&item.sha.as_str())
-                || (speculative && readiness::is_ancestor(&self.git, &item.sha, &base)?)
-            {
+            let held = self.style == MergeStyle::Merge && reach.holds(tip, &chained, &item.sha);
+            if held || chained.contains(&item.sha.as_str()) {
                 break;
             }
-            let style = self.cfg.integrator.merge;
-            let built = match apply::merge(&self.git, style, &base, &item.slug, &item.branch, &item.sha)? {
+            let built = match apply::merge(&self.git, self.style, &base, &item.slug, &item.branch, &item.sha)? {
                 Merge::Clean { commit, .. } => Built::Merged { commit },
                 Merge::Conflict { paths, messages } => Built::Conflict { paths, messages },
                 Merge::Failed { message } => Built::Failed { message },
@@ -96,39 +131,19 @@ impl Runner<'_> {
         Ok(specs)
     }
 
-    /// The checks of `specs`, each merged one in a slot worktree of its own (created the
-    /// first time a round needs that many; moved from merge to merge after that).
-    pub(super) fn trial(&mut self, specs: &[Spec]) -> Result<Trial> {
-        let mut jobs = Vec::new();
-        let mut used = 0;
-        for spec in specs {
-            let Built::Merged { commit } = &spec.built else {
-                jobs.push(None);
-                continue;
-            };
-            if self.slots.len() == used {
-                self.slots.push(Worktree::prepare_slot(&self.git, &self.dir, used + 1, commit)?);
-            }
-            jobs.push(Some((self.slots[used].clone(), commit.clone(), spec.item.clone())));
-            used += 1;
-        }
-        let i = &self.cfg.integrator;
-        Ok(Trial {
-            git: self.git.clone(),
-            verify: i.verify.clone(),
-            bookkeeping: i.bookkeeping.clone(),
-            agent_env: self.cfg.guard.agent_env.clone(),
-            timeout_secs: i.verify_timeout_secs,
-            jobs,
-        })
-    }
-}
-
-impl Trial {
-    /// Run every check at once; one result per speculation (None: nothing to check).
-    pub(super) fn run(self) -> Vec<Option<Result<Tried>>> {
+    /// Run the checks of every merged speculation at once; one result per speculation
+    /// (None: nothing to check).
+    fn check(&self, specs: &[Spec]) -> Vec<Option<Result<Tried>>> {
+        let mut slots = self.slots.iter();
+        let jobs: Vec<Option<(&Worktree, &String, &Item)>> = specs
+            .iter()
+            .map(|s| match &s.built {
+                Built::Merged { commit } => slots.next().map(|wt| (wt, commit, &s.item)),
+                _ => None,
+            })
+            .collect();
         std::thread::scope(|s| {
-            let running: Vec<_> = self.jobs.iter().map(|job| job.as_ref().map(|j| s.spawn(|| self.one(j)))).collect();
+            let running: Vec<_> = jobs.iter().map(|job| job.map(|j| s.spawn(move || self.one(j)))).collect();
             running
                 .into_iter()
                 .map(|h| h.map(|h| h.join().unwrap_or_else(|_| Err(Error::failed("a speculative check panicked")))))
@@ -138,7 +153,7 @@ impl Trial {
 
     /// Verify, then bookkeeping, in the slot moved to the merge (as the serial run does in
     /// its one private worktree).
-    fn one(&self, (wt, merge, item): &(Worktree, String, Item)) -> Result<Tried> {
+    fn one(&self, (wt, merge, item): (&Worktree, &String, &Item)) -> Result<Tried> {
         wt.move_to(&self.git, merge)?;
         if !self.verify.is_empty() {
             let checked = wt.run_check(&self.verify, &self.agent_env, self.timeout_secs, &[])?;
@@ -155,5 +170,29 @@ impl Trial {
             return Ok(Tried::Stopped { which: Which::Bookkeeping, checked });
         }
         Ok(Tried::Passed { commit: wt.commit_changes(&self.git, merge, &item.slug, &item.sha)? })
+    }
+}
+
+/// What the tip of a round and its candidates reach beyond main: one `git rev-list
+/// --parents` per round, the walks in memory (a merge holds its second parent's history).
+struct Reach {
+    listed: String,
+}
+
+impl Reach {
+    fn new(git: &Git, tip: &str, items: &[Item], facts: &GitFacts) -> Result<Reach> {
+        let main = facts.main_tip.as_deref().unwrap_or(tip);
+        let mut input = format!("^{main}\n{tip}\n");
+        for item in items.iter().filter(|i| !facts.is_on_main(&i.sha)) {
+            input.push_str(&item.sha);
+            input.push('\n');
+        }
+        Ok(Reach { listed: git.capture_stdin(&["rev-list", "--parents", "--stdin"], input.as_bytes())? })
+    }
+
+    /// Does `sha` come with `tip` or one of the candidate shas `chained`?
+    fn holds(&self, tip: &str, chained: &[&str], sha: &str) -> bool {
+        let graph = crate::git::parse_parents(&self.listed);
+        std::iter::once(tip).chain(chained.iter().copied()).any(|from| crate::git::walk(&graph, from).contains(sha))
     }
 }

@@ -96,6 +96,9 @@ proptest! {
         // The same candidates blocked, for the same reasons; the same ones integrated.
         prop_assert_eq!(queue_outcome(&parallel), queue_outcome(&serial));
         assert_nothing_untested(&parallel);
+        // Nobody else moves main: every push went as planned (none built on a stale base).
+        let log = std::fs::read_to_string(parallel.state().join("events.jsonl")).unwrap();
+        prop_assert!(!log.contains("integration.push.rejected"));
         prop_assert!(!parallel.state().join("speculative").exists());
     }
 }
@@ -116,8 +119,7 @@ fn killed_at(sb: &Sandbox, point: &str) {
 /// Six candidates (the third fails verify), four at once; the run is killed at `point`,
 /// then a run converges on what an unkilled serial run gives.
 fn kill_in_a_window_then_converge(point: &str) {
-    let gens: Vec<Gen> =
-        (0..6).map(|i| Gen { shared: false, stack: 0, fails: i == 2, bookkeeps: false }).collect();
+    let gens: Vec<Gen> = (0..6).map(|i| Gen { shared: false, stack: 0, fails: i == 2, bookkeeps: false }).collect();
     let changes = changes(&gens);
     let serial = sandbox(1);
     ready_all(&serial, &changes);
@@ -134,7 +136,8 @@ fn kill_in_a_window_then_converge(point: &str) {
     assert_eq!(count, trailers.len(), "a candidate landed twice");
     assert_eq!(landed(&sb), landed(&serial), "{point}");
     // The same statuses (a candidate the killed run pushed is `recovered: already on main`).
-    let statuses = |sb: &Sandbox| queue_outcome(sb).into_iter().map(|(slug, status, _)| (slug, status)).collect::<Vec<_>>();
+    let statuses =
+        |sb: &Sandbox| queue_outcome(sb).into_iter().map(|(slug, status, _)| (slug, status)).collect::<Vec<_>>();
     assert_eq!(statuses(&sb), statuses(&serial), "{point}");
     assert_nothing_untested(&sb);
     assert!(!sb.state().join("speculative").exists(), "{point}: speculative worktrees left behind");
