@@ -19,7 +19,9 @@ struct Gen {
     bookkeeps: bool,
 }
 
-fn changes(gens: &[Gen]) -> Vec<Change> {
+/// The candidates of `gens`, queued in the order `ranks` gives (a candidate stacked on one
+/// queued after it brings that one's sha to main first).
+fn changes(gens: &[Gen], ranks: &[usize]) -> Vec<Change> {
     gens.iter()
         .enumerate()
         .map(|(i, g)| {
@@ -35,7 +37,7 @@ fn changes(gens: &[Gen]) -> Vec<Change> {
                 files.push((format!("BK-{slug}"), "x\n".into()));
             }
             let on = (g.stack > 0 && g.stack <= i).then(|| i - g.stack);
-            Change { slug, on, files }
+            Change { slug, on, files, rank: ranks.get(i).copied() }
         })
         .collect()
 }
@@ -76,14 +78,17 @@ proptest! {
 
     #[test]
     fn the_parallel_run_lands_what_the_serial_run_lands_in_the_same_order_with_the_same_trees(
-        gens in prop::collection::vec(
+        (gens, ranks) in prop::collection::vec(
             (prop::bool::weighted(0.3), 0usize..3, prop::bool::weighted(0.25), prop::bool::weighted(0.15))
                 .prop_map(|(shared, stack, fails, bookkeeps)| Gen { shared, stack: if stack == 2 { 1 } else { 0 }, fails, bookkeeps }),
             3..7,
-        ),
+        ).prop_flat_map(|gens| {
+            let n = gens.len();
+            (Just(gens), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+        }),
         k in 2usize..5,
     ) {
-        let changes = changes(&gens);
+        let changes = changes(&gens, &ranks);
         let serial = sandbox(1);
         ready_all(&serial, &changes);
         serial.ok(&["run"]);
@@ -120,7 +125,7 @@ fn killed_at(sb: &Sandbox, point: &str) {
 /// then a run converges on what an unkilled serial run gives.
 fn kill_in_a_window_then_converge(point: &str) {
     let gens: Vec<Gen> = (0..6).map(|i| Gen { shared: false, stack: 0, fails: i == 2, bookkeeps: false }).collect();
-    let changes = changes(&gens);
+    let changes = changes(&gens, &[]);
     let serial = sandbox(1);
     ready_all(&serial, &changes);
     serial.ok(&["run"]);

@@ -6,23 +6,24 @@
 use super::Sandbox;
 
 /// One candidate: its slug (also its branch), the candidate it is stacked on (by index,
-/// None: off `origin/main`) and the files it writes.
+/// None: off `origin/main`), the files it writes and its place in the queue (None: its index).
 #[derive(Clone, Debug)]
 pub(crate) struct Change {
     pub slug: String,
     pub on: Option<usize>,
     pub files: Vec<(String, String)>,
+    pub rank: Option<usize>,
 }
 
 impl Change {
     pub(crate) fn new(slug: &str, files: &[(&str, &str)]) -> Change {
         let files = files.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
-        Change { slug: slug.to_string(), on: None, files }
+        Change { slug: slug.to_string(), on: None, files, rank: None }
     }
 }
 
-/// Create, push and make READY `changes` (ready_at one minute apart, in order). Returns
-/// each candidate's sha.
+/// Create, push and make READY `changes` (ready_at one minute apart, in the order of their
+/// ranks). Returns each candidate's sha.
 pub(crate) fn ready_all(sb: &Sandbox, changes: &[Change]) -> Vec<String> {
     sb.git(&sb.work, &["fetch", "-q", "origin"]);
     let mut shas: Vec<String> = Vec::new();
@@ -42,7 +43,8 @@ pub(crate) fn ready_all(sb: &Sandbox, changes: &[Change]) -> Vec<String> {
     sb.git(&sb.work, &push.iter().map(String::as_str).collect::<Vec<_>>());
     let mut input = String::new();
     for (i, (c, sha)) in changes.iter().zip(&shas).enumerate() {
-        let at = format!("2026-01-01T{:02}:{:02}:00Z", 10 + i / 60, i % 60);
+        let r = c.rank.unwrap_or(i);
+        let at = format!("2026-01-01T{:02}:{:02}:00Z", 10 + r / 60, r % 60);
         let lines = [
             format!(
                 r#"{{"type":"review-approved","payload":{{"slug":"{}","review_round":1,"reviewer_session_id":"r","approved_at":"{at}"}}}}"#,
