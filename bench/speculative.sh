@@ -4,13 +4,10 @@
 #   - 8 clean candidates: budget <= 1.5x the ideal ceil(8/4) x 2 s = 4 s;
 #   - 16 candidates, every fourth one failing verify: budget <= 2x the ideal 8 s.
 # Each timed run starts from a copy of the same pristine fixture.
+# BENCH_VERIFY_SECS (2), BENCH_PARALLEL (4) and BENCH_RUNS (1) change the defaults.
+V=${BENCH_VERIFY_SECS:-2} K=${BENCH_PARALLEL:-4} runs=${BENCH_RUNS:-1}
 . "$(dirname "$0")/lib.sh"
-need_tools
-build
-fixture_dir
-V=${BENCH_VERIFY_SECS:-2}
-K=${BENCH_PARALLEL:-4}
-runs=${BENCH_RUNS:-1}
+need_tools && build && fixture_dir
 say "speculative verify: verify = sleep $V, verify_parallel = $K vs 1 ($(uptime | sed 's/.*load/load/'))"
 # The verify sleeps, then fails on a tree holding any FAIL-* file.
 verify="sleep $V; test -z \\\"\$(ls | grep '^FAIL-')\\\""

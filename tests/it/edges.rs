@@ -3,7 +3,7 @@
 //! a renamed main, and the rough edges around them.
 
 use crate::support::guards::{write_exec, GuardSandbox};
-use crate::support::{jsonl, Sandbox, CUTOVER};
+use crate::support::{jsonl, no_process, Sandbox, CUTOVER};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -190,13 +190,6 @@ fn run_one_with(keys: &str) -> Sandbox {
     one_ready(&sb);
     assert_eq!(run_within(&sb, 60), 0);
     sb
-}
-
-/// No process runs `pattern` (after a moment for the killed ones to be reaped).
-fn no_process(pattern: &str) -> bool {
-    std::thread::sleep(Duration::from_millis(300));
-    let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == pattern)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! as the exact commits that were checked — with the outcome of the serial run.
 
 use crate::support::queue::{landed, queue_outcome, ready_all, Change};
-use crate::support::{bin, jsonl, Sandbox};
+use crate::support::{bin, jsonl, no_process, Sandbox};
 use std::time::{Duration, Instant};
 
 fn events_of(sb: &Sandbox, kind: &str) -> Vec<serde_json::Value> {
@@ -107,13 +107,6 @@ fn a_failing_or_conflicting_candidate_is_blocked_and_what_was_built_on_it_rebuil
     // The serial run's outcome, commit for commit.
     assert_eq!(sb.origin_ref("main"), serial.origin_ref("main"));
     assert_eq!(outcome, queue_outcome(&serial));
-}
-
-/// No process runs exactly `pattern` (after a moment for killed ones to be reaped).
-fn no_process(pattern: &str) -> bool {
-    std::thread::sleep(Duration::from_millis(300));
-    let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == pattern)
 }
 
 #[test]

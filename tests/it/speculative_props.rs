@@ -3,7 +3,7 @@
 //! nothing lands untested.
 
 use crate::support::queue::{landed, queue_outcome, ready_all, Change};
-use crate::support::{bin, Sandbox};
+use crate::support::{kill_9_at_failpoint, Sandbox};
 use proptest::prelude::*;
 
 /// What a generated candidate does.
@@ -108,19 +108,6 @@ proptest! {
     }
 }
 
-/// Run the integrator until the failpoint `point` kills it (src/failpoint.rs).
-fn killed_at(sb: &Sandbox, point: &str) {
-    crate::support::require_failpoints();
-    let out = sb
-        .cmd(bin("integrator"), &sb.work)
-        .args(["run", "--quiet"])
-        .env("TELECLAUDE_FAILPOINTS", format!("{point}=kill"))
-        .output()
-        .unwrap();
-    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
-    assert_eq!(signal, Some(libc::SIGKILL), "{point}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Six candidates (the third fails verify), four at once; the run is killed at `point`,
 /// then a run converges on what an unkilled serial run gives.
 fn kill_in_a_window_then_converge(point: &str) {
@@ -131,7 +118,7 @@ fn kill_in_a_window_then_converge(point: &str) {
     serial.ok(&["run"]);
     let sb = sandbox(4);
     ready_all(&sb, &changes);
-    killed_at(&sb, point);
+    kill_9_at_failpoint(&sb, point);
     sb.ok(&["run"]);
     // Nothing landed twice, nothing lost: the serial run's main, merge for merge.
     let landed_trailers = sb.git(&sb.origin, &["log", "--format=%(trailers:key=Integrated-Sha,valueonly)", "main"]);

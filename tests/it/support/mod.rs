@@ -257,6 +257,27 @@ pub(crate) fn require_failpoints() {
     panic!("this test kills the run at a named failpoint: run `cargo test --locked --features failpoints`");
 }
 
+/// Run the integrator with the failpoint `point` set to kill it: it dies exactly there
+/// (src/failpoint.rs), never a moment later as a kill from outside would.
+pub(crate) fn kill_9_at_failpoint(sb: &Sandbox, point: &str) {
+    require_failpoints();
+    let out = sb
+        .cmd(bin("integrator"), &sb.work)
+        .args(["run", "--quiet"])
+        .env("TELECLAUDE_FAILPOINTS", format!("{point}=kill"))
+        .output()
+        .unwrap();
+    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+    assert_eq!(signal, Some(libc::SIGKILL), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// No process runs exactly `pattern` (after a moment for killed ones to be reaped).
+pub(crate) fn no_process(pattern: &str) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == pattern)
+}
+
 /// A part of a test that cannot run on this machine (`what` is missing): a note locally,
 /// a failure under `CI=true` — CI must not read a skip as a pass (.ci/run installs it).
 pub(crate) fn cannot_run(what: &str) {
