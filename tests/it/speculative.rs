@@ -175,3 +175,16 @@ fn verify_parallel_must_be_a_whole_number_from_1_to_64() {
         assert!(text.contains("FAIL config") && text.contains("verify_parallel"), "{text}");
     }
 }
+
+#[test]
+fn max_items_bounds_what_the_pipeline_takes_and_the_rest_stays_queued() {
+    let sb = sandbox();
+    sb.cutover_with(&format!("verify = \"{}\"\nverify_parallel = 4\n", recording("true")));
+    let shas = ready_all(&sb, &clean(5));
+    sb.ok(&["run", "--max-items", "2"]);
+    let status: Vec<String> = queue_outcome(&sb).into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(status, ["integrated", "integrated", "queued", "queued", "queued"]);
+    assert_eq!(tested(&sb).len(), 2, "only the two taken were checked");
+    sb.ok(&["run"]);
+    assert_landed_in_order_as_tested(&sb, &shas.iter().collect::<Vec<_>>());
+}
