@@ -66,19 +66,8 @@ impl Runner<'_> {
         let Some(tip) = facts.main_tip.clone() else {
             return Err(Error::failed(format!("{} does not exist", self.remote_main())));
         };
-        let merge_commit =
-            match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
-                Merge::Clean { commit, .. } => commit,
-                Merge::Conflict { paths, messages } => {
-                    self.journal.lifecycle(lifecycle::MERGE_CONFLICTED, Some(item), obj(json!({"paths": paths})))?;
-                    self.block(item, Cause::Conflict { paths, messages })?;
-                    return Ok(Attempt::Settled);
-                }
-                Merge::Failed { message } => {
-                    self.block(item, Cause::GitFailure { message })?;
-                    return Ok(Attempt::Settled);
-                }
-            };
+        let merged = apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)?;
+        let Some(merge_commit) = self.merged_or_block(item, merged)? else { return Ok(Attempt::Settled) };
         let p = obj(json!({"commit": merge_commit, "main_sha": tip}));
         self.journal.lifecycle(lifecycle::MERGE_SUCCEEDED, Some(item), p)?;
         crate::failpoint::point!("after-merge");
@@ -101,10 +90,32 @@ impl Runner<'_> {
                 self.block(item, Cause::PushRefused { message })?;
                 Ok(Attempt::Settled)
             }
-            Push::Failed(why) => Err(Error::failed_hint(
-                format!("pushing {} failed: {why}", self.remote_main()),
-                "the candidate stays in progress; the next `integrator run` re-examines it",
-            )),
+            Push::Failed(why) => Err(self.push_failed(&why)),
+        }
+    }
+
+    /// A push that failed without a verdict on the ref (network, a local hook): the run
+    /// fails, the candidate stays in progress for the next run.
+    pub(super) fn push_failed(&self, why: &str) -> Error {
+        Error::failed_hint(
+            format!("pushing {} failed: {why}", self.remote_main()),
+            "the candidate stays in progress; the next `integrator run` re-examines it",
+        )
+    }
+
+    /// The commit of a clean merge; a conflict or a failed merge blocks `item` (None).
+    pub(super) fn merged_or_block(&mut self, item: &Item, merge: Merge) -> Result<Option<String>> {
+        match merge {
+            Merge::Clean { commit, .. } => Ok(Some(commit)),
+            Merge::Conflict { paths, messages } => {
+                self.journal.lifecycle(lifecycle::MERGE_CONFLICTED, Some(item), obj(json!({"paths": paths})))?;
+                self.block(item, Cause::Conflict { paths, messages })?;
+                Ok(None)
+            }
+            Merge::Failed { message } => {
+                self.block(item, Cause::GitFailure { message })?;
+                Ok(None)
+            }
         }
     }
 

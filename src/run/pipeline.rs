@@ -12,7 +12,7 @@
 
 use super::speculate::{Built, Round, Spec, Tried, Which};
 use super::{obj, Phase, Runner};
-use crate::apply::Push;
+use crate::apply::{Merge, Push};
 use crate::candidate::Named;
 use crate::error::{Error, Result};
 use crate::events::lifecycle;
@@ -57,6 +57,19 @@ impl Plan {
     }
 }
 
+/// How landing one speculation went.
+#[derive(Debug, PartialEq)]
+enum Landed {
+    /// Settled (delivered, blocked, already on main) as planned.
+    AsPlanned,
+    /// Settled, but not as planned (its push was refused, or rejected once too often):
+    /// what was built on it is void.
+    Otherwise,
+    /// Main moved: still in the pipeline, built again on the new main, as is what was
+    /// built on it.
+    Retry,
+}
+
 /// What the pipeline keeps between rounds.
 struct Pipeline {
     window: Window,
@@ -78,21 +91,21 @@ fn plan(round: Round, tip: &str, window: &mut Window) -> Plan {
     for (spec, tried) in round.specs.into_iter().zip(round.tried) {
         let last = match (&spec.built, &tried) {
             (Built::OnMain, _) => false,
-            (Built::Conflict { .. } | Built::Failed { .. }, _) => {
+            (Built::Merge(Merge::Conflict { .. } | Merge::Failed { .. }), _) => {
                 window.failed();
                 false
             }
-            (Built::Merged { commit: merge }, Some(Ok(Tried::Passed { commit }))) => {
+            (Built::Merge(Merge::Clean { commit: merge, .. }), Some(Ok(Tried::Passed { commit }))) => {
                 window.landed();
                 plan.tip = commit.clone();
                 commit != merge
             }
-            (Built::Merged { .. }, Some(Ok(Tried::Stopped { .. }))) => {
+            (Built::Merge(_), Some(Ok(Tried::Stopped { .. }))) => {
                 window.failed();
                 true
             }
             // A check that could not start: landing reports the error.
-            (Built::Merged { .. }, _) => true,
+            (Built::Merge(_), _) => true,
         };
         plan.steps.push((spec, tried));
         if last {
@@ -218,42 +231,34 @@ impl Runner<'_> {
     fn land(&mut self, p: &mut Pipeline, plan: Plan, facts: &GitFacts) -> Result<bool> {
         for (spec, tried) in plan.steps {
             let key = spec.item.key();
-            let (settled, as_planned) = self.land_one(p, spec, tried, facts)?;
-            if settled {
+            let landed = self.land_one(p, spec, tried, facts)?;
+            if landed != Landed::Retry {
                 p.pending.retain(|i| i.key() != key);
             }
-            if !as_planned {
+            if landed != Landed::AsPlanned {
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    /// Land one speculation. Returns (settled, as planned).
+    /// Land one speculation.
     fn land_one(
         &mut self,
         p: &mut Pipeline,
         spec: Spec,
         tried: Option<Result<Tried>>,
         facts: &GitFacts,
-    ) -> Result<(bool, bool)> {
+    ) -> Result<Landed> {
         let item = &spec.item;
         let merge = match spec.built {
             Built::OnMain => {
                 self.mark_integrated(item, facts, &format!("already on {}", self.remote_main()))?;
-                return Ok((true, true));
+                return Ok(Landed::AsPlanned);
             }
-            Built::Conflict { paths, messages } => {
-                self.journal.lifecycle(lifecycle::MERGE_CONFLICTED, Some(item), obj(json!({"paths": paths})))?;
-                self.block(item, Cause::Conflict { paths, messages })?;
-                return Ok((true, true));
-            }
-            Built::Failed { message } => {
-                self.block(item, Cause::GitFailure { message })?;
-                return Ok((true, true));
-            }
-            Built::Merged { commit } => commit,
+            Built::Merge(merge) => merge,
         };
+        let Some(merge) = self.merged_or_block(item, merge)? else { return Ok(Landed::AsPlanned) };
         let p2 = obj(json!({"commit": merge, "main_sha": spec.base}));
         self.journal.lifecycle(lifecycle::MERGE_SUCCEEDED, Some(item), p2)?;
         let tried = tried.unwrap_or_else(|| Err(Error::failed("a speculation was not checked")))?;
@@ -268,20 +273,20 @@ impl Runner<'_> {
                     }
                     self.block(item, cause)?;
                 }
-                return Ok((true, true));
+                return Ok(Landed::AsPlanned);
             }
         };
         self.push_planned(p, item, &merge, &commit)
     }
 
-    /// Push the checked `commit` of `item`. Returns (settled, as planned).
-    fn push_planned(&mut self, p: &mut Pipeline, item: &Item, merge: &str, commit: &str) -> Result<(bool, bool)> {
+    /// Push the checked `commit` of `item`.
+    fn push_planned(&mut self, p: &mut Pipeline, item: &Item, merge: &str, commit: &str) -> Result<Landed> {
         self.lease.check()?;
         match self.push_main(commit)? {
             Push::Pushed => {
                 crate::failpoint::point!("after-push");
                 self.delivered(item, merge, commit)?;
-                Ok((true, true))
+                Ok(Landed::AsPlanned)
             }
             Push::Rejected(why) => {
                 let payload = obj(json!({"commit": commit, "message": why}));
@@ -294,16 +299,13 @@ impl Runner<'_> {
                     self.block(item, Cause::PushRejected { messages })?;
                 }
                 self.fetch()?;
-                Ok((blocked, false))
+                Ok(if blocked { Landed::Otherwise } else { Landed::Retry })
             }
             Push::Refused(message) => {
                 self.block(item, Cause::PushRefused { message })?;
-                Ok((true, false))
+                Ok(Landed::Otherwise)
             }
-            Push::Failed(why) => Err(Error::failed_hint(
-                format!("pushing {} failed: {why}", self.remote_main()),
-                "the candidate stays in progress; the next `integrator run` re-examines it",
-            )),
+            Push::Failed(why) => Err(self.push_failed(&why)),
         }
     }
 }

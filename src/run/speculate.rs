@@ -23,17 +23,8 @@ pub(super) struct Spec {
 pub(super) enum Built {
     /// Already on main: nothing to merge.
     OnMain,
-    Conflict {
-        paths: Vec<String>,
-        messages: Vec<String>,
-    },
-    Failed {
-        message: String,
-    },
-    /// A clean merge commit, to check.
-    Merged {
-        commit: String,
-    },
+    /// Merged onto its base: a clean merge commit (to check), a conflict or a failure.
+    Merge(Merge),
 }
 
 /// Which check stopped a speculation.
@@ -116,13 +107,9 @@ impl Speculator {
             if held || chained.contains(&item.sha.as_str()) {
                 break;
             }
-            let built = match apply::merge(&self.git, self.style, &base, &item.slug, &item.branch, &item.sha)? {
-                Merge::Clean { commit, .. } => Built::Merged { commit },
-                Merge::Conflict { paths, messages } => Built::Conflict { paths, messages },
-                Merge::Failed { message } => Built::Failed { message },
-            };
+            let built = Built::Merge(apply::merge(&self.git, self.style, &base, &item.slug, &item.branch, &item.sha)?);
             let spec = Spec { item: item.clone(), base: base.clone(), built };
-            if let Built::Merged { commit } = &spec.built {
+            if let Built::Merge(Merge::Clean { commit, .. }) = &spec.built {
                 base = commit.clone();
                 chained.push(&item.sha);
             }
@@ -138,7 +125,7 @@ impl Speculator {
         let jobs: Vec<Option<(&Worktree, &String, &Item)>> = specs
             .iter()
             .map(|s| match &s.built {
-                Built::Merged { commit } => slots.next().map(|wt| (wt, commit, &s.item)),
+                Built::Merge(Merge::Clean { commit, .. }) => slots.next().map(|wt| (wt, commit, &s.item)),
                 _ => None,
             })
             .collect();

@@ -188,3 +188,26 @@ fn max_items_bounds_what_the_pipeline_takes_and_the_rest_stays_queued() {
     sb.ok(&["run"]);
     assert_landed_in_order_as_tested(&sb, &shas.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn max_push_retries_counts_per_candidate_under_the_pipeline() {
+    let sb = sandbox();
+    // Every check lets someone else land on main first (from a clone of its own, since
+    // checks run at once): every push is rejected.
+    let moved = format!(
+        "d=$(mktemp -d {r}/m.XXXXXX) && git clone -q {o} $d/m && git -C $d/m commit -q --allow-empty -m moved && \
+         until git -C $d/m push -q origin HEAD:refs/heads/main; do git -C $d/m pull -q --rebase origin main; done",
+        o = sb.origin.display(),
+        r = sb.root.display()
+    );
+    sb.cutover_with(&format!("max_push_retries = 1\nverify = \"{moved}\"\nverify_parallel = 2\n"));
+    ready_all(&sb, &clean(2));
+    sb.ok(&["run"]);
+    let outcome = queue_outcome(&sb);
+    assert!(outcome.iter().all(|(_, s, r)| s == "blocked" && r == "push rejected"), "{outcome:#?}");
+    let rejected = events_of(&sb, "integration.push.rejected");
+    for slug in ["c0", "c1"] {
+        let n = rejected.iter().filter(|e| e["payload"]["slug"] == slug).count();
+        assert_eq!(n, 2, "{slug}: the first push and one retry");
+    }
+}
