@@ -196,7 +196,7 @@ fn run_one_with(keys: &str) -> Sandbox {
 fn verify_ends_when_its_shell_ends_and_takes_its_children_along() {
     let sb = run_one_with("verify = \"sleep 100011 & echo started\"\n");
     assert_eq!(item(&sb, "s1")["status"], "integrated");
-    assert!(no_process("sleep 100011"), "the verify's background child outlived it");
+    assert!(no_process(&sb.root, "sleep 100011"), "the verify's background child outlived it");
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn a_verify_that_outlives_its_timeout_is_killed_and_blocks() {
     assert!(item(&sb, "s1")["status_reason"].as_str().unwrap().contains("timed out after 1 s"));
     let p = &events_of(&sb, FAILED)[0]["payload"];
     assert!(p["diagnostics"].to_string().contains("checking"), "{p}");
-    assert!(no_process("sleep 100012"));
+    assert!(no_process(&sb.root, "sleep 100012"));
 }
 
 #[test]

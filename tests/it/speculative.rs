@@ -132,7 +132,7 @@ fn a_hanging_verify_is_killed_at_the_timeout_and_the_queue_goes_on() {
     assert_eq!(status, ["integrated", "blocked", "integrated"], "{outcome:#?}");
     assert!(outcome[1].2.contains("timed out after 1 s"), "{outcome:#?}");
     assert!(sb.is_ancestor_of_main(&shas[2]) && !sb.is_ancestor_of_main(&shas[1]));
-    assert!(no_process("sleep 100013"), "a timed-out verify outlived its slot");
+    assert!(no_process(&sb.root, "sleep 100013"), "a timed-out verify outlived its slot");
 }
 
 #[test]

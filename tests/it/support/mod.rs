@@ -271,11 +271,21 @@ pub(crate) fn kill_9_at_failpoint(sb: &Sandbox, point: &str) {
     assert_eq!(signal, Some(libc::SIGKILL), "{point}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// No process runs exactly `pattern` (after a moment for killed ones to be reaped).
-pub(crate) fn no_process(pattern: &str) -> bool {
+/// No process of the sandbox at `root` (one working in a directory under it) runs exactly
+/// `pattern`, after a moment for killed ones to be reaped. Processes elsewhere do not
+/// count: other test runs on the same machine may run the same command. Where /proc does
+/// not tell a process's directory, every process counts.
+pub(crate) fn no_process(root: &Path, pattern: &str) -> bool {
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == pattern)
+    let out = Command::new("ps").args(["-eo", "pid=,args="]).output().unwrap();
+    let ours = |pid: &str| match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+        Ok(cwd) => cwd.starts_with(root),
+        Err(_) => !Path::new("/proc/self/cwd").exists(),
+    };
+    !String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim_start().split_once(' '))
+        .any(|(pid, args)| args == pattern && ours(pid))
 }
 
 /// A part of a test that cannot run on this machine (`what` is missing): a note locally,
