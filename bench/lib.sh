@@ -65,16 +65,21 @@ new_repo() {
   git -C "$d/work" push -q origin HEAD:refs/heads/main
 }
 
-# candidates N: in the clone of the current directory, N branches feat/c<i> from HEAD, each
-# adding its own file c<i>.txt, pushed to origin; prints the events that make them READY
-# (for `integrator emit --json -`). Leaves the clone on main, fetched.
+# candidates N [M]: in the clone of the current directory, N branches feat/c<i> from HEAD,
+# each adding its own file c<i>.txt (and every M-th one also a file FAIL-c<i>), pushed to
+# origin; prints the events that make them READY (for `integrator emit --json -`). Leaves
+# the clone on main, fetched.
 candidates() {
-  local n=$1 sha0 i s t
+  local n=$1 every=${2:-0} sha0 i s t
   sha0=$(git rev-parse HEAD)
   for i in $(seq -w 1 "$n"); do
     git checkout -q -b "feat/c$i" "$sha0"
     echo "candidate $i" >"c$i.txt"
     git add "c$i.txt"
+    if [ "$every" -gt 0 ] && [ $((10#$i % every)) -eq 0 ]; then
+      echo fail >"FAIL-c$i"
+      git add "FAIL-c$i"
+    fi
     git commit -q -m "candidate $i"
     git push -q origin "feat/c$i"
     s=$(git rev-parse HEAD)

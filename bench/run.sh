@@ -6,7 +6,7 @@ need_tools
 build
 machine
 export BENCH_SKIP_BUILD=1
-for b in shim prepush emit status readiness run-loop; do
+for b in shim prepush emit status readiness run-loop speculative; do
   "$BENCH_DIR/$b.sh"
 done
 if command -v valgrind >/dev/null; then

@@ -212,9 +212,25 @@ impl Worktree {
     /// Check out `commit` (detached) in `<state>/worktree`, created anew, and make sure git
     /// resolves that directory to itself — never to the user's checkout.
     pub(crate) fn prepare(git: &Git, dir: &StateDir, commit: &str) -> Result<Worktree> {
-        let path = dir.worktree();
-        let p = path.to_string_lossy().to_string();
         Worktree::clean_stale(git, dir)?;
+        Worktree::add(git, dir, dir.worktree(), commit)
+    }
+
+    /// The private worktree of speculative verify's slot `slot` (1, 2, …), at `commit`:
+    /// `<state>/speculative/worktree<slot>`, created anew.
+    pub(crate) fn prepare_slot(git: &Git, dir: &StateDir, slot: usize, commit: &str) -> Result<Worktree> {
+        let path = dir.speculative().join(format!("worktree{slot}"));
+        if path.exists() {
+            let _ = git.output(&["worktree", "remove", "--force", "--force", &path.to_string_lossy()], None);
+            let _ = std::fs::remove_dir_all(&path);
+        }
+        std::fs::create_dir_all(dir.speculative())
+            .map_err(|e| Error::io(format_args!("cannot create {}", dir.speculative().display()), e))?;
+        Worktree::add(git, dir, path, commit)
+    }
+
+    fn add(git: &Git, dir: &StateDir, path: PathBuf, commit: &str) -> Result<Worktree> {
+        let p = path.to_string_lossy().to_string();
         git.capture(&["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--force", &p, commit])?;
         let common = dir.root().parent().unwrap_or(dir.root());
         let wt = Worktree { path: std::fs::canonicalize(&path).unwrap_or(path), repo_config: common.join("config") };
@@ -242,15 +258,15 @@ impl Worktree {
     /// behind, so `git worktree list` shows only the user's own worktrees. Costs no git
     /// process when there is nothing to clean.
     pub(crate) fn clean_stale(git: &Git, dir: &StateDir) -> Result<()> {
-        let path = dir.worktree();
-        if !path.exists() && !registered(dir) {
+        let paths = [dir.worktree(), dir.speculative()];
+        if !paths.iter().any(|p| p.exists()) && !registered(dir) {
             return Ok(());
         }
-        let p = path.to_string_lossy().to_string();
         // `-f -f`: a run killed inside `git worktree add` leaves the entry locked.
-        let _ = git.output(&["worktree", "remove", "--force", "--force", &p], None);
-        if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| Error::io(format_args!("cannot remove {p}"), e))?;
+        let _ = git.output(&["worktree", "remove", "--force", "--force", &paths[0].to_string_lossy()], None);
+        for path in paths.iter().filter(|p| p.exists()) {
+            std::fs::remove_dir_all(path)
+                .map_err(|e| Error::io(format_args!("cannot remove {}", path.display()), e))?;
         }
         // A locked entry whose directory is gone survives both `remove` and `prune`, and
         // then makes every later `worktree add` there fail: drop git's record of it.
@@ -310,18 +326,20 @@ impl Worktree {
     }
 }
 
-/// Does git still list a worktree at `<state>/worktree`?
+/// Does git still list a worktree at `<state>/worktree` or under `<state>/speculative`?
 fn registered(dir: &StateDir) -> bool {
     !admin_dirs(dir).is_empty()
 }
 
-/// git's records (`<common>/worktrees/<name>/`) of worktrees at `<state>/worktree`: those
+/// git's records (`<common>/worktrees/<name>/`) of worktrees at `<state>/worktree` (or a
+/// speculative slot's under `<state>/speculative`): those
 /// whose `gitdir` points there, and those a `worktree add` of ours (named `worktree`,
 /// `worktree1`, …) was killed in before it wrote `gitdir` (still locked "initializing").
 fn admin_dirs(dir: &StateDir) -> Vec<PathBuf> {
     let Some(common) = dir.root().parent() else { return Vec::new() };
     let Ok(entries) = std::fs::read_dir(common.join("worktrees")) else { return Vec::new() };
-    let ours = [dir.worktree(), std::fs::canonicalize(dir.root()).unwrap_or_default().join("worktree")];
+    let root = std::fs::canonicalize(dir.root()).unwrap_or_default();
+    let ours = [dir.worktree(), root.join("worktree"), dir.speculative(), root.join("speculative")];
     let our_name = |admin: &Path| {
         let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         name.strip_prefix("worktree").is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))

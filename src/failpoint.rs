@@ -9,7 +9,9 @@
 //!
 //! The points: `after-dequeued`, `after-merge`, `after-push` (the push landed, nothing
 //! recorded yet), `after-completed` (each `deployment.completed` the run records),
-//! `after-push-succeeded`, `after-delivered`, and in the event bus `bridge-after-append`
+//! `after-push-succeeded`, `after-delivered`, `after-speculative-verify` (a round of
+//! speculative verify checked, and the round before it landed), and in the event bus
+//! `bridge-after-append`
 //! (a batch appended to the log, not yet acknowledged on the stream).
 
 /// The environment variable a test sets to configure failpoints.

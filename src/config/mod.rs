@@ -75,6 +75,9 @@ pub(crate) struct IntegratorConfig {
     pub after_push: String,
     pub delete_merged_branches: bool,
     pub verify_timeout_secs: u64,
+    /// How many candidates are verified at once, each on the speculative merge of those
+    /// before it (README "Speculative verify"); 1 = one at a time.
+    pub verify_parallel: u64,
     /// An SSH signing key (`user.signingkey` with `gpg.format=ssh`): when set, the
     /// integrator signs its commits, which the server-side fence (`integrator fence`) requires.
     pub signing_key: String,
@@ -166,6 +169,9 @@ pub(crate) const DEFAULT_AGENT_BLOCKED: &[&str] = &[
     "submodule",
     "filter-branch",
 ];
+
+/// The most candidates verified at once: each holds a worktree and a running check.
+pub(crate) const MAX_VERIFY_PARALLEL: u64 = 64;
 
 /// Every key with its default, and a comment on what it means.
 const DEFAULTS: &str = include_str!("defaults.toml");
@@ -278,6 +284,12 @@ impl Config {
         }
         if i.lease_ttl_secs < 4 {
             return Err(format!("key `integrator.lease_ttl_secs`: {} is too short (at least 4)", i.lease_ttl_secs));
+        }
+        if !(1..=MAX_VERIFY_PARALLEL).contains(&i.verify_parallel) {
+            return Err(format!(
+                "key `integrator.verify_parallel`: {} is not between 1 and {MAX_VERIFY_PARALLEL}",
+                i.verify_parallel
+            ));
         }
         let t = self.cutover.parity_threshold;
         if !(0.0..=1.0).contains(&t) {

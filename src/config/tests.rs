@@ -65,7 +65,7 @@ fn a_bad_key_or_value_is_shown_where_it_stands_in_the_file() {
     let err = c.apply_text("[integrator]\nverify = \"x\"\nmoed = 1\n").unwrap_err();
     let fields = "`main`, `remote`, `mode`, `trigger`, `merge`, `lease_ttl_secs`, `grace_secs`, \
                   `max_push_retries`, `verify`, `verify_in_shadow`, `bookkeeping`, `after_push`, \
-                  `delete_merged_branches`, `verify_timeout_secs`, `signing_key`, `author`, `cleanup_worktrees`, `status_html`";
+                  `delete_merged_branches`, `verify_timeout_secs`, `verify_parallel`, `signing_key`, `author`, `cleanup_worktrees`, `status_html`";
     let want = format!(
         "TOML parse error at line 3, column 1\n    |\n  3 | moed = 1\n    | ^^^^\n  \
          unknown field `moed`, expected one of {fields}"

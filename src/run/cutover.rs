@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::events::{self, lifecycle};
 use crate::followup::{self, Cause};
 use crate::queue::{self, Item, Status};
-use crate::readiness::{GitFacts, State};
+use crate::readiness::{CandidateView, GitFacts, State};
 use serde_json::{json, Map};
 
 /// How one merge-verify-push attempt ended.
@@ -24,12 +24,7 @@ enum Attempt {
 impl Runner<'_> {
     /// Merge, verify, bookkeeping, push — retrying on a moved main — then announce.
     pub(super) fn integrate(&mut self, item: Item, mut facts: GitFacts) -> Result<()> {
-        let item = queue::update(&self.dir, &item, |i| {
-            i.attempts += 1;
-            i.transition(Status::InProgress, "integrating")
-        })?;
-        self.journal.lifecycle(lifecycle::CANDIDATE_DEQUEUED, Some(&item), Map::new())?;
-        crate::failpoint::point!("after-dequeued");
+        let item = self.dequeue(&item)?;
         let mut rejections = Vec::new();
         loop {
             let Attempt::Rejected { commit, why } = self.attempt(&item, &facts)? else { return Ok(()) };
@@ -50,6 +45,17 @@ impl Runner<'_> {
         }
     }
 
+    /// Take `item` from the queue: `in_progress`, one more attempt, announced.
+    pub(super) fn dequeue(&mut self, item: &Item) -> Result<Item> {
+        let item = queue::update(&self.dir, item, |i| {
+            i.attempts += 1;
+            i.transition(Status::InProgress, "integrating")
+        })?;
+        self.journal.lifecycle(lifecycle::CANDIDATE_DEQUEUED, Some(&item), Map::new())?;
+        crate::failpoint::point!("after-dequeued");
+        Ok(item)
+    }
+
     /// One attempt on the main `facts` describe.
     fn attempt(&mut self, item: &Item, facts: &GitFacts) -> Result<Attempt> {
         self.lease.check()?;
@@ -60,19 +66,8 @@ impl Runner<'_> {
         let Some(tip) = facts.main_tip.clone() else {
             return Err(Error::failed(format!("{} does not exist", self.remote_main())));
         };
-        let merge_commit =
-            match apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)? {
-                Merge::Clean { commit, .. } => commit,
-                Merge::Conflict { paths, messages } => {
-                    self.journal.lifecycle(lifecycle::MERGE_CONFLICTED, Some(item), obj(json!({"paths": paths})))?;
-                    self.block(item, Cause::Conflict { paths, messages })?;
-                    return Ok(Attempt::Settled);
-                }
-                Merge::Failed { message } => {
-                    self.block(item, Cause::GitFailure { message })?;
-                    return Ok(Attempt::Settled);
-                }
-            };
+        let merged = apply::merge(&self.git, self.cfg.integrator.merge, &tip, &item.slug, &item.branch, &item.sha)?;
+        let Some(merge_commit) = self.merged_or_block(item, merged)? else { return Ok(Attempt::Settled) };
         let p = obj(json!({"commit": merge_commit, "main_sha": tip}));
         self.journal.lifecycle(lifecycle::MERGE_SUCCEEDED, Some(item), p)?;
         crate::failpoint::point!("after-merge");
@@ -95,10 +90,32 @@ impl Runner<'_> {
                 self.block(item, Cause::PushRefused { message })?;
                 Ok(Attempt::Settled)
             }
-            Push::Failed(why) => Err(Error::failed_hint(
-                format!("pushing {} failed: {why}", self.remote_main()),
-                "the candidate stays in progress; the next `integrator run` re-examines it",
-            )),
+            Push::Failed(why) => Err(self.push_failed(&why)),
+        }
+    }
+
+    /// A push that failed without a verdict on the ref (network, a local hook): the run
+    /// fails, the candidate stays in progress for the next run.
+    pub(super) fn push_failed(&self, why: &str) -> Error {
+        Error::failed_hint(
+            format!("pushing {} failed: {why}", self.remote_main()),
+            "the candidate stays in progress; the next `integrator run` re-examines it",
+        )
+    }
+
+    /// The commit of a clean merge; a conflict or a failed merge blocks `item` (None).
+    pub(super) fn merged_or_block(&mut self, item: &Item, merge: Merge) -> Result<Option<String>> {
+        match merge {
+            Merge::Clean { commit, .. } => Ok(Some(commit)),
+            Merge::Conflict { paths, messages } => {
+                self.journal.lifecycle(lifecycle::MERGE_CONFLICTED, Some(item), obj(json!({"paths": paths})))?;
+                self.block(item, Cause::Conflict { paths, messages })?;
+                Ok(None)
+            }
+            Merge::Failed { message } => {
+                self.block(item, Cause::GitFailure { message })?;
+                Ok(None)
+            }
         }
     }
 
@@ -107,18 +124,24 @@ impl Runner<'_> {
     /// sha. Some(fresh facts) to try again; None when the item was settled otherwise.
     fn recheck(&mut self, item: &Item) -> Result<Option<GitFacts>> {
         let (views, fresh) = self.evaluate()?;
+        Ok(self.still_ready(item, &views, "no longer READY after a rejected push")?.then_some(fresh))
+    }
+
+    /// Is `item` still READY (or already on main) by `views`? A superseded one becomes
+    /// `superseded`; one no longer READY goes back to `queued`, its reason after `context`.
+    pub(super) fn still_ready(&mut self, item: &Item, views: &[CandidateView], context: &str) -> Result<bool> {
         let view = views.iter().find(|v| v.names(item));
         match view.map(|v| (v.state, v.reasons.join("; "))) {
-            Some((State::Ready | State::Integrated, _)) => Ok(Some(fresh)),
+            Some((State::Ready | State::Integrated, _)) => Ok(true),
             Some((State::Superseded, why)) => {
                 let it = queue::update(&self.dir, item, |i| i.transition(Status::Superseded, why.clone()))?;
                 self.journal.outcome(&it, Outcome::Superseded, vec![why])?;
-                Ok(None)
+                Ok(false)
             }
             Some((_, why)) => {
-                let why = format!("no longer READY after a rejected push: {why}");
+                let why = format!("{context}: {why}");
                 queue::update(&self.dir, item, |i| i.transition(Status::Queued, why))?;
-                Ok(None)
+                Ok(false)
             }
             None => Err(Error::failed(format!("candidate {} vanished from the log", item.key()))),
         }
@@ -138,14 +161,7 @@ impl Runner<'_> {
             let verified = self.check(&wt, item, &cfg.verify, &[]);
             drop(shown);
             if let Err(cause) = verified? {
-                let (exit, tail) = match &cause {
-                    Cause::VerifyFailed { code, output_tail, .. } => (Some(*code), output_tail.as_str()),
-                    Cause::CheckBroke { output_tail, .. } => (None, output_tail.as_str()),
-                    _ => (None, ""),
-                };
-                let p =
-                    obj(json!({"command": cfg.verify, "exit": exit, "reason": cause.reason(), "output_tail": tail}));
-                self.journal.lifecycle(lifecycle::VERIFY_FAILED, Some(item), p)?;
+                self.verify_failed(item, &cause)?;
                 return Ok(Err(cause));
             }
         }
@@ -158,8 +174,19 @@ impl Runner<'_> {
         wt.commit_changes(&self.git, commit, &item.slug, &item.sha).map(Ok)
     }
 
-    /// Run one check. A check that cannot run at all is a configuration error: the run
-    /// stops with one message and the candidate goes back to the queue, blocked by nobody.
+    /// `integration.verify.failed` for a verify that blocks `item` with `cause`.
+    pub(super) fn verify_failed(&mut self, item: &Item, cause: &Cause) -> Result<()> {
+        let (exit, tail) = match cause {
+            Cause::VerifyFailed { code, output_tail, .. } => (Some(*code), output_tail.as_str()),
+            Cause::CheckBroke { output_tail, .. } => (None, output_tail.as_str()),
+            _ => (None, ""),
+        };
+        let command = &self.cfg.integrator.verify;
+        let p = obj(json!({"command": command, "exit": exit, "reason": cause.reason(), "output_tail": tail}));
+        self.journal.lifecycle(lifecycle::VERIFY_FAILED, Some(item), p)
+    }
+
+    /// Run one check.
     fn check(
         &mut self,
         wt: &Worktree,
@@ -168,6 +195,13 @@ impl Runner<'_> {
         set: &[(&str, &str)],
     ) -> Result<std::result::Result<(), Cause>> {
         let ran = wt.run_check(command, &self.cfg.guard.agent_env, self.cfg.integrator.verify_timeout_secs, set)?;
+        self.judge(item, command, ran)
+    }
+
+    /// What a check's end means for `item`: Ok(Ok) passed, Ok(Err(cause)) blocks it. A
+    /// check that cannot run at all is a configuration error: the run stops with one
+    /// message and the candidate goes back to the queue, blocked by nobody.
+    pub(super) fn judge(&mut self, item: &Item, command: &str, ran: Checked) -> Result<std::result::Result<(), Cause>> {
         let command = command.to_string();
         Ok(Err(match ran {
             Checked::Passed { .. } => return Ok(Ok(())),
@@ -197,7 +231,7 @@ impl Runner<'_> {
     /// `pushed` (the merge, or the bookkeeping commit on top of it) is on main now;
     /// `merge_commit` is what `deployment.completed` names (SPEC §5: the first commit of
     /// main's first-parent history that contains the sha).
-    fn delivered(&mut self, item: &Item, merge_commit: &str, pushed: &str) -> Result<()> {
+    pub(super) fn delivered(&mut self, item: &Item, merge_commit: &str, pushed: &str) -> Result<()> {
         self.journal.main_tip = Some(pushed.to_string());
         let reason = format!("{} {merge_commit}", super::DELIVERED);
         let it = queue::update(&self.dir, item, |i| i.transition(Status::Integrated, reason.clone()))?;
@@ -244,7 +278,7 @@ impl Runner<'_> {
     }
 
     /// Block the candidate: queue status, follow-up note, `deployment.failed`, outcome.
-    fn block(&mut self, item: &Item, cause: Cause) -> Result<()> {
+    pub(super) fn block(&mut self, item: &Item, cause: Cause) -> Result<()> {
         let blocked_at = clock::now_string();
         let note = followup::Note::new(&self.cfg, item, self.journal.main_tip.as_deref(), &cause, &blocked_at);
         let reason = cause.reason();
@@ -262,6 +296,6 @@ impl Runner<'_> {
 }
 
 /// What `bookkeeping` and `after_push` are told about the candidate they run for.
-fn item_env(item: &Item) -> [(&'static str, &str); 3] {
+pub(super) fn item_env(item: &Item) -> [(&'static str, &str); 3] {
     [("TELECLAUDE_SLUG", item.slug.as_str()), ("TELECLAUDE_BRANCH", &item.branch), ("TELECLAUDE_SHA", &item.sha)]
 }

@@ -7,9 +7,11 @@
 
 mod cutover;
 pub(crate) mod journal;
+mod pipeline;
 mod progress;
 mod settle;
 mod shadow;
+mod speculate;
 mod tidy;
 
 use journal::Journal;
@@ -116,6 +118,7 @@ fn drive(
         proj,
         trailers: Trailers::default(),
         worktree: None,
+        slots: Vec::new(),
     };
     let result = match held.lease.took_over() {
         Some(dead) => runner.journal.close_dead_run(dead).and_then(|()| runner.execute()),
@@ -168,6 +171,8 @@ struct Runner<'a> {
     trailers: Trailers,
     /// The private worktree, kept for the run and moved from merge to merge.
     worktree: Option<Worktree>,
+    /// The private worktrees of speculative verify, one per slot, kept the same way.
+    slots: Vec<Worktree>,
 }
 
 impl Runner<'_> {
@@ -255,6 +260,10 @@ impl Runner<'_> {
         if let Some(wt) = self.worktree.take() {
             wt.remove(&self.git);
         }
+        for wt in std::mem::take(&mut self.slots) {
+            wt.remove(&self.git);
+        }
+        let _ = std::fs::remove_dir(self.dir.speculative());
         if self.journal.announced {
             let p = serde_json::json!({"processed": self.journal.processed.len(), "ok": err.is_none()});
             self.journal.lifecycle(lifecycle::COMPLETED, None, obj(p))?;
@@ -278,6 +287,10 @@ impl Runner<'_> {
     /// Process queued READY items one at a time, re-checking readiness before each.
     /// Returns true when stopped by `--max-items` or `--time-budget`.
     fn drain(&mut self) -> Result<bool> {
+        let k = self.cfg.integrator.verify_parallel as usize;
+        if self.cutover() && k > 1 && !self.cfg.integrator.verify.is_empty() {
+            return self.drain_speculative(k);
+        }
         let mut evaluated = HashSet::new();
         loop {
             self.lease.check()?;

@@ -93,6 +93,11 @@ impl StateDir {
     pub(crate) fn worktree(&self) -> PathBuf {
         self.file("worktree")
     }
+    /// Where the private worktrees of speculative verify live, one per slot
+    /// (`worktree1`, `worktree2`, …).
+    pub(crate) fn speculative(&self) -> PathBuf {
+        self.file("speculative")
+    }
     pub(crate) fn run_log(&self) -> PathBuf {
         self.file("run.log")
     }

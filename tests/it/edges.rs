@@ -3,7 +3,7 @@
 //! a renamed main, and the rough edges around them.
 
 use crate::support::guards::{write_exec, GuardSandbox};
-use crate::support::{bin, jsonl, Sandbox, CUTOVER};
+use crate::support::{bin, jsonl, no_process, Sandbox, CUTOVER};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -192,35 +192,21 @@ fn run_one_with(keys: &str) -> Sandbox {
     sb
 }
 
-/// A `sleep` command line no other test (or a concurrent run of this suite) uses.
-fn unique_sleep(n: u32) -> String {
-    format!("sleep {}{n}", 100_000 + std::process::id())
-}
-
-/// No process runs `pattern` (after a moment for the killed ones to be reaped).
-fn no_process(pattern: &str) -> bool {
-    std::thread::sleep(Duration::from_millis(300));
-    let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == pattern)
-}
-
 #[test]
 fn verify_ends_when_its_shell_ends_and_takes_its_children_along() {
-    let sleep = unique_sleep(1);
-    let sb = run_one_with(&format!("verify = \"{sleep} & echo started\"\n"));
+    let sb = run_one_with("verify = \"sleep 100011 & echo started\"\n");
     assert_eq!(item(&sb, "s1")["status"], "integrated");
-    assert!(no_process(&sleep), "the verify's background child outlived it");
+    assert!(no_process(&sb.root, "sleep 100011"), "the verify's background child outlived it");
 }
 
 #[test]
 fn a_verify_that_outlives_its_timeout_is_killed_and_blocks() {
-    let sleep = unique_sleep(2);
-    let sb = run_one_with(&format!("verify = \"echo checking; {sleep}\"\nverify_timeout_secs = 1\n"));
+    let sb = run_one_with("verify = \"echo checking; sleep 100012\"\nverify_timeout_secs = 1\n");
     assert_eq!(item(&sb, "s1")["status"], "blocked");
     assert!(item(&sb, "s1")["status_reason"].as_str().unwrap().contains("timed out after 1 s"));
     let p = &events_of(&sb, FAILED)[0]["payload"];
     assert!(p["diagnostics"].to_string().contains("checking"), "{p}");
-    assert!(no_process(&sleep));
+    assert!(no_process(&sb.root, "sleep 100012"));
 }
 
 #[test]

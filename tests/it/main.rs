@@ -37,3 +37,5 @@ mod run_limits;
 mod schemas;
 mod shadow;
 mod shim_exec;
+mod speculative;
+mod speculative_props;

@@ -2,7 +2,7 @@
 //! concurrent emitters, damaged state files, hostile input through every entry point.
 //! Every test asserts against git truth on the bare remote, not only the integrator's word.
 
-use crate::support::{bin, Sandbox};
+use crate::support::{bin, kill_9_at_failpoint, Sandbox};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -231,20 +231,6 @@ fn kill_9_when(sb: &Sandbox, what: &str, victim: Victim, point: impl Fn(&Sandbox
     sigkill(&child, victim);
     let status = child.wait().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL), "{what}");
-}
-
-/// Run the integrator with the failpoint `point` set to kill it: it dies exactly there
-/// (src/failpoint.rs), never a moment later as a kill from outside would.
-fn kill_9_at_failpoint(sb: &Sandbox, point: &str) {
-    crate::support::require_failpoints();
-    let out = sb
-        .cmd(bin("integrator"), &sb.work)
-        .args(["run", "--quiet"])
-        .env("TELECLAUDE_FAILPOINTS", format!("{point}=kill"))
-        .output()
-        .unwrap();
-    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
-    assert_eq!(signal, Some(libc::SIGKILL), "{point}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Three candidates, the run killed at the failpoint `point`; a normal run then converges.

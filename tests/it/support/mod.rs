@@ -238,6 +238,7 @@ pub(crate) fn jsonl(path: &Path) -> Vec<serde_json::Value> {
 
 pub(crate) mod fleet;
 pub(crate) mod guards;
+pub(crate) mod queue;
 pub(crate) mod redis;
 
 /// Copy an executable with `cp`, not `std::fs::copy`: while this (multi-threaded) test
@@ -254,6 +255,37 @@ pub(crate) fn copy_executable(src: &Path, dst: &Path) {
 pub(crate) fn require_failpoints() {
     #[cfg(not(feature = "failpoints"))]
     panic!("this test kills the run at a named failpoint: run `cargo test --locked --features failpoints`");
+}
+
+/// Run the integrator with the failpoint `point` set to kill it: it dies exactly there
+/// (src/failpoint.rs), never a moment later as a kill from outside would.
+pub(crate) fn kill_9_at_failpoint(sb: &Sandbox, point: &str) {
+    require_failpoints();
+    let out = sb
+        .cmd(bin("integrator"), &sb.work)
+        .args(["run", "--quiet"])
+        .env("TELECLAUDE_FAILPOINTS", format!("{point}=kill"))
+        .output()
+        .unwrap();
+    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+    assert_eq!(signal, Some(libc::SIGKILL), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// No process of the sandbox at `root` (one working in a directory under it) runs exactly
+/// `pattern`, after a moment for killed ones to be reaped. Processes elsewhere do not
+/// count: other test runs on the same machine may run the same command. Where /proc does
+/// not tell a process's directory, every process counts.
+pub(crate) fn no_process(root: &Path, pattern: &str) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new("ps").args(["-eo", "pid=,args="]).output().unwrap();
+    let ours = |pid: &str| match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+        Ok(cwd) => cwd.starts_with(root),
+        Err(_) => !Path::new("/proc/self/cwd").exists(),
+    };
+    !String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim_start().split_once(' '))
+        .any(|(pid, args)| args == pattern && ours(pid))
 }
 
 /// A part of a test that cannot run on this machine (`what` is missing): a note locally,
