@@ -61,13 +61,31 @@ cat "$FIX"/w*.jsonl | (cd "$FIX/local" && "$BIN/integrator" emit --json - >/dev/
 # Each measured run starts from the same state: the remote as the ten writers left it and
 # the fleet clone with nothing of theirs ingested / the local clone with the events recorded.
 for d in r/origin.git fleet local; do cp -a "$FIX/$d" "$FIX/$(basename "$d").pristine"; done
-restore() { echo "rm -rf '$FIX/$1' && cp -a '$FIX/$(basename "$1").pristine' '$FIX/$1'"; }
+# The same fleet clone, but with the writers' objects already in its object store (as an
+# earlier fetch would have left them, refs gone): its run transfers no objects, so it
+# shows the integrator's own cost apart from git packing and sending 4.7 MB of batches.
+cp -a "$FIX/fleet.pristine" "$FIX/prefetched.pristine"
+git -C "$FIX/prefetched.pristine" fetch -q "$URL" "+refs/teleclaude/events/*:refs/bench/*"
+git -C "$FIX/prefetched.pristine" for-each-ref --format='delete %(refname)' refs/bench |
+  git -C "$FIX/prefetched.pristine" update-ref --stdin
+restore() { echo "rm -rf '$FIX/$1' && cp -a '$FIX/${2:-$(basename "$1")}.pristine' '$FIX/$1'"; }
 hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/run.json" \
   --prepare "$(restore r/origin.git) && $(restore fleet)" \
+  --prepare "$(restore r/origin.git) && $(restore fleet prefetched)" \
   --prepare "$(restore local)" \
   -n "run: ingest 10 writers x 1k through the remote" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
+  -n "run: the same, objects already fetched" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
   -n "run: the same 10k events recorded locally" "cd '$FIX/local' && $BIN/integrator run --quiet" 2>/dev/null
 ratio "$FIX/run.json"
+# What serving those batches costs the remote: git's own pack-objects for the ten writer
+# refs, as upload-pack runs it (the batches arrived as loose objects: delta search on
+# every fetch), and with git's delta search off (--window=0), for comparison.
+cd "$FIX/r/origin.git"
+tips=$(git for-each-ref --format='%(objectname)' refs/teleclaude/events)
+hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/pack.json" \
+  -n "remote: pack-objects of the 10 batches" "echo '$tips' | git pack-objects --revs --stdout --delta-base-offset >/dev/null" \
+  -n "remote: the same, --window=0" "echo '$tips' | git pack-objects --revs --stdout --window=0 >/dev/null" 2>/dev/null
+ratio "$FIX/pack.json"
 for d in fleet local; do
   echo "$d clone's log after the run: $(wc -l <"$FIX/$d/.git/teleclaude/events.jsonl") lines"
 done

@@ -52,18 +52,7 @@ pub(crate) fn push(
     git.output(&args, None)
 }
 
-/// A [`push`] that names the lease ref, and how it ended.
-pub(crate) fn cas_push(
-    git: &Git,
-    remote: &str,
-    leases: &[(&str, Option<&str>)],
-    specs: &[String],
-    atomic: bool,
-    hooks: bool,
-) -> Result<Cas> {
-    Ok(classify(&push(git, remote, leases, specs, atomic, hooks)?))
-}
-
+/// How a [`push`] that names the lease ref ended.
 pub(crate) fn classify(out: &Output) -> Cas {
     if out.ok() {
         return Cas::Done;

@@ -5,7 +5,7 @@
 //! and the renewed lease commit, expecting this holder's own lease commit: a holder that
 //! was paused past its expiry and taken over can never move main.
 
-use super::cas::{self, cas_push, Cas};
+use super::cas::{self, Cas};
 use super::state::FleetDir;
 use super::wire::LeaseRecord;
 use super::LEASE_REF;
@@ -160,7 +160,8 @@ fn attempt(
     let record = new_record(cfg, owner, me, mode, previous);
     let commit = super::write_commit(&ctx.git, &ctx.tree, prev.as_deref(), &record.message())?;
     let spec = [format!("{commit}:{LEASE_REF}")];
-    let cas = cas_push(&ctx.git, &ctx.remote, &[(LEASE_REF, prev.as_deref())], &spec, ctx.atomic, false)?;
+    let cas =
+        cas::classify(&cas::push(&ctx.git, &ctx.remote, &[(LEASE_REF, prev.as_deref())], &spec, ctx.atomic, false)?);
     Ok(Attempt::Pushed(cas, Box::new(Held { commit, record })))
 }
 
@@ -237,7 +238,8 @@ fn released(mode: &Resolved) -> impl FnOnce(&mut LeaseRecord) + '_ {
 fn renew(ctx: &Ctx, held: &mut Held, change: impl FnOnce(&mut LeaseRecord)) -> Result<Cas> {
     let next = renewed(ctx, held, change)?;
     let spec = [format!("{}:{LEASE_REF}", next.commit)];
-    let r = cas_push(&ctx.git, &ctx.remote, &[(LEASE_REF, Some(&held.commit))], &spec, ctx.atomic, false)?;
+    let r =
+        cas::classify(&cas::push(&ctx.git, &ctx.remote, &[(LEASE_REF, Some(&held.commit))], &spec, ctx.atomic, false)?);
     if matches!(r, Cas::Done) {
         *held = next;
     }
@@ -311,7 +313,14 @@ impl Session {
         let next = renewed(&self.ctx, &held, |_| {})?;
         let specs = [format!("{commit}:refs/heads/{main}"), format!("{}:{LEASE_REF}", next.commit)];
         let pusher = git.with_env(crate::shell::TOKEN_ENV, token);
-        match cas_push(&pusher, &self.ctx.remote, &[(LEASE_REF, Some(&held.commit))], &specs, true, true)? {
+        match cas::classify(&cas::push(
+            &pusher,
+            &self.ctx.remote,
+            &[(LEASE_REF, Some(&held.commit))],
+            &specs,
+            true,
+            true,
+        )?) {
             Cas::Done => {
                 *held = next;
                 Ok(Push::Pushed)
