@@ -43,6 +43,9 @@ HOLD=
 ratio "$FIX/one.json"
 
 say "a run ingesting 10 writers x 1k events, vs the same events recorded locally"
+# A remote of its own (the one above holds the events the sync measurement published).
+new_repo "$FIX/r/two"
+URL=git://127.0.0.1:$PORT/two/origin.git
 # Both computers have run before (the fleet one took and released the remote lease, so
 # its clone has a writer id and knows the lease), then the 10k events arrive: through
 # the remote from ten other computers, or recorded on the local one itself.
@@ -60,7 +63,7 @@ done
 cat "$FIX"/w*.jsonl | (cd "$FIX/local" && "$BIN/integrator" emit --json - >/dev/null)
 # Each measured run starts from the same state: the remote as the ten writers left it and
 # the fleet clone with nothing of theirs ingested / the local clone with the events recorded.
-for d in r/origin.git fleet local; do cp -a "$FIX/$d" "$FIX/$(basename "$d").pristine"; done
+for d in r/two/origin.git fleet local; do cp -a "$FIX/$d" "$FIX/$(basename "$d").pristine"; done
 # The same fleet clone, but with the writers' objects already in its object store (as an
 # earlier fetch would have left them, refs gone): its run transfers no objects, so it
 # shows the integrator's own cost apart from git packing and sending 4.7 MB of batches.
@@ -70,8 +73,8 @@ git -C "$FIX/prefetched.pristine" for-each-ref --format='delete %(refname)' refs
   git -C "$FIX/prefetched.pristine" update-ref --stdin
 restore() { echo "rm -rf '$FIX/$1' && cp -a '$FIX/${2:-$(basename "$1")}.pristine' '$FIX/$1'"; }
 hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/run.json" \
-  --prepare "$(restore r/origin.git) && $(restore fleet)" \
-  --prepare "$(restore r/origin.git) && $(restore fleet prefetched)" \
+  --prepare "$(restore r/two/origin.git) && $(restore fleet)" \
+  --prepare "$(restore r/two/origin.git) && $(restore fleet prefetched)" \
   --prepare "$(restore local)" \
   -n "run: ingest 10 writers x 1k through the remote" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
   -n "run: the same, objects already fetched" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
@@ -80,7 +83,7 @@ ratio "$FIX/run.json"
 # What serving those batches costs the remote: git's own pack-objects for the ten writer
 # refs, as upload-pack runs it (the batches arrived as loose objects: delta search on
 # every fetch), and with git's delta search off (--window=0), for comparison.
-cd "$FIX/r/origin.git"
+cd "$FIX/r/two/origin.git"
 tips=$(git for-each-ref --format='%(objectname)' refs/teleclaude/events)
 hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/pack.json" \
   -n "remote: pack-objects of the 10 batches" "echo '$tips' | git pack-objects --revs --stdout --delta-base-offset >/dev/null" \
