@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fleet (README "Fleet"), through a real `git daemon` on 127.0.0.1:
 #  1. `integrator sync` of one new event (one fetch, one push);
-#  2. `integrator run` (shadow) ingesting 10 writers x 1k events from the remote, against
-#     the same run with the same 10k events already recorded locally (goal <= 2x).
+#  2. `integrator run` (shadow) ingesting 10 writers x 1k events from the remote (taking
+#     and releasing the remote lease, publishing its results), against the same run on a
+#     clone without the fleet that holds the same 10k events recorded locally (goal <= 2x).
 . "$(dirname "$0")/lib.sh"
 need_tools
 build
@@ -42,26 +43,52 @@ HOLD=
 ratio "$FIX/one.json"
 
 say "a run ingesting 10 writers x 1k events, vs the same events recorded locally"
+# A remote of its own (the one above holds the events the sync measurement published).
+new_repo "$FIX/r/two"
+URL=git://127.0.0.1:$PORT/two/origin.git
+# Both computers have run before (the fleet one took and released the remote lease, so
+# its clone has a writer id and knows the lease), then the 10k events arrive: through
+# the remote from ten other computers, or recorded on the local one itself.
+computer fleet
+computer local
+printf '[integrator]\nmode = "shadow"\n' >"$FIX/local/.git/teleclaude/config.toml"
+(cd "$FIX/fleet" && "$BIN/integrator" run --quiet)
+(cd "$FIX/local" && "$BIN/integrator" run --quiet)
 for k in $(seq 10); do
   computer "w$k"
   python3 "$BENCH_DIR/gen-events.py" --events 1000 --format ingest --seed "$k" |
     sed "s/\"s\([0-9]\{6\}\)/\"k${k}s\1/g; s/feat\/s/feat\/k${k}s/g" >"$FIX/w$k.jsonl"
   (cd "$FIX/w$k" && "$BIN/integrator" emit --json - <"$FIX/w$k.jsonl" >/dev/null && "$BIN/integrator" sync --quiet)
 done
-cp -a "$FIX/r/origin.git" "$FIX/origin.pristine"
-computer fleet
-computer local
-printf '[integrator]\nmode = "shadow"\n' >"$FIX/local/.git/teleclaude/config.toml"
 cat "$FIX"/w*.jsonl | (cd "$FIX/local" && "$BIN/integrator" emit --json - >/dev/null)
-cp -a "$FIX/local/.git/teleclaude" "$FIX/local.state"
-cp -a "$FIX/fleet/.git/teleclaude" "$FIX/fleet.state"
-# Each measured run starts from the same state: the local log as recorded / the fleet
-# clone with nothing ingested and the remote as the ten writers left it.
+# Each measured run starts from the same state: the remote as the ten writers left it and
+# the fleet clone with nothing of theirs ingested / the local clone with the events recorded.
+for d in r/two/origin.git fleet local; do cp -a "$FIX/$d" "$FIX/$(basename "$d").pristine"; done
+# The same fleet clone, but with the writers' objects already in its object store (as an
+# earlier fetch would have left them, refs gone): its run transfers no objects, so it
+# shows the integrator's own cost apart from git packing and sending 4.7 MB of batches.
+cp -a "$FIX/fleet.pristine" "$FIX/prefetched.pristine"
+git -C "$FIX/prefetched.pristine" fetch -q "$URL" "+refs/teleclaude/events/*:refs/bench/*"
+git -C "$FIX/prefetched.pristine" for-each-ref --format='delete %(refname)' refs/bench |
+  git -C "$FIX/prefetched.pristine" update-ref --stdin
+restore() { echo "rm -rf '$FIX/$1' && cp -a '$FIX/${2:-$(basename "$1")}.pristine' '$FIX/$1'"; }
 hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/run.json" \
-  --prepare "rm -rf '$FIX/fleet/.git/teleclaude' '$FIX/r/origin.git' && cp -a '$FIX/fleet.state' '$FIX/fleet/.git/teleclaude' && cp -a '$FIX/origin.pristine' '$FIX/r/origin.git' && git -C '$FIX/fleet' for-each-ref --format='delete %(refname)' refs/teleclaude | git -C '$FIX/fleet' update-ref --stdin" \
-  --prepare "rm -rf '$FIX/local/.git/teleclaude' && cp -a '$FIX/local.state' '$FIX/local/.git/teleclaude'" \
+  --prepare "$(restore r/two/origin.git) && $(restore fleet)" \
+  --prepare "$(restore r/two/origin.git) && $(restore fleet prefetched)" \
+  --prepare "$(restore local)" \
   -n "run: ingest 10 writers x 1k through the remote" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
+  -n "run: the same, objects already fetched" "cd '$FIX/fleet' && $BIN/integrator run --quiet" \
   -n "run: the same 10k events recorded locally" "cd '$FIX/local' && $BIN/integrator run --quiet" 2>/dev/null
 ratio "$FIX/run.json"
-lines=$(wc -l <"$FIX/fleet/.git/teleclaude/events.jsonl")
-echo "fleet clone's log after the run: $lines lines"
+# What serving those batches costs the remote: git's own pack-objects for the ten writer
+# refs, as upload-pack runs it (the batches arrived as loose objects: delta search on
+# every fetch), and with git's delta search off (--window=0), for comparison.
+cd "$FIX/r/two/origin.git"
+tips=$(git for-each-ref --format='%(objectname)' refs/teleclaude/events)
+hyperfine -w 1 -r "${BENCH_RUNS_RUN:-5}" --style none --export-json "$FIX/pack.json" \
+  -n "remote: pack-objects of the 10 batches" "echo '$tips' | git pack-objects --revs --stdout --delta-base-offset >/dev/null" \
+  -n "remote: the same, --window=0" "echo '$tips' | git pack-objects --revs --stdout --window=0 >/dev/null" 2>/dev/null
+ratio "$FIX/pack.json"
+for d in fleet local; do
+  echo "$d clone's log after the run: $(wc -l <"$FIX/$d/.git/teleclaude/events.jsonl") lines"
+done

@@ -11,12 +11,11 @@ use crate::git::Git;
 use crate::store::StateDir;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-/// One batch waiting to be appended.
-struct Batch {
-    commit: String,
+/// One batch waiting to be appended: its lines as the writer's commit holds them.
+struct Batch<'a> {
+    commit: &'a str,
     after: Vec<(String, String)>,
-    /// (key, line, at)
-    events: Vec<(String, String, String)>,
+    lines: Vec<&'a str>,
 }
 
 /// What an ingest did: events appended, and writers refused.
@@ -49,27 +48,71 @@ pub(crate) fn ingest(
             }
         }
     }
-    let ordered = causal_order(pending);
-    let lines: Vec<(String, String)> = ordered.iter().map(|(_, (k, l, _))| (k.clone(), l.clone())).collect();
-    let keys: Vec<&str> = lines.iter().map(|(k, _)| k.as_str()).collect();
-    fd.add_foreign_keys(&keys)?;
-    super::kill_point("keys-noted");
-    let results = events::record_envelopes(dir, &lines)?;
-    super::kill_point("ingested");
-    for ((writer, (_, _, at)), r) in ordered.iter().zip(results) {
-        let entry = cursor.writers.entry(writer.clone()).or_default();
-        entry.last_event_at = Some(at.clone());
-        if r == Recorded::Recorded {
-            entry.events += 1;
-            out.recorded += 1;
-        }
-    }
+    out.recorded = append(dir, fd, cursor, causal_order(pending))?;
     for (writer, tip) in tips {
         if !out.refused.contains(writer) {
             cursor.writers.entry((*writer).clone()).or_default().tip = (*tip).clone();
         }
     }
     Ok(out)
+}
+
+/// Validate `lines` (in their causal order, with their writer), note their keys, append
+/// them in one write and count them in the cursor. Returns how many were new.
+fn append(dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, ordered: Vec<(String, &str)>) -> Result<u64> {
+    let (writers, lines): (Vec<String>, Vec<&str>) = ordered.into_iter().unzip();
+    let checked = validate(&lines);
+    let (mut events, mut from) = (Vec::with_capacity(lines.len()), Vec::with_capacity(lines.len()));
+    for (writer, event) in writers.into_iter().zip(checked) {
+        if let Some((key, line, at)) = event {
+            events.push((key, line));
+            from.push((writer, at));
+        }
+    }
+    let keys: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    fd.add_foreign_keys(&keys)?;
+    super::kill_point("keys-noted");
+    let before = log_size(dir);
+    let results = events::record_envelopes(dir, &events)?;
+    super::kill_point("ingested");
+    let fresh = |r: &Recorded| *r == Recorded::Recorded;
+    let appended: u64 =
+        events.iter().zip(&results).filter(|(_, r)| fresh(r)).map(|((_, l), _)| l.len() as u64 + 1).sum();
+    if cursor.log_offset == before && log_size(dir) == before + appended {
+        // Nothing of this clone's own before the append, nothing else appended meanwhile:
+        // the lines after the cursor are all foreign, and its publish need not scan them.
+        cursor.log_offset += appended;
+    }
+    let mut recorded = 0;
+    for ((writer, at), r) in from.into_iter().zip(results) {
+        let entry = cursor.writers.entry(writer).or_default();
+        entry.last_event_at = Some(at);
+        if fresh(&r) {
+            entry.events += 1;
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
+
+fn log_size(dir: &StateDir) -> u64 {
+    std::fs::metadata(dir.events()).map(|m| m.len()).unwrap_or(0)
+}
+
+/// [`wire::foreign_line`] of every line, spread over the machine's cores.
+fn validate(lines: &[&str]) -> Vec<Option<(String, String, String)>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
+    if threads < 2 || lines.len() < 512 {
+        return lines.iter().map(|l| wire::foreign_line(l)).collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = lines
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|l| wire::foreign_line(l)).collect::<Vec<_>>()))
+            .collect();
+        parts.into_iter().flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
 }
 
 /// The cursor of `writer`, and whether there is anything to read at `tip`.
@@ -99,27 +142,25 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<H
 
 /// The batches of `writer` after the cursor, oldest first, walked from `tip` back to the
 /// cursor; None when its ref is not a fast-forward of what was ingested (rewritten).
-fn new_batches(
-    commits: &HashMap<String, (Vec<String>, String)>,
+fn new_batches<'a>(
+    commits: &'a HashMap<String, (Vec<String>, String)>,
     cursor: &Cursor,
     writer: &str,
     tip: &str,
-) -> Option<VecDeque<Batch>> {
+) -> Option<VecDeque<Batch<'a>>> {
     let (prev, changed) = prev_of(cursor, writer, tip);
     if !changed {
         return (prev == Some(tip)).then(VecDeque::new);
     }
     let mut batches = VecDeque::new();
-    let mut at = Some(tip.to_string());
-    while at.as_deref() != prev {
-        let commit = at.take()?;
-        let (parents, message) = commits.get(&commit)?;
+    let mut at = Some(tip);
+    while at != prev {
+        let (commit, (parents, message)) = commits.get_key_value(at.take()?)?;
         let (header, lines) = wire::parse_batch(message).filter(|(h, _)| h.writer == writer)?;
-        let events = lines.iter().filter_map(|l| wire::foreign_line(l)).collect();
-        batches.push_front(Batch { commit, after: header.after, events });
+        batches.push_front(Batch { commit, after: header.after, lines });
         at = match parents.as_slice() {
             [] if prev.is_none() => break,
-            [parent] => Some(parent.clone()),
+            [parent] => Some(parent.as_str()),
             _ => return None,
         };
     }
@@ -139,21 +180,22 @@ fn refuse(git: &Git, cursor: &mut Cursor, writer: &str, tip: &str) -> Result<()>
     Ok(())
 }
 
-/// The events of every pending batch, each batch after the batches it names that are
-/// pending too. (A cycle cannot come from honest writers; it is broken in writer order.)
-fn causal_order(mut pending: BTreeMap<String, VecDeque<Batch>>) -> Vec<(String, (String, String, String))> {
-    let mut waiting: HashSet<String> = pending.values().flatten().map(|b| b.commit.clone()).collect();
+/// The lines of every pending batch, each batch after the batches it names that are
+/// pending too, with their writer. (A cycle cannot come from honest writers; it is broken
+/// in writer order.)
+fn causal_order(mut pending: BTreeMap<String, VecDeque<Batch<'_>>>) -> Vec<(String, &str)> {
+    let mut waiting: HashSet<&str> = pending.values().flatten().map(|b| b.commit).collect();
     let mut out = Vec::new();
     while !pending.is_empty() {
         let ready = pending.iter().find_map(|(w, q)| {
             let front = q.front()?;
-            front.after.iter().all(|(_, c)| !waiting.contains(c)).then(|| w.clone())
+            front.after.iter().all(|(_, c)| !waiting.contains(c.as_str())).then(|| w.clone())
         });
         let writer = ready.unwrap_or_else(|| pending.keys().next().cloned().unwrap_or_default());
         let Some(queue) = pending.get_mut(&writer) else { break };
         if let Some(batch) = queue.pop_front() {
-            waiting.remove(&batch.commit);
-            out.extend(batch.events.into_iter().map(|e| (writer.clone(), e)));
+            waiting.remove(batch.commit);
+            out.extend(batch.lines.into_iter().map(|l| (writer.clone(), l)));
         }
         if queue.is_empty() {
             pending.remove(&writer);
@@ -166,12 +208,8 @@ fn causal_order(mut pending: BTreeMap<String, VecDeque<Batch>>) -> Vec<(String, 
 mod tests {
     use super::*;
 
-    fn batch(commit: &str, after: &[(&str, &str)], key: &str) -> Batch {
-        Batch {
-            commit: commit.into(),
-            after: after.iter().map(|(w, c)| (w.to_string(), c.to_string())).collect(),
-            events: vec![(key.into(), String::new(), String::new())],
-        }
+    fn batch<'a>(commit: &'a str, after: &[(&str, &str)], line: &'a str) -> Batch<'a> {
+        Batch { commit, after: after.iter().map(|(w, c)| (w.to_string(), c.to_string())).collect(), lines: vec![line] }
     }
 
     #[test]
@@ -180,7 +218,7 @@ mod tests {
         // Writer "a" (first in writer order) completed what "c" started.
         pending.insert("a".to_string(), VecDeque::from([batch("a1", &[("c", "c2")], "completed")]));
         pending.insert("c".to_string(), VecDeque::from([batch("c1", &[], "approved"), batch("c2", &[], "started")]));
-        let keys: Vec<String> = causal_order(pending).into_iter().map(|(_, (k, _, _))| k).collect();
+        let keys: Vec<&str> = causal_order(pending).into_iter().map(|(_, l)| l).collect();
         assert_eq!(keys, ["approved", "started", "completed"]);
     }
 }

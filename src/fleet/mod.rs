@@ -7,10 +7,11 @@
 //! - [`sync`]: `integrator sync` — publish this clone's events, ingest everyone else's
 //!   ([`ingest`]: fast-forward checks and the causal order of what is appended);
 //! - [`remote_lease`]: `refs/teleclaude/lease` taken, renewed and released by CAS, and the
-//!   fenced push of main;
+//!   fenced push of main ([`cas`]: the compare-and-swap pushes and what git reports of them);
 //! - [`trigger`]: the detached, debounced background sync `emit` and `pre-push` start;
 //! - [`report`]: what `doctor` shows of the fleet.
 
+pub(crate) mod cas;
 pub(crate) mod ingest;
 pub(crate) mod remote_lease;
 pub(crate) mod report;

@@ -5,6 +5,7 @@
 //! and the renewed lease commit, expecting this holder's own lease commit: a holder that
 //! was paused past its expiry and taken over can never move main.
 
+use super::cas::{self, Cas};
 use super::state::FleetDir;
 use super::wire::LeaseRecord;
 use super::LEASE_REF;
@@ -21,29 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// How a push that names the lease ref ended.
-enum Cas {
-    Done,
-    /// The lease ref was not where this process expected: someone else moved it.
-    Moved(String),
-    /// Another ref of the push was refused because it moved (main, non-fast-forward).
-    OtherMoved(String),
-    /// The remote does not advertise the atomic capability.
-    NoAtomic,
-    Failed(String),
-}
-
-impl Cas {
-    /// git's words on a push that did not land.
-    fn text(self) -> String {
-        match self {
-            Cas::Done => String::new(),
-            Cas::Moved(t) | Cas::OtherMoved(t) | Cas::Failed(t) => t,
-            Cas::NoAtomic => "the remote does not support --atomic push".into(),
-        }
-    }
-}
 
 /// What the renewer and the pushes share.
 #[derive(Clone)]
@@ -82,7 +60,7 @@ pub(crate) fn begin(
         return Ok(None);
     }
     let deadline = Instant::now() + wait.unwrap_or_default();
-    let mut session = loop {
+    let (mut session, synced) = loop {
         match acquire(repo, cfg, mode, owner)? {
             Ok(s) => break s,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
@@ -90,49 +68,101 @@ pub(crate) fn begin(
         }
     };
     session.start_renewing();
-    if let Err(e) = super::sync::sync_fetched(repo, cfg) {
-        if let Err(r) = session.release(mode) {
-            eprintln!("integrator: warning: {}", r.sentence());
+    if !synced {
+        if let Err(e) = super::sync::sync(repo, cfg) {
+            if let Err(r) = session.release(mode) {
+                eprintln!("integrator: warning: {}", r.sentence());
+            }
+            return Err(e);
         }
-        return Err(e);
     }
     Ok(Some(session))
 }
 
-fn acquire(repo: &Repo, cfg: &Config, mode: &Resolved, owner: &str) -> Result<std::result::Result<Session, String>> {
+/// One attempt at the lease: busy (the line saying by whom), or the push of a new record.
+enum Attempt {
+    Busy(String),
+    Pushed(Cas, Box<Held>),
+}
+
+/// Take the lease: `Ok(Ok((session, synced)))`, `synced` when this clone synced on the
+/// way; `Ok(Err(busy line))` while another computer holds it.
+///
+/// The first attempt runs beside a sync (its fetch, its ingest) and trusts this clone's
+/// mirror of the lease: when the record there is free it pushes the new record expecting
+/// that very commit. The compare-and-swap makes that safe: the push lands only if the
+/// remote still holds the commit whose record was judged free. Otherwise the lease, as
+/// fetched, is judged again.
+fn acquire(
+    repo: &Repo,
+    cfg: &Config,
+    mode: &Resolved,
+    owner: &str,
+) -> Result<std::result::Result<(Session, bool), String>> {
     let fd = FleetDir::of(&repo.state);
     fd.ensure()?;
     let git = super::fleet_git(&repo.git, cfg);
     let (me, tree) = (fd.writer_id()?, fd.empty_tree(&git)?);
     let ttl = cfg.integrator.lease_ttl_secs;
     let mut ctx = Ctx { git, remote: super::remote(cfg).to_string(), tree, ttl, atomic: true };
+    let who = (owner, me.as_str(), mode);
+    let (first, synced) = std::thread::scope(|s| {
+        let syncing = s.spawn(|| super::sync::sync(repo, cfg));
+        let first = read_mirror(&ctx.git).and_then(|lease| attempt(&ctx, cfg, who, lease));
+        (first, syncing.join().unwrap_or_else(|_| Err(Error::failed("the fleet sync panicked"))))
+    });
+    let synced_ok = synced.is_ok();
+    let mut next = match (first, synced) {
+        // Taken, whether the sync went through or not (`begin` syncs again if not).
+        (Ok(taken @ Attempt::Pushed(Cas::Done, _)), _) => taken,
+        // Anything else with the sync failed: its failure (the remote out of reach) says why.
+        (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
+        (Ok(pushed @ Attempt::Pushed(..)), Ok(_)) => pushed,
+        // Busy as the mirror had it, which the sync has refreshed since: judge it again.
+        (Ok(Attempt::Busy(_)), Ok(_)) => attempt(&ctx, cfg, who, read_mirror(&ctx.git)?)?,
+    };
     for _ in 0..5 {
-        let (prev, previous) = read_remote(&ctx.git, &ctx.remote)?.unzip();
-        let previous = previous.flatten();
-        // A record of this clone is a dead run's: this process holds the clone's flock.
-        let live = previous.as_ref().filter(|r| r.is_open() && !r.expired(cfg.fleet.clock_skew_secs) && r.writer != me);
-        if let Some(r) = live {
-            return Ok(Err(format!("lease busy: {} (fleet remote `{}`)", r.describe(), ctx.remote)));
-        }
-        let record = new_record(cfg, owner, &me, mode, previous);
-        let commit = super::write_commit(&ctx.git, &ctx.tree, prev.as_deref(), &record.message())?;
-        let spec = [format!("{commit}:{LEASE_REF}")];
-        match cas_push(&ctx.git, &ctx.remote, prev.as_deref(), &spec, ctx.atomic, false)? {
-            Cas::Done => {
+        match next {
+            Attempt::Busy(line) => return Ok(Err(line)),
+            Attempt::Pushed(Cas::Done, held) => {
                 fd.save_atomic(ctx.atomic)?;
-                return Ok(Ok(Session::new(ctx, Held { commit, record })));
+                return Ok(Ok((Session::new(ctx, *held), synced_ok)));
             }
-            Cas::NoAtomic => {
+            Attempt::Pushed(Cas::NoAtomic, _) => {
                 refuse_non_atomic(cfg, mode, &ctx.remote)?;
                 ctx.atomic = false;
             }
-            Cas::Moved(_) => {}
-            Cas::OtherMoved(t) | Cas::Failed(t) => {
-                return Err(Error::failed(format!("cannot take the fleet lease on `{}`: {t}", ctx.remote)))
+            Attempt::Pushed(Cas::Moved(_), _) => {}
+            Attempt::Pushed(Cas::OtherMoved(t) | Cas::Failed(t), _) => {
+                return Err(Error::failed(format!("cannot take the fleet lease on `{}`: {t}", ctx.remote)));
             }
         }
+        next = attempt(&ctx, cfg, who, read_remote(&ctx.git, &ctx.remote)?)?;
     }
     Err(Error::failed("the fleet lease kept changing while this run tried to take it"))
+}
+
+/// Judge `lease` (the lease commit and its record; None: never taken) and, when it is
+/// free or expired, push a new record expecting that commit.
+fn attempt(
+    ctx: &Ctx,
+    cfg: &Config,
+    (owner, me, mode): (&str, &str, &Resolved),
+    lease: Option<(String, Option<LeaseRecord>)>,
+) -> Result<Attempt> {
+    let (prev, previous) = lease.unzip();
+    let previous = previous.flatten();
+    // A record of this clone is a dead run's: this process holds the clone's flock.
+    let live = previous.as_ref().filter(|r| r.is_open() && !r.expired(cfg.fleet.clock_skew_secs) && r.writer != me);
+    if let Some(r) = live {
+        return Ok(Attempt::Busy(format!("lease busy: {} (fleet remote `{}`)", r.describe(), ctx.remote)));
+    }
+    let record = new_record(cfg, owner, me, mode, previous);
+    let commit = super::write_commit(&ctx.git, &ctx.tree, prev.as_deref(), &record.message())?;
+    let spec = [format!("{commit}:{LEASE_REF}")];
+    let cas =
+        cas::classify(&cas::push(&ctx.git, &ctx.remote, &[(LEASE_REF, prev.as_deref())], &spec, ctx.atomic, false)?);
+    Ok(Attempt::Pushed(cas, Box::new(Held { commit, record })))
 }
 
 /// A fleet cutover run needs atomic pushes to fence main, unless the user accepted the window.
@@ -171,15 +201,10 @@ fn new_record(cfg: &Config, owner: &str, me: &str, mode: &Resolved, previous: Op
     LeaseRecord { meta, writer: me.into(), mode: Some(mode.clone()) }
 }
 
-/// The remote's lease commit and its record (None: no lease was ever taken).
+/// The remote's lease commit and its record (None: no lease was ever taken), fetched
+/// with every other fleet ref (the sync that follows taking the lease needs no fetch).
 pub(crate) fn read_remote(git: &Git, remote: &str) -> Result<Option<(String, Option<LeaseRecord>)>> {
-    // Every fleet ref, not only the lease: the sync that follows taking it needs no fetch.
-    let [events, lease] = super::fetch_refspecs();
-    let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote, &events, &lease];
-    let out = git.output(&args, None)?;
-    if !out.ok() {
-        return Err(Error::failed(format!("cannot reach the fleet remote `{remote}`: {}", out.stderr.trim())));
-    }
+    super::sync::fetch(git, remote)?;
     read_mirror(git)
 }
 
@@ -189,49 +214,34 @@ pub(crate) fn read_mirror(git: &Git) -> Result<Option<(String, Option<LeaseRecor
     Ok(out.split_once('\0').map(|(sha, message)| (sha.to_string(), LeaseRecord::parse(message))))
 }
 
-/// `git push --porcelain [--atomic] --force-with-lease=<lease ref>:<expect> <remote> <specs>`.
-/// Fleet records skip the hooks (`hooks` false); main's push runs them, as ever.
-fn cas_push(git: &Git, remote: &str, expect: Option<&str>, specs: &[String], atomic: bool, hooks: bool) -> Result<Cas> {
-    let lease = format!("--force-with-lease={LEASE_REF}:{}", expect.unwrap_or(""));
-    let mut args = vec!["push", "--porcelain"];
-    args.extend((!hooks).then_some("--no-verify"));
-    args.extend(atomic.then_some("--atomic"));
-    args.extend([lease.as_str(), "--end-of-options", remote]);
-    args.extend(specs.iter().map(String::as_str));
-    let out = git.output(&args, None)?;
-    if out.ok() {
-        return Ok(Cas::Done);
-    }
-    let text = apply::tail(format!("{}\n{}", out.stdout, out.stderr).trim(), 20);
-    if out.stderr.contains("does not support --atomic") {
-        return Ok(Cas::NoAtomic);
-    }
-    // Under --atomic the refs that were fine are reported `(atomic push failed)`: the
-    // cause is the other one.
-    let report = git::push::parse(&out.stdout);
-    let refused =
-        |r: &&git::push::RefUpdate| r.flag == Flag::Rejected && r.reason.as_deref() != Some("atomic push failed");
-    if report.refs.iter().filter(refused).any(|r| r.to == LEASE_REF) {
-        return Ok(Cas::Moved(text));
-    }
-    if report.refs.iter().filter(refused).any(|r| r.remote_moved()) {
-        return Ok(Cas::OtherMoved(text));
-    }
-    Ok(Cas::Failed(text))
-}
-
-/// Push a renewed record of `held` by CAS; on success `held` is the new commit.
-fn renew(ctx: &Ctx, held: &mut Held, change: impl FnOnce(&mut LeaseRecord)) -> Result<Cas> {
+/// `held`'s record renewed for another ttl from now, then `change`d, committed on top of it.
+fn renewed(ctx: &Ctx, held: &Held, change: impl FnOnce(&mut LeaseRecord)) -> Result<Held> {
     let mut record = held.record.clone();
     let now = clock::now();
     record.renewed_at = clock::format(now);
     record.expires_at = clock::format(now + Duration::from_secs(ctx.ttl));
     change(&mut record);
     let commit = super::write_commit(&ctx.git, &ctx.tree, Some(&held.commit), &record.message())?;
-    let spec = [format!("{commit}:{LEASE_REF}")];
-    let r = cas_push(&ctx.git, &ctx.remote, Some(&held.commit), &spec, ctx.atomic, false)?;
+    Ok(Held { commit, record })
+}
+
+/// What a release records: when, no token, and the run's final mode.
+fn released(mode: &Resolved) -> impl FnOnce(&mut LeaseRecord) + '_ {
+    |r| {
+        r.released_at = Some(clock::now_string());
+        r.token.clear();
+        r.mode = Some(mode.clone());
+    }
+}
+
+/// Push a renewed record of `held` by CAS; on success `held` is the new commit.
+fn renew(ctx: &Ctx, held: &mut Held, change: impl FnOnce(&mut LeaseRecord)) -> Result<Cas> {
+    let next = renewed(ctx, held, change)?;
+    let spec = [format!("{}:{LEASE_REF}", next.commit)];
+    let r =
+        cas::classify(&cas::push(&ctx.git, &ctx.remote, &[(LEASE_REF, Some(&held.commit))], &spec, ctx.atomic, false)?);
     if matches!(r, Cas::Done) {
-        *held = Held { commit, record };
+        *held = next;
     }
     Ok(r)
 }
@@ -300,16 +310,19 @@ impl Session {
                 other => Ok(Push::Failed(other.text())),
             };
         }
-        let mut record = held.record.clone();
-        let now = clock::now();
-        record.renewed_at = clock::format(now);
-        record.expires_at = clock::format(now + Duration::from_secs(self.ctx.ttl));
-        let lease_commit = super::write_commit(&self.ctx.git, &self.ctx.tree, Some(&held.commit), &record.message())?;
-        let specs = [format!("{commit}:refs/heads/{main}"), format!("{lease_commit}:{LEASE_REF}")];
+        let next = renewed(&self.ctx, &held, |_| {})?;
+        let specs = [format!("{commit}:refs/heads/{main}"), format!("{}:{LEASE_REF}", next.commit)];
         let pusher = git.with_env(crate::shell::TOKEN_ENV, token);
-        match cas_push(&pusher, &self.ctx.remote, Some(&held.commit), &specs, true, true)? {
+        match cas::classify(&cas::push(
+            &pusher,
+            &self.ctx.remote,
+            &[(LEASE_REF, Some(&held.commit))],
+            &specs,
+            true,
+            true,
+        )?) {
             Cas::Done => {
-                *held = Held { commit: lease_commit, record };
+                *held = next;
                 Ok(Push::Pushed)
             }
             Cas::Moved(t) => {
@@ -331,12 +344,7 @@ impl Session {
             return Ok(());
         }
         let mut held = self.held();
-        let released = renew(&self.ctx, &mut held, |r| {
-            r.released_at = Some(clock::now_string());
-            r.token.clear();
-            r.mode = Some(mode.clone());
-        })?;
-        match released {
+        match renew(&self.ctx, &mut held, released(mode))? {
             Cas::Done | Cas::Moved(_) => Ok(()),
             other => {
                 Err(Error::failed(format!("cannot release the fleet lease on `{}`: {}", self.ctx.remote, other.text())))
@@ -344,13 +352,57 @@ impl Session {
         }
     }
 
-    /// After the run recorded its results: publish them (a failure leaves them for the
-    /// next sync), then release.
-    pub(crate) fn end(self, repo: &Repo, cfg: &Config, mode: &Resolved) -> Result<()> {
-        if let Err(e) = super::sync::sync(repo, cfg) {
-            eprintln!("integrator: warning: {}", e.sentence());
+    /// After the run recorded its results: publish them and release the lease in one push
+    /// (atomic where the remote takes it), each ref compared-and-swapped. What did not land
+    /// goes the long way: a sync (a failure leaves the events for the next one), then a
+    /// release of its own.
+    pub(crate) fn end(mut self, repo: &Repo, cfg: &Config, mode: &Resolved) -> Result<()> {
+        self.stop_renewing();
+        let lost = self.lost.load(Ordering::SeqCst);
+        let (published, release) = if lost { (false, Cas::Done) } else { self.publish_and_release(&repo.state, mode) };
+        if !published {
+            if let Err(e) = super::sync::sync(repo, cfg) {
+                eprintln!("integrator: warning: {}", e.sentence());
+            }
         }
-        self.release(mode)
+        match release {
+            Cas::Done | Cas::Moved(_) => Ok(()),
+            _ => self.release(mode),
+        }
+    }
+
+    /// The one push of [`end`](Self::end): whether the events were published (or there
+    /// were none), and how the release fared. A failure before the push is a `Failed`.
+    fn publish_and_release(&self, dir: &crate::store::StateDir, mode: &Resolved) -> (bool, Cas) {
+        let attempt = || -> Result<(bool, Cas)> {
+            let mut publisher = super::sync::Publisher::open(dir)?;
+            let batch = publisher.batch(&self.ctx.git, dir)?;
+            let mut held = self.held();
+            let next = renewed(&self.ctx, &held, released(mode))?;
+            let mut specs = vec![format!("{}:{LEASE_REF}", next.commit)];
+            let mut leases = vec![(LEASE_REF, Some(held.commit.as_str()))];
+            if let Some(b) = &batch {
+                specs.push(b.refspec.clone());
+                leases.push((b.expect.0.as_str(), b.expect.1.as_deref()));
+            }
+            let out = cas::push(&self.ctx.git, &self.ctx.remote, &leases, &specs, self.ctx.atomic, false)?;
+            let report = git::push::parse(&out.stdout);
+            let landed = |r: &str| report.refs.iter().any(|u| u.to == r && u.flag != Flag::Rejected);
+            let release = if landed(LEASE_REF) { Cas::Done } else { cas::classify(&out) };
+            if matches!(release, Cas::Done) {
+                // This clone's mirror knows the remote's lease: the next run's first
+                // compare-and-swap can expect it without a fetch. Best effort.
+                let _ = self.ctx.git.output(&["update-ref", super::MIRROR_LEASE, &next.commit], None);
+                *held = next;
+            }
+            let published = match batch {
+                Some(b) if landed(&b.expect.0) => publisher.landed(b).is_ok(),
+                Some(_) => false,
+                None => true,
+            };
+            Ok((published, release))
+        };
+        attempt().unwrap_or_else(|e| (false, Cas::Failed(e.sentence())))
     }
 }
 

@@ -39,23 +39,12 @@ impl Report {
 
 /// One sync of this clone with the fleet's remote.
 pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
-    sync_from(repo, cfg, true)
-}
-
-/// A sync right after a fetch of every fleet ref (the one taking the lease): no other.
-pub(crate) fn sync_fetched(repo: &Repo, cfg: &Config) -> Result<Report> {
-    sync_from(repo, cfg, false)
-}
-
-fn sync_from(repo: &Repo, cfg: &Config, fetch_first: bool) -> Result<Report> {
     let fd = FleetDir::of(&repo.state);
     fd.ensure()?;
     let _one_at_a_time = FileLock::lock(&fd.sync_lock())?;
     let git = super::fleet_git(&repo.git, cfg);
     let me = fd.writer_id()?;
-    if fetch_first {
-        fetch(&git, cfg)?;
-    }
+    fetch(&git, super::remote(cfg))?;
     super::kill_point("fetched");
     let (writers, lease) = mirror_tips(&git)?;
     let mut cursor = fd.cursor()?;
@@ -72,8 +61,7 @@ fn sync_from(repo: &Repo, cfg: &Config, fetch_first: bool) -> Result<Report> {
 }
 
 /// Fetch every writer ref and the lease into this clone's mirror of them.
-pub(crate) fn fetch(git: &Git, cfg: &Config) -> Result<()> {
-    let remote = super::remote(cfg);
+pub(crate) fn fetch(git: &Git, remote: &str) -> Result<()> {
     let specs = super::fetch_refspecs();
     let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote];
     args.extend(specs.iter().map(String::as_str));
@@ -125,6 +113,49 @@ fn own_lines(dir: &StateDir, fd: &FleetDir, from: u64) -> Result<(Vec<String>, u
     Ok((lines, end))
 }
 
+/// This clone's new events committed as its next batch, not pushed yet.
+pub(crate) struct Outgoing {
+    /// `<batch commit>:refs/teleclaude/events/<writer-id>`.
+    pub refspec: String,
+    /// The writer ref, and the batch it must still point at (None: it must not exist).
+    pub expect: (String, Option<String>),
+    commit: String,
+    end: u64,
+    count: usize,
+}
+
+/// Commit this clone's events after the cursor as one batch (None: there are none; the
+/// cursor then moves past what was scanned).
+fn outgoing(git: &Git, dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, me: &str) -> Result<Option<Outgoing>> {
+    let (lines, end) = own_lines(dir, fd, cursor.log_offset)?;
+    if lines.is_empty() {
+        cursor.log_offset = end;
+        return Ok(None);
+    }
+    let after: Vec<(String, String)> = cursor.writers.iter().map(|(w, i)| (w.clone(), i.tip.clone())).collect();
+    let message = wire::batch_message(me, end, &after, &lines);
+    let commit = super::write_commit(git, &fd.empty_tree(git)?, cursor.own_tip.as_deref(), &message)?;
+    super::kill_point("committed");
+    let ours = format!("{}{me}", super::EVENTS_NS);
+    Ok(Some(Outgoing {
+        refspec: format!("{commit}:{ours}"),
+        expect: (ours, cursor.own_tip.clone()),
+        commit,
+        end,
+        count: lines.len(),
+    }))
+}
+
+/// The batch is on the remote: move the cursor past it.
+fn landed(fd: &FleetDir, cursor: &mut Cursor, out: Outgoing) -> Result<usize> {
+    super::kill_point("pushed");
+    cursor.own_tip = Some(out.commit);
+    cursor.log_offset = out.end;
+    fd.save_cursor(cursor)?;
+    super::kill_point("cursor-saved");
+    Ok(out.count)
+}
+
 /// Push this clone's new events as one batch on its own writer ref.
 fn publish(
     git: &Git,
@@ -136,34 +167,55 @@ fn publish(
     report: &mut Report,
 ) -> Result<()> {
     recover_cursor(git, cursor, remote_tip)?;
-    let (lines, end) = own_lines(dir, fd, cursor.log_offset)?;
-    if lines.is_empty() {
-        cursor.log_offset = end;
-        return Ok(());
-    }
-    let after: Vec<(String, String)> = cursor.writers.iter().map(|(w, i)| (w.clone(), i.tip.clone())).collect();
-    let message = wire::batch_message(me, end, &after, &lines);
-    let commit = super::write_commit(git, &fd.empty_tree(git)?, cursor.own_tip.as_deref(), &message)?;
-    super::kill_point("committed");
-    let ours = format!("{}{me}", super::EVENTS_NS);
-    let lease = format!("--force-with-lease={ours}:{}", cursor.own_tip.as_deref().unwrap_or(""));
-    let refspec = format!("{commit}:{ours}");
+    let Some(out) = outgoing(git, dir, fd, cursor, me)? else { return Ok(()) };
+    let lease = format!("--force-with-lease={}:{}", out.expect.0, out.expect.1.as_deref().unwrap_or(""));
     let remote = super::remote(cfg);
-    let args = ["push", "--porcelain", "--quiet", "--no-verify", &lease, "--end-of-options", remote, &refspec];
-    let out = git.output(&args, None)?;
-    if !out.ok() {
+    let args = ["push", "--porcelain", "--quiet", "--no-verify", &lease, "--end-of-options", remote, &out.refspec];
+    let pushed = git.output(&args, None)?;
+    if !pushed.ok() {
         return Err(Error::failed_hint(
-            format!("cannot publish {} event(s) to {ours} on `{remote}`: {}", lines.len(), out.stderr.trim()),
+            format!(
+                "cannot publish {} event(s) to {} on `{remote}`: {}",
+                out.count,
+                out.expect.0,
+                pushed.stderr.trim()
+            ),
             "the events stay in this clone; the next `integrator sync` sends them",
         ));
     }
-    super::kill_point("pushed");
-    cursor.own_tip = Some(commit);
-    cursor.log_offset = end;
-    fd.save_cursor(cursor)?;
-    super::kill_point("cursor-saved");
-    report.published = lines.len();
+    report.published = landed(fd, cursor, out)?;
     Ok(())
+}
+
+/// The run's last publish, sent in one push with the release of its lease: under this
+/// clone's sync lock, the batch of its unpublished events (see [`Publisher::batch`]).
+pub(crate) struct Publisher {
+    _one_at_a_time: FileLock,
+    fd: FleetDir,
+    cursor: Cursor,
+}
+
+impl Publisher {
+    pub(crate) fn open(dir: &StateDir) -> Result<Publisher> {
+        let fd = FleetDir::of(dir);
+        fd.ensure()?;
+        let lock = FileLock::lock(&fd.sync_lock())?;
+        let cursor = fd.cursor()?;
+        Ok(Publisher { _one_at_a_time: lock, fd, cursor })
+    }
+
+    /// This clone's events not yet published, committed on top of the batch the cursor
+    /// names (a push expecting it fails if a sync killed after its push left another one:
+    /// the caller then syncs).
+    pub(crate) fn batch(&mut self, git: &Git, dir: &StateDir) -> Result<Option<Outgoing>> {
+        let me = self.fd.writer_id()?;
+        outgoing(git, dir, &self.fd, &mut self.cursor, &me)
+    }
+
+    /// `out` reached the remote.
+    pub(crate) fn landed(mut self, out: Outgoing) -> Result<()> {
+        landed(&self.fd, &mut self.cursor, out).map(drop)
+    }
 }
 
 /// A batch pushed by a sync that died before writing its cursor is on the remote: its

@@ -206,6 +206,11 @@ impl Runner<'_> {
     }
 
     fn execute(&mut self) -> Result<()> {
+        if self.fleet.is_some() {
+            // The fleet's first sync appended other computers' events after the projection
+            // was loaded: fold them now, or the first drain would see none of them.
+            self.proj.catch_up(&self.dir)?;
+        }
         // First: a half-written worktree record left by a killed run breaks `git fetch`.
         Worktree::clean_stale(&self.git, &self.dir)?;
         let seen = store::read_json::<Checkpoint>(&self.dir.checkpoint()).ok().flatten().and_then(|c| c.main_sha);

@@ -317,3 +317,100 @@ fn a_remote_without_atomic_pushes_refuses_a_cutover_run() {
     let events = jsonl(&b.dir.join(".git/teleclaude/events.jsonl"));
     assert!(events.iter().any(|e| e["type"] == "integration.candidate.delivered"));
 }
+
+/// `status --fetch` and `notifications --fetch` show the fleet's view: what another
+/// computer recorded appears only after the fetch (which syncs).
+#[test]
+fn status_and_notifications_with_fetch_show_the_fleets_view() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    // No background sync on either computer: only the `--fetch` below brings events in.
+    let (_a_slot, _b_slot) = (hold_background_slot(&a), hold_background_slot(&b));
+    f.candidate(&b, "far", "2026-01-01T10:00:01Z");
+    let slugs = |c: &Computer, args: &[&str]| -> Vec<String> {
+        let status: serde_json::Value = serde_json::from_str(&f.ok(c, args)).unwrap();
+        status["candidates"].as_array().unwrap().iter().map(|c| c["slug"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(slugs(&a, &["status", "--json"]).is_empty(), "A has not synced yet");
+    assert_eq!(slugs(&a, &["status", "--fetch", "--json"]), ["far"]);
+    // A lands it; B learns of it with its notifications' --fetch, not before.
+    f.ok(&a, &["run", "--quiet"]);
+    assert_eq!(f.landed(), ["far"]);
+    let state = |n: &serde_json::Value| -> Option<String> {
+        let all = n["notifications"].as_array().unwrap();
+        all.iter().find(|x| x["slug"] == "far").map(|x| x["state"].as_str().unwrap().to_string())
+    };
+    let before: serde_json::Value = serde_json::from_str(&f.ok(&b, &["notifications", "--json", "--all"])).unwrap();
+    assert_ne!(state(&before).as_deref(), Some("resolved"), "{before:#}");
+    let after = notifications(&f, &b);
+    assert_eq!(state(&after).as_deref(), Some("resolved"), "{after:#}");
+}
+
+/// A lease record on the remote written by "another computer" (`z`): held until 2999, or
+/// released.
+fn forge_lease(f: &Fleet, released: bool) {
+    let mut record = serde_json::json!({
+        "key": "integration/main", "owner": "integrator run (z)", "host": "z", "pid": 4242, "token": "t0k3n",
+        "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2999-01-01T00:00:00Z", "ttl_secs": 30, "writer": "w-zzzzzzzzzzzzzzzz",
+    });
+    if released {
+        record["released_at"] = "2026-01-01T00:00:01Z".into();
+        record["token"] = "".into();
+    }
+    let message = format!("teleclaude lease integrator run (z) on z\n\n{record:#}\n");
+    let origin = &f.sb.origin;
+    let tree = f.sb.git(origin, &["hash-object", "-t", "tree", "-w", "/dev/null"]);
+    let parent = f.sb.git_out(origin, &["rev-parse", "--verify", "-q", "refs/teleclaude/lease"]).stdout;
+    let parent = String::from_utf8_lossy(&parent).trim().to_string();
+    let mut c = f.sb.cmd("git", origin);
+    c.args(["commit-tree", &tree, "-m", &message]);
+    if !parent.is_empty() {
+        c.args(["-p", &parent]);
+    }
+    let commit = String::from_utf8_lossy(&c.output().unwrap().stdout).trim().to_string();
+    f.sb.git(origin, &["update-ref", "refs/teleclaude/lease", &commit]);
+}
+
+/// `run --wait` against a lease another computer holds on the remote: it waits, and runs
+/// once that computer releases it.
+#[test]
+fn run_wait_waits_for_a_remote_lease_and_runs_once_released() {
+    let f = Fleet::new();
+    let (a, c) = (f.computer("a", FLEET), f.computer("c", FLEET));
+    let sha = f.candidate(&c, "w1", "2026-01-01T10:00:01Z");
+    forge_lease(&f, false);
+    let started = std::time::Instant::now();
+    let mut waiter =
+        f.integrator(&a).args(["run", "--wait", "60"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(waiter.try_wait().unwrap().is_none(), "the run did not wait for the remote lease");
+    assert_eq!(f.sb.integrated_count(&sha), 0);
+    forge_lease(&f, true);
+    let out = waiter.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert_eq!(f.sb.integrated_count(&sha), 1, "{stdout}");
+    let lease = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%B", "refs/teleclaude/lease"]);
+    assert!(lease.contains("\"host\": \"a\"") && lease.contains("released_at"), "{lease}");
+}
+
+/// `run --wait` gives up with exit 75, naming the holder, when the remote lease stays busy.
+#[test]
+fn run_wait_gives_up_on_a_remote_lease_that_stays_busy() {
+    let f = Fleet::new();
+    let a = f.computer("a", FLEET);
+    forge_lease(&f, false);
+    let started = std::time::Instant::now();
+    let (code, _, err) = f.run(&a, &["run", "--wait", "2"]);
+    let waited = started.elapsed();
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("lease busy: held by integrator run (z) on z pid 4242"), "{err}");
+    assert!(waited >= Duration::from_secs(2), "gave up after {waited:?}, before the wait");
+    // Without --wait: at once.
+    let started = std::time::Instant::now();
+    let (code, _, _) = f.run(&a, &["run"]);
+    assert_eq!(code, 75);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
