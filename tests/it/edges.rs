@@ -370,3 +370,35 @@ fn a_stray_directory_at_the_private_worktree_is_cleared_and_nothing_stale_costs_
     assert_eq!(item(&sb, "b")["status"], "integrated", "{}", sb.ok(&["queue", "--all"]));
     assert!(!stray.exists());
 }
+
+/// `integrator queue` and `status` give each item one line: status, slug, branch@sha and
+/// the reason, in columns.
+#[test]
+fn the_queue_text_gives_each_item_its_status_slug_branch_sha_and_reason() {
+    let sb = cutover_with("");
+    let c = sb.branch("c", "shared.txt", "theirs\n");
+    sb.land_on_main("shared.txt", "ours\n");
+    sb.ready("s1", "c", &c, "2026-01-01T10:00:00Z");
+    sb.ok(&["run"]);
+    let line = format!("blocked     s1       c@{}  merge conflict in shared.txt", &c[..7]);
+    let q = sb.ok(&["queue", "--all"]);
+    assert!(q.lines().any(|l| l.starts_with(&line)), "{q}");
+    let status = sb.ok(&["status"]);
+    assert!(status.contains(&line), "{status}");
+}
+
+/// A `queue.json` that cannot be read (here a directory in its place) is an error, never
+/// taken for an empty queue: a run merges nothing.
+#[test]
+fn an_unreadable_queue_is_an_error_never_an_empty_queue() {
+    let sb = cutover_with("");
+    one_ready(&sb);
+    std::fs::create_dir_all(sb.state().join("queue.json")).unwrap();
+    let main = sb.origin_ref("main");
+    for args in [&["queue"][..], &["run"]] {
+        let (code, _, err) = sb.run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("cannot read") && err.contains("queue.json"), "{args:?}: {err}");
+    }
+    assert_eq!(sb.origin_ref("main"), main);
+}
