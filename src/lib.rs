@@ -23,6 +23,7 @@ mod followup;
 mod git;
 mod guard;
 mod handoff;
+mod hook_block;
 mod lease;
 mod mode;
 mod notification;
@@ -49,11 +50,11 @@ pub use lease::hostname;
 
 /// The parsers of untrusted input, for the property tests and fuzz targets.
 pub mod parse {
-    pub use crate::doctor::{parse_hook_block, HookBlock, HOOK_BEGIN, HOOK_END};
     pub use crate::events::{parse_ingest_line, validate, NewEvent};
     pub use crate::guard::git_argv::{
         agent_verdict, analyse_push, confirmed_index, env_config_keys, is_sensitive_config_key, parse, split_alias,
         AgentVerdict, Invocation, Push,
     };
     pub use crate::guard::prepush::parse_updates;
+    pub use crate::hook_block::{parse_hook_block, HookBlock, HOOK_BEGIN, HOOK_END};
 }

@@ -62,9 +62,9 @@ fn write_destination_hook(dir: &Path) -> Result<()> {
          # without the guard, to refuse protected branches of the remotes in ../{}.\nhook={quoted}\n\
          if [ ! -x \"$hook\" ]; then\n\techo \"teleclaude-integrator: error: the pre-push guard $hook is missing; push refused\" >&2\n\
          \texit 1\nfi\nexec \"$hook\" \"$@\"\n{}\n",
-        crate::doctor::HOOK_BEGIN,
+        crate::hook_block::HOOK_BEGIN,
         destination::FILE,
-        crate::doctor::HOOK_END
+        crate::hook_block::HOOK_END
     );
     let hook = dir.join(destination::HOOKS).join("pre-push");
     if std::fs::read_to_string(&hook).is_ok_and(|t| t == text) && crate::shim_marker::is_executable(&hook) {

@@ -16,8 +16,6 @@ use serde::Serialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use hooks::{parse_hook_block, HookBlock, HOOK_BEGIN, HOOK_END};
-
 /// One checked fact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct Finding {

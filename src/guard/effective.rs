@@ -127,7 +127,7 @@ pub(crate) fn leads_to_guard(dir: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(&hook) else {
         return false;
     };
-    crate::doctor::parse_hook_block(&text).is_some_and(|b| crate::shim_marker::is_executable(&b.target))
+    crate::hook_block::parse_hook_block(&text).is_some_and(|b| crate::shim_marker::is_executable(&b.target))
 }
 
 #[cfg(test)]
