@@ -35,6 +35,9 @@ pub(crate) fn github_repo(url: &str) -> Option<(String, String)> {
 /// What the classic protection endpoint said: the protection, none, or why it is unknown.
 pub(crate) type Protection = std::result::Result<Option<Value>, String>;
 
+/// Bypass actors that are one identity (a GitHub App, a deploy key), not a group of people.
+const MACHINE_ACTORS: [&str; 2] = ["Integration", "DeployKey"];
+
 /// Decide from `rules` (the branch's active rules), `ruleset` (one ruleset by id, None when
 /// unreadable) and `protection` (asked only when no ruleset restricts updates).
 pub(crate) fn decide(
@@ -61,11 +64,19 @@ pub(crate) fn decide(
         let Some(list) = set["bypass_actors"].as_array() else {
             return Verdict::Unknown(format!("ruleset {id}'s bypass actors are only shown to its admins"));
         };
-        actors.extend(list.iter().map(|a| {
+        for a in list {
             let kind = a["actor_type"].as_str().unwrap_or("actor");
             let actor = a["actor_id"].as_u64().map_or_else(String::new, |n| format!(" {n}"));
-            format!("{kind}{actor} ({}, ruleset {id})", a["bypass_mode"].as_str().unwrap_or("always"))
-        }));
+            // A role, a team or the organisation's admins is a group of people, each of
+            // whom could then update main; only a machine identity is one actor.
+            if !MACHINE_ACTORS.contains(&kind) {
+                return Verdict::Wrong(format!(
+                    "ruleset {id} lets every member of {kind}{actor} bypass its update rule; only the \
+                     integrator's GitHub App or deploy key should"
+                ));
+            }
+            actors.push(format!("{kind}{actor} ({}, ruleset {id})", a["bypass_mode"].as_str().unwrap_or("always")));
+        }
     }
     if actors.is_empty() {
         return Verdict::Wrong("main's update rule has no bypass actor: not even the integrator can update it".into());
@@ -230,6 +241,16 @@ mod tests {
         none["bypass_actors"] = Value::Array(vec![]);
         let verdict = decide(&rules(RULES_UPDATE), &|_| Some(none.clone()), &unasked);
         assert!(matches!(verdict, Verdict::Wrong(ref w) if w.contains("not even the integrator")), "{verdict:?}");
+        // A role, a team or the organisation's admins may bypass: a group of people.
+        for kind in ["RepositoryRole", "Team", "OrganizationAdmin"] {
+            let mut group = json(RULESET_42);
+            group["bypass_actors"][0]["actor_type"] = Value::String(kind.into());
+            let verdict = decide(&rules(RULES_UPDATE), &|_| Some(group.clone()), &unasked);
+            assert!(
+                matches!(verdict, Verdict::Wrong(ref w) if w.contains(&format!("every member of {kind}"))),
+                "{verdict:?}"
+            );
+        }
         // Updates restricted but deletion allowed.
         let no_delete: Vec<Value> = rules(RULES_UPDATE).into_iter().filter(|r| r["type"] != "deletion").collect();
         let verdict = decide(&no_delete, &set, &unasked);
