@@ -50,6 +50,9 @@ fn queue_retry_needs_a_ready_blocked_item_and_drop_supersedes() {
     assert!(err.contains("no blocked item for slug `nobody`"), "{err}");
     let (code, _, err) = sb.run(&["queue", "drop", "bad", "--reason", "  "]);
     assert_eq!(code, 2, "{err}");
+    let (code, _, err) = sb.run(&["queue", "drop", "bad", "--reason", &"x".repeat(1001)]);
+    assert_eq!(code, 2, "a 1,001-character reason: {err}");
+    assert!(err.contains("--reason must be one line of 1 to 1000 characters"), "{err}");
     assert!(sb.ok(&["queue", "drop", "bad", "--reason", "abandoned"]).contains("dropped"));
     let q: serde_json::Value = serde_json::from_str(&sb.ok(&["queue", "--json", "--all"])).unwrap();
     let item = &q["items"][0];
@@ -128,7 +131,9 @@ fn a_dropped_candidate_stays_dropped_when_the_queue_is_rebuilt() {
     let sha = sb.branch("feat", "f.txt", "f\n");
     sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
     sb.ok(&["run"]);
-    sb.ok(&["queue", "drop", "s", "--reason", "abandoned by its author"]);
+    // The longest reason allowed is 1,000 characters.
+    let reason = format!("abandoned by its author{}", " ".repeat(977));
+    sb.ok(&["queue", "drop", "s", "--reason", &reason]);
     let (code, _, err) = sb.run(&["queue", "drop", "s", "--reason", "two\nlines"]);
     assert_eq!(code, 2, "{err}");
     let drops: Vec<_> = crate::support::jsonl(&sb.state().join("events.jsonl"))
@@ -136,7 +141,7 @@ fn a_dropped_candidate_stays_dropped_when_the_queue_is_rebuilt() {
         .filter(|e| e["type"] == "integration.candidate.dropped")
         .collect();
     assert_eq!(drops.len(), 1);
-    assert_eq!(drops[0]["payload"]["reason"], "abandoned by its author");
+    assert_eq!(drops[0]["payload"]["reason"], reason.as_str());
     // queue.json lost (moved aside after damage): the rebuilt queue must not take it up again,
     // not even in cutover.
     std::fs::rename(sb.state().join("queue.json"), sb.state().join("queue.json.damaged")).unwrap();
