@@ -85,17 +85,24 @@ pub(crate) fn fail_closed(message: String) -> Error {
     )
 }
 
+/// Object names and updates for the hooks' unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
+pub(crate) mod test_lines {
+    use super::Update;
 
-    const A: &str = "1111111111111111111111111111111111111111";
-    const Z: &str = "0000000000000000000000000000000000000000";
+    pub(crate) const A: &str = "1111111111111111111111111111111111111111";
+    pub(crate) const Z: &str = "0000000000000000000000000000000000000000";
 
-    fn line(l: &str, ls: &str, r: &str, rs: &str) -> Update {
+    pub(crate) fn line(l: &str, ls: &str, r: &str, rs: &str) -> Update {
         Update { local_ref: l.into(), local_sha: ls.into(), remote_ref: r.into(), remote_sha: rs.into() }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_lines::{line, A, Z};
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn parses_updates_and_deletions() {

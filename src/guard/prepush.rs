@@ -228,14 +228,8 @@ fn run_foreign_hook(loc: &Location, cwd: &Path, args: &[OsString], input: &[u8])
 
 #[cfg(test)]
 mod tests {
+    use super::super::hook_input::test_lines::{line, A, Z};
     use super::*;
-
-    const A: &str = "1111111111111111111111111111111111111111";
-    const Z: &str = "0000000000000000000000000000000000000000";
-
-    fn line(l: &str, ls: &str, r: &str, rs: &str) -> Update {
-        Update { local_ref: l.into(), local_sha: ls.into(), remote_ref: r.into(), remote_sha: rs.into() }
-    }
 
     #[test]
     fn canonical_push_needs_main_on_both_sides_and_the_local_sha() {

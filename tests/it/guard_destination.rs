@@ -33,6 +33,12 @@ fn push_agent_to_main(sb: &Sandbox, clone: &Path, dest: &str) -> std::process::O
 /// The variable through which the shim names the registry for the hook (README "Guarded remotes").
 const REGISTRY_ENV: &str = "TELECLAUDE_GUARDED_REMOTES";
 
+/// Near miss: from `clone`, a branch that is not protected goes through to `dest`.
+fn assert_feature_push_goes_through(sb: &Sandbox, clone: &Path, dest: &str) {
+    ok(sb.shim_git(clone).args(["push", "-q", dest, "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
+    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+}
+
 fn assert_refused(out: &std::process::Output) {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
     assert!(stderr(out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(out));
@@ -57,8 +63,7 @@ fn a_fresh_clone_of_a_guarded_path_cannot_push_main() {
     assert_refused(&sb.shim_git(&x).args(["push", &spelled, "FETCH_HEAD:refs/heads/main"]).output().unwrap());
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Near miss: a feature branch goes through, past the clone's own hook.
-    ok(sb.shim_git(&x).args(["push", "-q", "origin", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
-    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    assert_feature_push_goes_through(&sb, &x, "origin");
     let hook_log = std::fs::read_to_string(sb.root.join("own-hook.log")).unwrap();
     assert!(hook_log.lines().all(|l| l.starts_with("own hook ")) && hook_log.lines().count() == 1, "{hook_log}");
 }
@@ -81,8 +86,7 @@ fn a_fresh_clone_of_a_guarded_daemon_url_cannot_push_main_in_any_spelling() {
     assert_refused(&out);
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Near miss: a branch that is not protected.
-    ok(sb.shim_git(&x).args(["push", "-q", "gd:origin.git", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
-    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    assert_feature_push_goes_through(&sb, &x, "gd:origin.git");
 }
 
 #[test]
@@ -120,8 +124,7 @@ fn another_spelling_of_the_daemon_path_is_the_same_guarded_remote() {
     assert_refused(&push_agent_to_main(&sb, &x, "origin"));
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Near miss: a branch that is not protected goes through that spelling.
-    ok(sb.shim_git(&x).args(["push", "-q", "origin", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
-    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    assert_feature_push_goes_through(&sb, &x, "origin");
 }
 
 #[test]
@@ -138,8 +141,7 @@ fn a_routed_push_refuses_no_verify_whatever_the_clone_allows() {
     assert!(stderr(&out).contains("`git push --no-verify` would skip the check"), "{}", stderr(&out));
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Without --no-verify the same clone pushes a feature branch.
-    ok(sb.shim_git(&x).args(["push", "-q", "origin", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
-    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    assert_feature_push_goes_through(&sb, &x, "origin");
 }
 
 #[test]
