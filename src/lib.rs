@@ -55,6 +55,6 @@ pub mod parse {
         agent_verdict, analyse_push, confirmed_index, env_config_keys, is_sensitive_config_key, parse, split_alias,
         AgentVerdict, Invocation, Push,
     };
-    pub use crate::guard::prepush::parse_updates;
+    pub use crate::guard::hook_input::parse_updates;
     pub use crate::hook_block::{parse_hook_block, HookBlock, HOOK_BEGIN, HOOK_END};
 }

@@ -38,6 +38,11 @@ pub(crate) fn exec(cwd: &Path, args: ShimsArgs) -> Result<i32> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let real = crate::shim_marker::real_program("git", &path)
         .ok_or_else(|| Error::failed_hint("no real git on PATH", "install git 2.38 or newer"))?;
+    // Everything is read and checked before anything is written: a bad config writes nothing.
+    let remote = match Repo::open(cwd) {
+        Ok(repo) => Some(remote_keys(&repo)?),
+        Err(_) => None,
+    };
     if exec_path::build(&dir, &real)? {
         println!(
             "wrote {}: git's children find the shim as `git` (the other programs of {}'s exec-path are links)",
@@ -46,8 +51,8 @@ pub(crate) fn exec(cwd: &Path, args: ShimsArgs) -> Result<i32> {
         );
     }
     write_destination_hook(&dir)?;
-    if let Ok(repo) = Repo::open(cwd) {
-        register_remote(&repo, &dir)?;
+    if let Some(remote) = remote {
+        register_remote(remote, &dir)?;
     }
     Ok(exit::OK)
 }
@@ -78,26 +83,44 @@ fn write_destination_hook(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Register the URLs git resolves for the integrator's remote (fetch and push).
-fn register_remote(repo: &Repo, dir: &Path) -> Result<()> {
-    let remote = repo.config()?.integrator.remote;
+/// The integrator's remote in a repository: its name, the keys of the URLs git resolves for
+/// it (fetch and push; none when there is no such remote), and the repository's common dir.
+struct Remote {
+    name: String,
+    keys: Option<Vec<String>>,
+    repo: PathBuf,
+    git_dir: PathBuf,
+}
+
+/// Read the repository's config (an invalid one is an error) and its remote's URLs.
+fn remote_keys(repo: &Repo) -> Result<Remote> {
+    let name = repo.config()?.integrator.remote;
+    let (common_dir, git_dir) = (repo.loc.common_dir.clone(), repo.git.dir().to_path_buf());
     let mut keys = Vec::new();
     for push in [false, true] {
         let mut q = vec!["remote", "get-url", "--all"];
         if push {
             q.push("--push");
         }
-        q.extend(["--", remote.as_str()]);
+        q.extend(["--", name.as_str()]);
         let Ok(out) = repo.git.capture(&q) else {
-            println!("note: no remote `{remote}` in {}: no guarded remote registered", repo.git.dir().display());
-            return Ok(());
+            return Ok(Remote { name, keys: None, repo: common_dir, git_dir });
         };
         keys.extend(out.lines().filter(|l| !l.is_empty()).map(|u| destination::url_key(u, repo.git.dir())));
     }
     keys.dedup();
+    Ok(Remote { name, keys: Some(keys), repo: common_dir, git_dir })
+}
+
+/// Register the remote's keys in `DIR/guarded-remotes`, guarded by its repository.
+fn register_remote(remote: Remote, dir: &Path) -> Result<()> {
+    let Some(keys) = remote.keys else {
+        println!("note: no remote `{}` in {}: no guarded remote registered", remote.name, remote.git_dir.display());
+        return Ok(());
+    };
     let registry = dir.join(destination::FILE);
-    for key in destination::register(&registry, &keys, &repo.loc.common_dir)? {
-        println!("registered {key} in {} (guarded by {})", registry.display(), repo.loc.common_dir.display());
+    for key in destination::register(&registry, &keys, &remote.repo)? {
+        println!("registered {key} in {} (guarded by {})", registry.display(), remote.repo.display());
     }
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! under the registered repository's policy, lease and log — and always runs the
 //! repository's own `pre-push`.
 
-use super::prepush::{self, Update};
+use super::hook_input::{self as prepush, Update};
 use super::{Context, Refusal};
 use crate::error::{Error, Result};
 use crate::repo::{discover_native, Location};
@@ -64,7 +64,9 @@ pub(crate) fn register(registry: &Path, keys: &[String], repo: &Path) -> Result<
 
 /// A URL as a comparison key: a local repository (a path or `file://`) is `file://` and its
 /// canonical path; a network URL is `host[:port]/path` — scheme and user dropped (ssh and
-/// https name the same repository), host lower-cased; no trailing `/` or `.git` either way.
+/// https name the same repository), host *and path* lower-cased (GitHub and GitLab treat
+/// `Acme/Widgets` and `acme/widgets` as one repository; for a server whose paths are
+/// case-sensitive the guard matches more, never less); no trailing `/` or `.git` either way.
 pub(crate) fn url_key(url: &str, cwd: &Path) -> String {
     let n = prepush::normalise_url(url, cwd);
     if n.starts_with('/') {
@@ -77,7 +79,7 @@ pub(crate) fn url_key(url: &str, cwd: &Path) -> String {
     // `host/path` after a scheme, `host:path` in scp form.
     let (host, path) = rest.split_once(if scheme { '/' } else { ':' }).unwrap_or((rest, ""));
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h).to_ascii_lowercase();
-    format!("{host}/{}", path.trim_start_matches('/'))
+    format!("{host}/{}", path.trim_start_matches('/').to_ascii_lowercase())
 }
 
 /// The hook for a push the shim routed here. Only a push to a registered URL can be refused.
@@ -87,7 +89,7 @@ pub(crate) fn run(argv: &[OsString], input: &[u8], registry: &Path, cwd: &Path) 
         _ => return Err(prepush::fail_closed("expected `pre-push <remote-name> <url>` (git passes them)".into())),
     };
     let key = url_key(&url, cwd);
-    if let Some(entry) = read(registry).into_iter().find(|e| e.key == key) {
+    if let Some(entry) = read(registry).into_iter().find(|e| same_key(&e.key, &key)) {
         let updates = prepush::parse_updates(input).map_err(prepush::fail_closed)?;
         let ctx = registered_context(&entry.repo, cwd)?;
         let refusals = refusals(&ctx, &updates, &url);
@@ -96,6 +98,16 @@ pub(crate) fn run(argv: &[OsString], input: &[u8], registry: &Path, cwd: &Path) 
         }
     }
     chain(argv, input)
+}
+
+/// Do two keys name one repository? A network key compares without case, also one
+/// registered before keys were lower-cased; a local path exactly.
+fn same_key(registered: &str, key: &str) -> bool {
+    if key.starts_with("file://") {
+        registered == key
+    } else {
+        registered.eq_ignore_ascii_case(key)
+    }
 }
 
 /// The registered repository's policy (its config files, lease, mode), seen from `cwd`.
@@ -159,6 +171,10 @@ mod tests {
         assert_eq!(key("git://127.0.0.1:9418/o.git/"), "127.0.0.1:9418/o");
         assert_eq!(key("git@GitHub.com:o/r.git"), "github.com/o/r");
         assert_eq!(key("https://github.com/o/r"), "github.com/o/r");
+        assert_eq!(key("https://github.com/Acme/Widgets.git"), "github.com/acme/widgets");
+        assert_eq!(key("git@GITHUB.COM:Acme/Widgets"), "github.com/acme/widgets");
+        assert!(same_key("github.com/Acme/Widgets", "github.com/acme/widgets"));
+        assert!(!same_key("file:///srv/X", "file:///srv/x"));
         assert_eq!(key("ssh://git@github.com/o/r.git"), "github.com/o/r");
         assert_eq!(key("file:///srv/x.git/"), "file:///srv/x");
         assert_eq!(key("/srv/x"), "file:///srv/x");

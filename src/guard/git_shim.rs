@@ -104,7 +104,8 @@ fn decide(argv: &[OsString]) -> Result<Go> {
         strip_confirmed(&mut go.argv, &args);
     }
     if let (Some(eff), "push") = (&eff, cmd.as_str()) {
-        route_to_destination_guard(&mut go, &ctx, eff, argv)?;
+        let no_verify = git_argv::analyse_push(&resolved.inv.args).no_verify;
+        route_to_destination_guard(&mut go, &ctx, eff, no_verify)?;
     }
     Ok(go)
 }
@@ -129,8 +130,9 @@ fn exec_path_refusal(go: &Go, r: &Resolved) -> Option<Refusal> {
 
 /// A push from a repository without the guard: when guarded remotes are registered beside
 /// the shim, git runs our `pre-push` for it, which refuses protected lines to those URLs
-/// (README "Guarded remotes").
-fn route_to_destination_guard(go: &mut Go, ctx: &Context, eff: &effective::Effective, argv: &[OsString]) -> Result<()> {
+/// (README "Guarded remotes"). `--no-verify` would skip that hook, so a routed push refuses
+/// it whatever this repository's own `guard.allow_no_verify` says.
+fn route_to_destination_guard(go: &mut Go, ctx: &Context, eff: &effective::Effective, no_verify: bool) -> Result<()> {
     let Some(loc) = ctx.loc.as_ref().filter(|l| !effective::is_guarded(l)) else {
         return Ok(());
     };
@@ -142,6 +144,8 @@ fn route_to_destination_guard(go: &mut Go, ctx: &Context, eff: &effective::Effec
     if destination::read(&registry).is_empty() {
         return Ok(());
     }
+    // Not recorded: a state dir written here would make this repository count as guarded.
+    let refuse = |rule: String| Error::Refused(super::refusal_message(&[Refusal::main(rule, None)]));
     let hooks = home.join(destination::HOOKS);
     if !effective::leads_to_guard(&hooks) {
         let rule = format!(
@@ -150,7 +154,15 @@ fn route_to_destination_guard(go: &mut Go, ctx: &Context, eff: &effective::Effec
             registry.display(),
             hooks.display()
         );
-        return Err(super::refuse(ctx, argv, &[Refusal::main(rule, None)]));
+        return Err(refuse(rule));
+    }
+    if no_verify {
+        let rule = format!(
+            "`git push --no-verify` would skip the check against the guarded remotes registered in {}; \
+             from a repository without the guard it is refused, whatever its guard.allow_no_verify says",
+            registry.display()
+        );
+        return Err(refuse(rule));
     }
     let hooks_path: OsString = format!("core.hooksPath={}", hooks.display()).into();
     go.argv.splice(1..1, ["-c".into(), hooks_path]);

@@ -15,6 +15,7 @@ pub(crate) mod gh_shim;
 pub(crate) mod git_argv;
 pub(crate) mod git_shim;
 pub(crate) mod gitconfig;
+pub(crate) mod hook_input;
 pub(crate) mod prepush;
 pub(crate) mod shim;
 

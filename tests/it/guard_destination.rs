@@ -2,6 +2,7 @@
 //! remote URLs beside the shims; a push to one of them from *any* repository — a fresh
 //! clone with no hook — is checked by our `pre-push`, which the shim makes git run.
 
+use crate::support::bin;
 use crate::support::fleet::Daemon;
 use crate::support::guards::{ok, stderr, write_exec, GuardSandbox as Sandbox};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,15 @@ fn push_agent_to_main(sb: &Sandbox, clone: &Path, dest: &str) -> std::process::O
     sb.shim_git(clone).args(["push", dest, "FETCH_HEAD:main"]).output().unwrap()
 }
 
+/// The variable through which the shim names the registry for the hook (README "Guarded remotes").
+const REGISTRY_ENV: &str = "TELECLAUDE_GUARDED_REMOTES";
+
+/// Near miss: from `clone`, a branch that is not protected goes through to `dest`.
+fn assert_feature_push_goes_through(sb: &Sandbox, clone: &Path, dest: &str) {
+    ok(sb.shim_git(clone).args(["push", "-q", dest, "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
+    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+}
+
 fn assert_refused(out: &std::process::Output) {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
     assert!(stderr(out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(out));
@@ -53,8 +63,7 @@ fn a_fresh_clone_of_a_guarded_path_cannot_push_main() {
     assert_refused(&sb.shim_git(&x).args(["push", &spelled, "FETCH_HEAD:refs/heads/main"]).output().unwrap());
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Near miss: a feature branch goes through, past the clone's own hook.
-    ok(sb.shim_git(&x).args(["push", "-q", "origin", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
-    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    assert_feature_push_goes_through(&sb, &x, "origin");
     let hook_log = std::fs::read_to_string(sb.root.join("own-hook.log")).unwrap();
     assert!(hook_log.lines().all(|l| l.starts_with("own hook ")) && hook_log.lines().count() == 1, "{hook_log}");
 }
@@ -77,8 +86,7 @@ fn a_fresh_clone_of_a_guarded_daemon_url_cannot_push_main_in_any_spelling() {
     assert_refused(&out);
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Near miss: a branch that is not protected.
-    ok(sb.shim_git(&x).args(["push", "-q", "gd:origin.git", "FETCH_HEAD:refs/heads/agent-copy"]).output().unwrap());
-    assert_eq!(sb.origin_ref("agent-copy"), Some(sb.rev(&sb.work, "agent")));
+    assert_feature_push_goes_through(&sb, &x, "gd:origin.git");
 }
 
 #[test]
@@ -101,4 +109,85 @@ fn an_unregistered_remote_is_left_alone() {
     let out = out.unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("pre-push, which checks a push against them, is missing"), "{}", stderr(&out));
+}
+
+#[test]
+fn another_spelling_of_the_daemon_path_is_the_same_guarded_remote() {
+    let sb = Sandbox::new();
+    let daemon = Daemon::start(&sb, None);
+    sb.git(&sb.work, &["remote", "set-url", "origin", &format!("git://127.0.0.1:{}/origin.git", daemon.port)]);
+    let main = guarded(&sb);
+    // The same repository under a path in other case (as GitHub serves `Acme/Widgets` for
+    // `acme/widgets`): here a link the daemon follows.
+    std::os::unix::fs::symlink(&sb.origin, sb.root.join("Origin.git")).unwrap();
+    let x = fresh_clone(&sb, &format!("git://127.0.0.1:{}/Origin.git", daemon.port), "x");
+    assert_refused(&push_agent_to_main(&sb, &x, "origin"));
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Near miss: a branch that is not protected goes through that spelling.
+    assert_feature_push_goes_through(&sb, &x, "origin");
+}
+
+#[test]
+fn a_routed_push_refuses_no_verify_whatever_the_clone_allows() {
+    let sb = Sandbox::new();
+    let main = guarded(&sb);
+    let x = fresh_clone(&sb, sb.origin.to_str().unwrap(), "x");
+    // The clone's own policy is the agent's to edit.
+    std::fs::write(x.join("teleclaude.toml"), "[guard]\nallow_no_verify = true\n").unwrap();
+    ok(sb.shim_git(&x).args(["fetch", "-q"]).arg(&sb.work).arg("agent").output().unwrap());
+    let out = sb.shim_git(&x).args(["push", "--no-verify", "origin", "FETCH_HEAD:main"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`git push --no-verify` would skip the check"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Without --no-verify the same clone pushes a feature branch.
+    assert_feature_push_goes_through(&sb, &x, "origin");
+}
+
+#[test]
+fn a_repository_with_the_hook_but_no_state_dir_is_not_routed_by_the_environment() {
+    let sb = Sandbox::new();
+    sb.install_hook();
+    let _ = std::fs::remove_dir_all(sb.state());
+    sb.git(&sb.work, &["checkout", "-q", "-b", "agent"]);
+    sb.commit(&sb.work, "a.txt", "a\n", "agent work");
+    let main = sb.origin_ref("main").unwrap();
+    // An empty registry named in the environment must not turn the repository's own
+    // guard into the (empty) destination check.
+    let out = sb
+        .cmd(&sb.real_git, &sb.work)
+        .env(REGISTRY_ENV, "/dev/null")
+        .args(["push", "origin", "HEAD:main"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Near miss: a feature branch is pushed through the same hook.
+    ok(sb
+        .cmd(&sb.real_git, &sb.work)
+        .env(REGISTRY_ENV, "/dev/null")
+        .args(["push", "-q", "origin", "HEAD:refs/heads/f"])
+        .output()
+        .unwrap());
+    assert_eq!(sb.origin_ref("f"), Some(sb.rev(&sb.work, "HEAD")));
+}
+
+#[test]
+fn shims_with_a_bad_config_writes_nothing() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.work.join("teleclaude.toml"), "[integrator\nremote = \"origin\"\n").unwrap();
+    let out = sb.command(bin("integrator"), &sb.work).args(["shims", "--shim-dir"]).arg(&sb.shims).output();
+    let out = out.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("teleclaude.toml"), "{}", stderr(&out));
+    for name in ["git-exec-path", "hooks", "guarded-remotes"] {
+        assert!(!sb.shims.join(name).exists(), "{name} was written");
+    }
+    // Fixed, the same command builds all three.
+    std::fs::remove_file(sb.work.join("teleclaude.toml")).unwrap();
+    assert!(sb.install_shim_support().contains("registered "));
+    for name in ["git-exec-path", "hooks", "guarded-remotes"] {
+        assert!(sb.shims.join(name).exists(), "{name} missing");
+    }
 }
