@@ -42,18 +42,6 @@ pub(crate) enum Checked {
     },
 }
 
-impl Checked {
-    fn into_output(self) -> String {
-        match self {
-            Checked::Passed { output }
-            | Checked::Failed { output, .. }
-            | Checked::CannotRun { output, .. }
-            | Checked::TimedOut { output, .. }
-            | Checked::ChangedConfig { output } => output,
-        }
-    }
-}
-
 impl Worktree {
     /// Check out `commit` (detached) in `<state>/worktree`, created anew, and make sure git
     /// resolves that directory to itself — never to the user's checkout.
@@ -120,35 +108,28 @@ impl Worktree {
     }
 
     /// Run a check there (see [`crate::shell::check`]) with `set` added to its
-    /// environment; a change it made to the repository's config file is undone and
-    /// reported.
+    /// environment. `guarded`: a change it made to the repository's config file is undone
+    /// and reported; unguarded, for checks that run side by side, whose config is guarded
+    /// once for all of them (a [`ConfigSnapshot`] taken before the first starts).
     pub(crate) fn run_check(
         &self,
         command: &str,
         agent_env: &str,
         timeout_secs: u64,
         set: &[(&str, &str)],
+        guarded: bool,
     ) -> Result<Checked> {
-        let before = self.config_snapshot();
-        let ran = self.run_unguarded(command, agent_env, timeout_secs, set)?;
-        Ok(if before.restore()? { Checked::ChangedConfig { output: ran.into_output() } } else { ran })
-    }
-
-    /// Run a check there without looking at the repository's config file: for checks that
-    /// run side by side, whose config is guarded once for all of them (a
-    /// [`ConfigSnapshot`] taken before the first starts).
-    pub(crate) fn run_unguarded(
-        &self,
-        command: &str,
-        agent_env: &str,
-        timeout_secs: u64,
-        set: &[(&str, &str)],
-    ) -> Result<Checked> {
+        let before = guarded.then(|| self.config_snapshot());
         let clean = crate::shell::Clean::Check { agent_env };
         let timeout = (timeout_secs > 0).then(|| std::time::Duration::from_secs(timeout_secs));
         let ran = crate::shell::check(command, &self.path, clean, set, timeout)
             .map_err(|e| Error::io(format_args!("cannot run `{command}`"), e))?;
         let output = ran.output;
+        if let Some(before) = before {
+            if before.restore()? {
+                return Ok(Checked::ChangedConfig { output });
+            }
+        }
         Ok(match ran.code {
             None => Checked::TimedOut { secs: timeout_secs, output },
             Some(0) => Checked::Passed { output },

@@ -180,9 +180,9 @@ impl Checks {
     /// worktree, or a slot of speculative verify).
     pub(super) fn run(&self, (wt, merge, item): (&Worktree, &String, &Item), guard: Guard) -> Result<Tried> {
         wt.move_to(&self.git, merge)?;
-        let run = |command: &str, set: &[(&str, &str)]| match guard {
-            Guard::Each => wt.run_check(command, &self.agent_env, self.timeout_secs, set),
-            Guard::Round => wt.run_unguarded(command, &self.agent_env, self.timeout_secs, set),
+        let guarded = guard == Guard::Each;
+        let run = |command: &str, set: &[(&str, &str)]| {
+            wt.run_check(command, &self.agent_env, self.timeout_secs, set, guarded)
         };
         if !self.verify.is_empty() {
             let checked = run(&self.verify, &[])?;
