@@ -2,8 +2,9 @@
 //! and bookkeep in a private worktree, push exactly the commit that was tested (retrying
 //! on a moved main), then announce and clean up — or block the candidate with evidence.
 
+use super::speculate::{Guard, Tried, Which};
 use super::{obj, Outcome, Phase, Runner};
-use crate::apply::{self, Checked, Merge, Push, Worktree};
+use crate::apply::{self, Checked, Merge, Push};
 use crate::candidate::Named;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -28,14 +29,8 @@ impl Runner<'_> {
         let mut rejections = Vec::new();
         loop {
             let Attempt::Rejected { commit, why } = self.attempt(&item, &facts)? else { return Ok(()) };
-            self.journal.lifecycle(
-                lifecycle::PUSH_REJECTED,
-                Some(&item),
-                obj(json!({"commit": commit, "message": why})),
-            )?;
-            rejections.push(why);
-            if rejections.len() > self.cfg.integrator.max_push_retries as usize {
-                return self.block(&item, Cause::PushRejected { messages: rejections });
+            if self.rejected(&item, &commit, why, &mut rejections)? {
+                return Ok(());
             }
             self.fetch()?;
             match self.recheck(&item)? {
@@ -150,28 +145,55 @@ impl Runner<'_> {
     /// Run `verify` and `bookkeeping` in the private worktree. Ok(Ok(commit to push)) or
     /// Ok(Err(cause to block with)).
     fn verify_and_bookkeep(&mut self, item: &Item, commit: &str) -> Result<std::result::Result<String, Cause>> {
-        let cfg = self.cfg.integrator.clone();
+        let cfg = &self.cfg.integrator;
         if cfg.verify.is_empty() && cfg.bookkeeping.is_empty() {
             return Ok(Ok(commit.to_string()));
         }
+        let label = format!("verify {}: running `{}`", item.slug, cfg.verify);
         self.journal.checkpoint(Phase::Verify, Some(item), None)?;
         let wt = self.worktree_at(commit)?;
-        if !cfg.verify.is_empty() {
-            let shown = self.timed(format!("verify {}: running `{}`", item.slug, cfg.verify));
-            let verified = self.check(&wt, item, &cfg.verify, &[]);
-            drop(shown);
-            if let Err(cause) = verified? {
-                self.verify_failed(item, &cause)?;
-                return Ok(Err(cause));
-            }
+        let shown = self.timed(label);
+        let tried = self.checks().run((&wt, &commit.to_string(), item), Guard::Each);
+        drop(shown);
+        match tried? {
+            Tried::Passed { commit } => Ok(Ok(commit)),
+            Tried::Stopped { which, checked } => Ok(Err(self.stopped(item, which, checked)?)),
         }
-        if cfg.bookkeeping.is_empty() {
-            return Ok(Ok(commit.to_string()));
+    }
+
+    /// What a check that did not pass means for `item`: the cause to block it with (a
+    /// failed verify announced), or the run's error when the check could not run at all.
+    pub(super) fn stopped(&mut self, item: &Item, which: Which, checked: Checked) -> Result<Cause> {
+        let i = &self.cfg.integrator;
+        let command = if which == Which::Verify { i.verify.clone() } else { i.bookkeeping.clone() };
+        let cause = match self.judge(item, &command, checked)? {
+            Err(cause) => cause,
+            Ok(()) => return Err(Error::failed(format!("`{command}` passed and stopped a candidate"))),
+        };
+        if which == Which::Verify {
+            self.verify_failed(item, &cause)?;
         }
-        if let Err(cause) = self.check(&wt, item, &cfg.bookkeeping, &item_env(item))? {
-            return Ok(Err(cause));
+        Ok(cause)
+    }
+
+    /// A push of `commit` for `item` the remote rejected because main moved: announced and
+    /// counted in `rejections`; true when that blocked `item` (more than
+    /// `max_push_retries`).
+    pub(super) fn rejected(
+        &mut self,
+        item: &Item,
+        commit: &str,
+        why: String,
+        rejections: &mut Vec<String>,
+    ) -> Result<bool> {
+        let payload = obj(json!({"commit": commit, "message": why}));
+        self.journal.lifecycle(lifecycle::PUSH_REJECTED, Some(item), payload)?;
+        rejections.push(why);
+        if rejections.len() <= self.cfg.integrator.max_push_retries as usize {
+            return Ok(false);
         }
-        wt.commit_changes(&self.git, commit, &item.slug, &item.sha).map(Ok)
+        self.block(item, Cause::PushRejected { messages: std::mem::take(rejections) })?;
+        Ok(true)
     }
 
     /// `integration.verify.failed` for a verify that blocks `item` with `cause`.
@@ -184,18 +206,6 @@ impl Runner<'_> {
         let command = &self.cfg.integrator.verify;
         let p = obj(json!({"command": command, "exit": exit, "reason": cause.reason(), "output_tail": tail}));
         self.journal.lifecycle(lifecycle::VERIFY_FAILED, Some(item), p)
-    }
-
-    /// Run one check.
-    fn check(
-        &mut self,
-        wt: &Worktree,
-        item: &Item,
-        command: &str,
-        set: &[(&str, &str)],
-    ) -> Result<std::result::Result<(), Cause>> {
-        let ran = wt.run_check(command, &self.cfg.guard.agent_env, self.cfg.integrator.verify_timeout_secs, set)?;
-        self.judge(item, command, ran)
     }
 
     /// What a check's end means for `item`: Ok(Ok) passed, Ok(Err(cause)) blocks it. A

@@ -26,7 +26,7 @@ use crate::git::Git;
 use crate::lease::{Acquire, Lease};
 use crate::mode::{self, Resolved};
 use crate::projection::Projection;
-use crate::queue::{Queue, Status};
+use crate::queue::{self, Queue, Status};
 use crate::readiness::{self, State, Trailers};
 use crate::repo::Repo;
 use crate::store::{self, FileLock, StateDir};
@@ -302,11 +302,8 @@ impl Runner<'_> {
             self.journal.checkpoint(Phase::Evaluate, None, None)?;
             let (views, facts) = self.evaluate()?;
             let q = self.sync(&views, &facts)?;
-            let ready = readiness::by_candidate(&views);
-            let waiting: Vec<_> = (q.fifo(Status::Queued).into_iter().map(|i| &q.items[i]))
-                .filter(|it| ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready))
-                .filter(|it| !evaluated.contains(&it.key()))
-                .collect();
+            let waiting: Vec<_> =
+                queued_ready(&q, &views).into_iter().filter(|it| !evaluated.contains(&it.key())).collect();
             let Some(item) = waiting.first().map(|&it| it.clone()) else { return Ok(false) };
             if self.out_of_budget() {
                 return Ok(true);
@@ -324,4 +321,12 @@ impl Runner<'_> {
             self.journal.add_time("apply_ms", t);
         }
     }
+}
+
+/// The queued items whose candidate is READY by `views`, in queue order.
+fn queued_ready<'q>(q: &'q Queue, views: &[readiness::CandidateView]) -> Vec<&'q queue::Item> {
+    let ready = readiness::by_candidate(views);
+    (q.fifo(Status::Queued).into_iter().map(|i| &q.items[i]))
+        .filter(|it| ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready))
+        .collect()
 }

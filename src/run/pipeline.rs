@@ -10,15 +10,14 @@
 //! round is built on main as it will be once they landed, and discarded when a push does
 //! not go as planned.
 
-use super::speculate::{Built, Round, Spec, Tried, Which};
+use super::speculate::{Built, Round, Spec, Tried};
 use super::{obj, Phase, Runner};
 use crate::apply::{Merge, Push};
-use crate::candidate::Named;
 use crate::error::{Error, Result};
 use crate::events::lifecycle;
 use crate::followup::Cause;
-use crate::queue::{Item, Queue, Status};
-use crate::readiness::{self, CandidateView, GitFacts, State};
+use crate::queue::{Item, Queue};
+use crate::readiness::{CandidateView, GitFacts};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -199,16 +198,8 @@ impl Runner<'_> {
                 p.pending.retain(|i| i.key() != item.key());
             }
         }
-        let ready = readiness::by_candidate(views);
-        let queued: Vec<&Item> = q
-            .fifo(Status::Queued)
-            .into_iter()
-            .map(|i| &q.items[i])
-            .filter(|it| {
-                let is_ready = ready.get(&it.candidate()).is_some_and(|v| v.state == State::Ready);
-                is_ready && !p.taken.contains(&it.key())
-            })
-            .collect();
+        let queued: Vec<&Item> =
+            super::queued_ready(q, views).into_iter().filter(|it| !p.taken.contains(&it.key())).collect();
         let mut fresh = Vec::new();
         for item in queued {
             if p.pending.iter().filter(|i| !planned.contains(&i.key())).count() >= p.window.size {
@@ -265,14 +256,8 @@ impl Runner<'_> {
         let commit = match tried {
             Tried::Passed { commit } => commit,
             Tried::Stopped { which, checked } => {
-                let i = &self.cfg.integrator;
-                let command = if which == Which::Verify { i.verify.clone() } else { i.bookkeeping.clone() };
-                if let Err(cause) = self.judge(item, &command, checked)? {
-                    if which == Which::Verify {
-                        self.verify_failed(item, &cause)?;
-                    }
-                    self.block(item, cause)?;
-                }
+                let cause = self.stopped(item, which, checked)?;
+                self.block(item, cause)?;
                 return Ok(Landed::AsPlanned);
             }
         };
@@ -289,15 +274,7 @@ impl Runner<'_> {
                 Ok(Landed::AsPlanned)
             }
             Push::Rejected(why) => {
-                let payload = obj(json!({"commit": commit, "message": why}));
-                self.journal.lifecycle(lifecycle::PUSH_REJECTED, Some(item), payload)?;
-                let rejections = p.rejections.entry(item.key()).or_default();
-                rejections.push(why);
-                let blocked = rejections.len() > self.cfg.integrator.max_push_retries as usize;
-                if blocked {
-                    let messages = std::mem::take(rejections);
-                    self.block(item, Cause::PushRejected { messages })?;
-                }
+                let blocked = self.rejected(item, commit, why, p.rejections.entry(item.key()).or_default())?;
                 self.fetch()?;
                 Ok(if blocked { Landed::Otherwise } else { Landed::Retry })
             }

@@ -45,7 +45,7 @@ impl Runner<'_> {
         let shown = self.timed(format!("verify (shadow): running `{}`", self.cfg.integrator.verify));
         let cfg = &self.cfg.integrator;
         let verify = &cfg.verify;
-        let checked = wt.run_check(verify, &self.cfg.guard.agent_env, cfg.verify_timeout_secs, &[]);
+        let checked = wt.run_check(verify, &self.cfg.guard.agent_env, cfg.verify_timeout_secs, &[], true);
         drop(shown);
         Ok(match checked? {
             Checked::Passed { .. } => None,

@@ -54,11 +54,18 @@ pub(super) struct Round {
 pub(super) struct Speculator {
     git: Git,
     style: MergeStyle,
+    checks: Checks,
+    slots: Vec<Worktree>,
+}
+
+/// A candidate's checks: verify, then bookkeeping, then bookkeeping's changes committed.
+#[derive(Clone)]
+pub(super) struct Checks {
+    git: Git,
     verify: String,
     bookkeeping: String,
     agent_env: String,
     timeout_secs: u64,
-    slots: Vec<Worktree>,
 }
 
 impl Runner<'_> {
@@ -68,16 +75,24 @@ impl Runner<'_> {
         while self.slots.len() < n {
             self.slots.push(Worktree::prepare_slot(&self.git, &self.dir, self.slots.len() + 1, tip)?);
         }
-        let i = &self.cfg.integrator;
         Ok(Speculator {
             git: self.git.clone(),
-            style: i.merge,
+            style: self.cfg.integrator.merge,
+            checks: self.checks(),
+            slots: self.slots[..n].to_vec(),
+        })
+    }
+
+    /// The checks every candidate goes through.
+    pub(super) fn checks(&self) -> Checks {
+        let i = &self.cfg.integrator;
+        Checks {
+            git: self.git.clone(),
             verify: i.verify.clone(),
             bookkeeping: i.bookkeeping.clone(),
             agent_env: self.cfg.guard.agent_env.clone(),
             timeout_secs: i.verify_timeout_secs,
-            slots: self.slots[..n].to_vec(),
-        })
+        }
     }
 }
 
@@ -119,7 +134,10 @@ impl Speculator {
     }
 
     /// Run the checks of every merged speculation at once; one result per speculation
-    /// (None: nothing to check).
+    /// (None: nothing to check). The repository's shared config is guarded once for the
+    /// round: should it have changed by the time all of them ended, it is put back and the
+    /// checks run again one at a time, each guarded on its own as in the serial run, so
+    /// that the change blocks the candidate whose check made it and none beside it.
     fn check(&self, specs: &[Spec]) -> Vec<Option<Result<Tried>>> {
         let mut slots = self.slots.iter();
         let jobs: Vec<Option<(&Worktree, &String, &Item)>> = specs
@@ -129,21 +147,45 @@ impl Speculator {
                 _ => None,
             })
             .collect();
-        std::thread::scope(|s| {
-            let running: Vec<_> = jobs.iter().map(|job| job.map(|j| s.spawn(move || self.one(j)))).collect();
+        let Some(config) = self.slots.first().map(Worktree::config_snapshot) else {
+            return jobs.iter().map(|_| None).collect();
+        };
+        let tried: Vec<_> = std::thread::scope(|s| {
+            let running: Vec<_> =
+                jobs.iter().map(|job| job.map(|j| s.spawn(move || self.checks.run(j, Guard::Round)))).collect();
             running
                 .into_iter()
                 .map(|h| h.map(|h| h.join().unwrap_or_else(|_| Err(Error::failed("a speculative check panicked")))))
                 .collect()
-        })
+        });
+        match config.restore() {
+            Ok(false) => tried,
+            Ok(true) => jobs.iter().map(|job| job.map(|j| self.checks.run(j, Guard::Each))).collect(),
+            Err(e) => jobs.iter().map(|job| job.map(|_| Err(Error::failed(e.to_string())))).collect(),
+        }
     }
+}
 
-    /// Verify, then bookkeeping, in the slot moved to the merge (as the serial run does in
-    /// its one private worktree).
-    fn one(&self, (wt, merge, item): (&Worktree, &String, &Item)) -> Result<Tried> {
+/// Who guards the repository's shared config against a check.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Guard {
+    /// Each check, on its own (see [`Worktree::run_check`]).
+    Each,
+    /// The round, once for all the checks running side by side.
+    Round,
+}
+
+impl Checks {
+    /// Verify, then bookkeeping, in `wt` moved to `merge` (the serial run's one private
+    /// worktree, or a slot of speculative verify).
+    pub(super) fn run(&self, (wt, merge, item): (&Worktree, &String, &Item), guard: Guard) -> Result<Tried> {
         wt.move_to(&self.git, merge)?;
+        let guarded = guard == Guard::Each;
+        let run = |command: &str, set: &[(&str, &str)]| {
+            wt.run_check(command, &self.agent_env, self.timeout_secs, set, guarded)
+        };
         if !self.verify.is_empty() {
-            let checked = wt.run_check(&self.verify, &self.agent_env, self.timeout_secs, &[])?;
+            let checked = run(&self.verify, &[])?;
             if !matches!(checked, Checked::Passed { .. }) {
                 return Ok(Tried::Stopped { which: Which::Verify, checked });
             }
@@ -151,8 +193,7 @@ impl Speculator {
         if self.bookkeeping.is_empty() {
             return Ok(Tried::Passed { commit: merge.clone() });
         }
-        let env = super::cutover::item_env(item);
-        let checked = wt.run_check(&self.bookkeeping, &self.agent_env, self.timeout_secs, &env)?;
+        let checked = run(&self.bookkeeping, &super::cutover::item_env(item))?;
         if !matches!(checked, Checked::Passed { .. }) {
             return Ok(Tried::Stopped { which: Which::Bookkeeping, checked });
         }

@@ -211,3 +211,36 @@ fn max_push_retries_counts_per_candidate_under_the_pipeline() {
         assert_eq!(n, 2, "{slug}: the first push and one retry");
     }
 }
+
+/// A verify that, for a candidate holding `CONFIG`, changes the shared config (then says
+/// so in `<root>/changed` and keeps running); for one holding only `WAIT`, waits (3 s at
+/// most) until that change was made, then passes.
+const CONFIG_CHANGING: &str = "c=$(dirname $TC_TESTED)/changed; \
+    if test -e CONFIG; then git config core.hooksPath /tmp/x && touch $c && sleep 2; \
+    elif test -e WAIT; then n=0; until test -e $c; do n=$((n+1)); [ $n -gt 60 ] && exit 0; sleep 0.05; done; fi";
+
+fn run_config_queue(k: u32) -> Sandbox {
+    let sb = sandbox();
+    sb.cutover_with(&format!("verify = \"{}\"\nverify_parallel = {k}\n", recording(CONFIG_CHANGING)));
+    let changes =
+        vec![Change::new("c0", &[("WAIT", "x\n")]), Change::new("c1", &[("CONFIG", "x\n")]), clean(3).remove(2)];
+    ready_all(&sb, &changes);
+    sb.ok(&["run"]);
+    sb
+}
+
+#[test]
+fn a_check_that_changes_the_config_is_blocked_and_undone_while_the_checks_beside_it_pass() {
+    let serial = run_config_queue(1);
+    let sb = run_config_queue(3);
+    let outcome = queue_outcome(&sb);
+    let status: Vec<&str> = outcome.iter().map(|(_, s, _)| s.as_str()).collect();
+    // c0 ended while c1's change was in the config: it is not blamed for it.
+    assert_eq!(status, ["integrated", "blocked", "integrated"], "{outcome:#?}");
+    assert!(outcome[1].2.contains("changed the repository configuration"), "{outcome:#?}");
+    for s in [&sb, &serial] {
+        let out = s.git_out(&s.work, &["config", "--get", "core.hooksPath"]);
+        assert_eq!(out.status.code(), Some(1), "core.hooksPath is unset again: {out:?}");
+    }
+    assert_eq!(outcome, queue_outcome(&serial), "the serial run's outcome");
+}
