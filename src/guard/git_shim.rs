@@ -21,6 +21,9 @@ const DEFAULT_AGENT_ENV: &str = "TELECLAUDE_SESSION_ID";
 const PUSHES: &[&str] = &["push", "subtree"];
 /// Commands that push without the hook: refused outright.
 const PUSHES_WITHOUT_HOOK: &[&str] = &["send-pack", "http-push"];
+/// git's curl remote helpers: for a push they run `git send-pack --stateless-rpc`, which
+/// passes the shim, so only git's own transport may start them ([`run_by_git`]).
+const HTTP_HELPERS: &[&str] = &["remote-http", "remote-https", "remote-ftp", "remote-ftps"];
 /// Builtins that run other commands, which may push with the overrides they inherit.
 const RUNS_COMMANDS: &[&str] = &["rebase", "bisect", "grep", "submodule", "difftool"];
 
@@ -205,6 +208,11 @@ fn is_pass_through(inv: &Invocation) -> bool {
     let Some(cmd) = inv.command.as_deref() else {
         return true;
     };
+    // git's HTTP remote helper pushing for a `git push` that already ran pre-push: as it
+    // is, send-pack cannot reach a server (README "Pushes over HTTP").
+    if cmd == "send-pack" && inv.globals.is_empty() && git_argv::is_http_helper_send_pack(&inv.args) {
+        return true;
+    }
     // `revert` always goes the long way: its `--confirmed` is removed before git runs.
     if !git_argv::is_builtin(cmd) || PUSHES.contains(&cmd) || PUSHES_WITHOUT_HOOK.contains(&cmd) || cmd == "revert" {
         return false;
@@ -240,6 +248,12 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<(Vec<Refusa
         return Ok((vec![main_refusal(format!("`git {cmd}` pushes without the pre-push hook and is refused"))], None));
     }
     let mut out = Vec::new();
+    if HTTP_HELPERS.contains(&cmd) && !run_by_git(real) {
+        out.push(main_refusal(format!(
+            "`git {cmd}` run by hand pushes what its stdin asks without the pre-push hook; \
+             git runs it itself for `git push`/`git fetch`"
+        )));
+    }
     let mut overridden = sensitive_overrides(&r.config_keys);
     let p = git_argv::analyse_push(&r.inv.args);
     if cmd == "push" {
@@ -271,6 +285,18 @@ fn push_refusals(real: &Real, ctx: &Context, r: &Resolved) -> Result<(Vec<Refusa
         )));
     }
     Ok((out, asked))
+}
+
+/// Was this shim started by the real git it execs (git's transport starting a remote
+/// helper)? Its parent's `/proc/<pid>/exe` is that file. Without `/proc` it cannot be
+/// told, and is assumed (README "Pushes over HTTP").
+fn run_by_git(real: &Real) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = std::os::unix::process::parent_id();
+    match std::fs::metadata(format!("/proc/{parent}/exe")) {
+        Ok(m) => m.dev() == real.meta.dev() && m.ino() == real.meta.ino(),
+        Err(_) => std::fs::metadata("/proc/self/exe").is_err(),
+    }
 }
 
 /// `--no-verify`, `--mirror`, `--receive-pack`/`--exec`.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// A guarded sandbox (hook installed, shim support built) with one commit on a feature
 /// branch checked out in `work`; returns origin's main before anything ran.
-fn guarded() -> (Sandbox, String) {
+pub(crate) fn guarded() -> (Sandbox, String) {
     let sb = Sandbox::new();
     sb.install_hook();
     sb.install_shim_support();

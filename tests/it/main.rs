@@ -19,6 +19,7 @@ mod guard_bypass;
 mod guard_destination;
 mod guard_gh_shim;
 mod guard_git_shim;
+mod guard_http;
 mod guard_nested;
 mod guard_oracle;
 mod guard_prepush;

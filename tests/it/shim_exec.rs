@@ -56,10 +56,36 @@ fn pass_through_with_the_shadow_exec_path_execs_once_and_exports_it() {
     assert_eq!(calls.len(), 2, "{}", calls.join("\n"));
 }
 
+/// The `send-pack` git's HTTP remote helper runs (README "Pushes over HTTP") is a bare
+/// exec too, agent marker set or not: git has already run pre-push for the push.
+#[test]
+fn the_http_helpers_send_pack_is_a_bare_exec_for_agents_too() {
+    let sb = Sandbox::new();
+    sb.install_shim_support();
+    let trace = sb.root.join("trace.txt");
+    let args =
+        ["send-pack", "--stateless-rpc", "--helper-status", "--no-progress", "http://127.0.0.1:9/r.git", "--stdin"];
+    // No refs on stdin: the real send-pack fails; what matters is who ran it.
+    let Some(out) = strace_run(&sb, &trace, &args, &[("TELECLAUDE_SESSION_ID", "agent-1")]) else { return };
+    assert!(!stderr(&out).contains("GUARDRAIL"), "{}", stderr(&out));
+    let calls = syscalls(&trace);
+    assert!(calls.iter().all(|c| c.starts_with("execve(")), "the shim started a process:\n{}", calls.join("\n"));
+    assert_eq!(calls.len(), 2, "{}", calls.join("\n"));
+    let real = format!("{:?}", sb.root.join("only-git/git").display().to_string());
+    assert!(calls[1].starts_with(&format!("execve({real}, ")), "{}", calls[1]);
+}
+
 /// Run the shim with `args` under strace (processes and execs, to `trace`) with only the
 /// shim and the real git on PATH; assert success. None (with a note) where strace is
 /// missing or ptrace is not permitted.
 fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process::Output> {
+    let out = strace_run(sb, trace, args, &[])?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    Some(out)
+}
+
+/// [`strace_shim`] with `env` added, whatever the exit code.
+fn strace_run(sb: &Sandbox, trace: &Path, args: &[&str], env: &[(&str, &str)]) -> Option<std::process::Output> {
     let Ok(strace) = which::which("strace") else {
         crate::support::cannot_run("strace is not installed");
         return None;
@@ -71,13 +97,13 @@ fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process
         .arg(trace)
         .arg(sb.shims.join("git"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     if !out.status.success() && stderr(&out).contains("ptrace") {
         crate::support::cannot_run(&format!("ptrace is not permitted here ({})", stderr(&out).trim()));
         return None;
     }
-    assert!(out.status.success(), "{}", stderr(&out));
     Some(out)
 }
 

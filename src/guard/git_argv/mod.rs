@@ -17,4 +17,5 @@ pub use alias::split_alias;
 pub(crate) use commands::is_builtin;
 pub use config_keys::{env_config_keys, is_sensitive_config_key};
 pub use globals::{parse, Invocation};
+pub(crate) use push::is_http_helper_send_pack;
 pub use push::{analyse_push, Push};

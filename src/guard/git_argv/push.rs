@@ -131,3 +131,42 @@ pub fn analyse_push(args: &[String]) -> Push {
     }
     p
 }
+
+/// The options git's HTTP remote helper (`remote-curl.c`, `push_git`) passes to the
+/// `git send-pack --stateless-rpc --helper-status` it runs, besides the URL.
+const HELPER_SEND_PACK: &[&str] = &[
+    "--thin",
+    "--dry-run",
+    "--signed=yes",
+    "--signed=if-asked",
+    "--atomic",
+    "--quiet",
+    "--verbose",
+    "--progress",
+    "--no-progress",
+    "--force-with-lease",
+    "--force-if-includes",
+    "--stdin",
+];
+
+/// Are `send-pack`'s `args` exactly the form git's HTTP remote helper runs: first
+/// `--stateless-rpc --helper-status`, then only the options it passes, one URL, and
+/// `--stdin`? In that form send-pack opens no connection: it reads the refs and the
+/// refspecs on stdin and writes its request to stdout for the helper to POST (README
+/// "Pushes over HTTP"). Any other option — `--no-stateless-rpc`, `--receive-pack`, `--`
+/// — is not that form.
+pub(crate) fn is_http_helper_send_pack(args: &[String]) -> bool {
+    let [rpc, status, rest @ ..] = args else {
+        return false;
+    };
+    if rpc != "--stateless-rpc" || status != "--helper-status" || !rest.iter().any(|a| a == "--stdin") {
+        return false;
+    }
+    let urls = rest.iter().filter(|a| !a.starts_with('-')).count();
+    urls == 1
+        && rest.iter().filter(|a| a.starts_with('-')).all(|a| {
+            HELPER_SEND_PACK.contains(&a.as_str())
+                || a.starts_with("--push-option=")
+                || a.starts_with("--force-with-lease=")
+        })
+}

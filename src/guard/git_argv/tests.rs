@@ -171,3 +171,20 @@ proptest! {
         let _ = split_alias(&args.join(" "));
     }
 }
+
+#[test]
+fn only_the_http_helpers_own_send_pack_form_is_recognised() {
+    let helper = |s: &str| is_http_helper_send_pack(&v(s));
+    assert!(helper("--stateless-rpc --helper-status --thin --no-progress http://h/r.git --stdin"));
+    assert!(helper(
+        "--stateless-rpc --helper-status --quiet --push-option=x --progress https://h/r --force-if-includes --stdin"
+    ));
+    assert!(helper("--stateless-rpc --helper-status --force-with-lease=refs/heads/a:abc u --stdin"));
+    // Negated, another receive-pack, no --stdin, options first out of order, two positionals.
+    assert!(!helper("--stateless-rpc --helper-status --no-stateless-rpc u --stdin"));
+    assert!(!helper("--stateless-rpc --helper-status --receive-pack=x u --stdin"));
+    assert!(!helper("--stateless-rpc --helper-status u"));
+    assert!(!helper("--helper-status --stateless-rpc u --stdin"));
+    assert!(!helper("--stateless-rpc --helper-status u main --stdin"));
+    assert!(!helper("--stateless-rpc --helper-status -- u --stdin"));
+}

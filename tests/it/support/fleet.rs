@@ -16,41 +16,49 @@ pub(crate) struct Daemon {
     pub port: u16,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Daemon {
     /// Serve every repository under `base` on `port` (a free one when None).
     pub(crate) fn start(sb: &Sandbox, port: Option<u16>) -> Daemon {
-        for _ in 0..10 {
-            let port = port.unwrap_or_else(free_port);
-            // git-daemon itself, not `git daemon`: killing the wrapper would leave it serving.
-            let exec_path = sb.git(&sb.root, &["--exec-path"]);
-            let mut child = sb
-                .cmd(Path::new(&exec_path).join("git-daemon"), &sb.root)
-                .args(["--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
+        // git-daemon itself, not `git daemon`: killing the wrapper would leave it serving.
+        let exec_path = sb.git(&sb.root, &["--exec-path"]);
+        serve("git daemon", port, |port| {
+            let mut cmd = sb.cmd(Path::new(&exec_path).join("git-daemon"), &sb.root);
+            cmd.args(["--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
                 .arg(format!("--port={port}"))
-                .arg(format!("--base-path={}", sb.root.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start git daemon");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Daemon { child, port };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("git daemon did not start");
+                .arg(format!("--base-path={}", sb.root.display()));
+            cmd
+        })
     }
+}
+
+/// Start a server, `command(port)`, on `port` (a free one when None; up to 10 tries), its
+/// output discarded, and wait until 127.0.0.1:`port` accepts connections. Killed on drop.
+pub(crate) fn serve(what: &str, port: Option<u16>, mut command: impl FnMut(u16) -> Command) -> Daemon {
+    for _ in 0..10 {
+        let port = port.unwrap_or_else(free_port);
+        let mut child = command(port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Daemon { child, port };
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("{what} did not start");
 }
 
 impl Drop for Daemon {

@@ -238,6 +238,7 @@ pub(crate) fn jsonl(path: &Path) -> Vec<serde_json::Value> {
 
 pub(crate) mod fleet;
 pub(crate) mod guards;
+pub(crate) mod http;
 pub(crate) mod queue;
 pub(crate) mod redis;
 
