@@ -35,6 +35,18 @@ fn push(sb: &Sandbox, dir: &Path, args: &[&str]) -> std::process::Output {
     sb.cmd("git", dir).args(["push", "--no-verify"]).args(args).output().unwrap()
 }
 
+/// `commit` on origin carries an SSH signature by a key in `signers`.
+fn assert_signed(sb: &Sandbox, signers: &Path, commit: &str) {
+    let verify = sb
+        .cmd("git", &sb.origin)
+        .args(["-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
+        .args(["verify-commit", commit])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
 /// A sandbox whose origin is fenced; the signing key, the allowed signers, origin's main.
 fn fenced() -> (Sandbox, PathBuf, PathBuf, String) {
     let sb = Sandbox::new();
@@ -104,14 +116,7 @@ fn the_fence_accepts_the_integrators_signed_merge_and_nothing_that_rewinds_it() 
     let main = sb.origin_ref("main").unwrap();
     assert_ne!(main, start, "the signed merge did not land: {out}");
     assert!(sb.is_ancestor_of_main(&sha));
-    let verify = sb
-        .cmd("git", &sb.origin)
-        .args(["-c", "gpg.format=ssh", "-c"])
-        .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
-        .args(["verify-commit", &main])
-        .output()
-        .unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert_signed(&sb, &signers, &main);
     // Deleting or rewinding main is refused too.
     let out = push(&sb, &sb.work, &["origin", ":main"]);
     assert!(!out.status.success());
@@ -159,12 +164,5 @@ fn a_configured_author_still_signs_its_merges() {
     assert_ne!(main, start, "the fence refused the merge: {out}");
     let who = sb.git(&sb.origin, &["log", "-1", "--format=%an <%ae>", "main"]);
     assert_eq!(who, "Integrator Bot <bot@example.com>");
-    let verify = sb
-        .cmd("git", &sb.origin)
-        .args(["-c", "gpg.format=ssh", "-c"])
-        .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
-        .args(["verify-commit", &main])
-        .output()
-        .unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert_signed(&sb, &signers, &main);
 }
