@@ -11,9 +11,9 @@
 //! under the registered repository's policy, lease and log — and always runs the
 //! repository's own `pre-push`.
 
-use super::hook_input::{self as prepush, Update};
+use super::hook_input::{self, Update};
 use super::{Context, Refusal};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::repo::{discover_native, Location};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ pub(crate) fn register(registry: &Path, keys: &[String], repo: &Path) -> Result<
 /// `Acme/Widgets` and `acme/widgets` as one repository; for a server whose paths are
 /// case-sensitive the guard matches more, never less); no trailing `/` or `.git` either way.
 pub(crate) fn url_key(url: &str, cwd: &Path) -> String {
-    let n = prepush::normalise_url(url, cwd);
+    let n = hook_input::normalise_url(url, cwd);
     if n.starts_with('/') {
         return format!("file://{n}");
     }
@@ -86,11 +86,11 @@ pub(crate) fn url_key(url: &str, cwd: &Path) -> String {
 pub(crate) fn run(argv: &[OsString], input: &[u8], registry: &Path, cwd: &Path) -> Result<()> {
     let url = match argv {
         [_, _name, url, ..] => url.to_string_lossy().into_owned(),
-        _ => return Err(prepush::fail_closed("expected `pre-push <remote-name> <url>` (git passes them)".into())),
+        _ => return Err(hook_input::fail_closed("expected `pre-push <remote-name> <url>` (git passes them)".into())),
     };
     let key = url_key(&url, cwd);
     if let Some(entry) = read(registry).into_iter().find(|e| same_key(&e.key, &key)) {
-        let updates = prepush::parse_updates(input).map_err(prepush::fail_closed)?;
+        let updates = hook_input::parse_updates(input).map_err(hook_input::fail_closed)?;
         let ctx = registered_context(&entry.repo, cwd)?;
         let refusals = refusals(&ctx, &updates, &url);
         if !refusals.is_empty() {
@@ -113,10 +113,10 @@ fn same_key(registered: &str, key: &str) -> bool {
 /// The registered repository's policy (its config files, lease, mode), seen from `cwd`.
 fn registered_context(repo: &Path, cwd: &Path) -> Result<Context> {
     let loc: Location = discover_native(repo, Some(repo)).ok_or_else(|| {
-        prepush::fail_closed(format!("the guarded repository {} registered for this remote is gone", repo.display()))
+        hook_input::fail_closed(format!("the guarded repository {} registered for this remote is gone", repo.display()))
     })?;
     let cfg =
-        crate::config::Config::from_files(&loc.config_sources()).map_err(|e| prepush::fail_closed(e.sentence()))?;
+        crate::config::Config::from_files(&loc.config_sources()).map_err(|e| hook_input::fail_closed(e.sentence()))?;
     Ok(Context { loc: Some(loc), cfg, cwd: cwd.to_path_buf() })
 }
 
@@ -148,16 +148,7 @@ fn chain(argv: &[OsString], input: &[u8]) -> Result<()> {
         return Ok(());
     };
     let hook = Path::new(&dir).join("pre-push");
-    if !crate::shim_marker::is_executable(&hook) {
-        return Ok(());
-    }
-    let status = crate::shell::feed(&hook, &argv[1..], input)
-        .map_err(|e| prepush::fail_closed(format!("cannot run {}: {e}", hook.display())))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::failed(format!("the repository's own hook {} refused the push ({status})", hook.display())))
-    }
+    hook_input::run_chained_hook(&hook, &argv[1..], input, "the repository's own hook")
 }
 
 #[cfg(test)]

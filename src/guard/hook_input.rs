@@ -85,6 +85,27 @@ pub(crate) fn fail_closed(message: String) -> Error {
     )
 }
 
+/// Run another `pre-push` (`what` names it in the refusal) with the same argv and stdin
+/// bytes, when it exists and is executable; its failure fails the push, and a hook that
+/// cannot be started fails it closed.
+pub(crate) fn run_chained_hook(
+    hook: &Path,
+    args: &[std::ffi::OsString],
+    input: &[u8],
+    what: &str,
+) -> Result<(), Error> {
+    if !crate::shim_marker::is_executable(hook) {
+        return Ok(());
+    }
+    let status = crate::shell::feed(hook, args, input)
+        .map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::failed(format!("{what} {} refused the push ({status})", hook.display())))
+    }
+}
+
 /// Object names and updates for the hooks' unit tests.
 #[cfg(test)]
 pub(crate) mod test_lines {

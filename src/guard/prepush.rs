@@ -5,7 +5,7 @@
 
 use super::hook_input::{fail_closed, is_object_name, normalise_url, parse_updates, Update};
 use super::{effective, gitconfig, Context, Refusal};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::printable;
 use crate::repo::Location;
 use std::ffi::OsString;
@@ -211,19 +211,7 @@ fn hooks_dir(loc: &Location, cwd: &Path) -> PathBuf {
 /// Run `pre-push.local` (a foreign hook preserved by install.sh) with the same argv and
 /// stdin bytes; its failure fails the push.
 fn run_foreign_hook(loc: &Location, cwd: &Path, args: &[OsString], input: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let hook = hooks_dir(loc, cwd).join("pre-push.local");
-    match std::fs::metadata(&hook) {
-        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
-        _ => return Ok(()),
-    }
-    let status = crate::shell::feed(&hook, args, input)
-        .map_err(|e| fail_closed(format!("cannot run {}: {e}", hook.display())))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::failed(format!("the preserved hook {} refused the push ({status})", hook.display())))
-    }
+    super::hook_input::run_chained_hook(&hooks_dir(loc, cwd).join("pre-push.local"), args, input, "the preserved hook")
 }
 
 #[cfg(test)]
