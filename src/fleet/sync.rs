@@ -69,10 +69,17 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     Ok(report)
 }
 
-/// Fetch every writer ref and the lease into this clone's mirror of them.
+/// Fetch every writer ref and the lease into this clone's mirror of them. Only the
+/// mirror's commits are offered to the remote as common ground (`--negotiation-tip`):
+/// fleet commits share no history with the code, so offering the branches' history
+/// would only cost round trips.
 pub(crate) fn fetch(git: &Git, remote: &str) -> Result<()> {
     let specs = super::fetch_refspecs();
-    let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote];
+    let tips =
+        [format!("--negotiation-tip={}*", super::MIRROR_EVENTS), format!("--negotiation-tip={}*", super::MIRROR_LEASE)];
+    let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
+    args.extend(tips.iter().map(String::as_str));
+    args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));
     let out = git.output(&args, None)?;
     if out.ok() {

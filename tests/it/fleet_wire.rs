@@ -91,3 +91,23 @@ fn a_batch_that_cannot_be_read_is_refused_whole_and_reported() {
     let (_, out, _) = f.run(&a, &["doctor"]);
     assert!(!out.contains("cannot be read"), "{out}");
 }
+
+/// A sync offers the remote only the fleet's own commits as common ground: never the
+/// branches' history, which fleet commits do not share (offering it costs round trips).
+#[test]
+fn a_sync_negotiates_with_the_fleets_commits_only() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    f.ok(&a, &["sync", "--quiet"]);
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let main = f.sb.git(&a.dir, &["rev-parse", "main"]);
+    let trace = f.sb.root.join("packets.txt");
+    let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let packets = std::fs::read_to_string(&trace).unwrap();
+    assert!(packets.contains("fetch> want "), "{packets}");
+    assert!(!packets.contains(&format!("have {main}")), "{packets}");
+    assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
+}
