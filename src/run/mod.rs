@@ -69,7 +69,7 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     // With the fleet on, the remote lease too (after the local one), and a first sync;
     // the run's own fetch goes beside that sync once the lease is held.
     let git = apply::integrator_git(&repo.git, &cfg);
-    let fetch = || settle::fetch_branches(&git, dir, &cfg);
+    let fetch = || settle::clean_and_fetch(&git, dir, &cfg);
     let (fleet, fetched) = match crate::fleet::remote_lease::begin(repo, &cfg, &resolved, &owner, opts.wait, fetch) {
         Ok(f) => f.map_or((None, None), |(session, fetched)| (Some(session), fetched)),
         Err(e) => {
@@ -221,7 +221,7 @@ impl Runner<'_> {
         }
         let seen = store::read_json::<Checkpoint>(&self.dir.checkpoint()).ok().flatten().and_then(|c| c.main_sha);
         self.journal.checkpoint(Phase::Fetch, None, None)?;
-        self.fetch()?;
+        self.first_fetch()?;
         if let Some(b) = crate::breach::check(&self.git, &self.dir, &self.cfg, self.cutover())? {
             eprintln!("{}", crate::breach::describe(&b));
         }

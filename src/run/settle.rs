@@ -17,11 +17,18 @@ use serde_json::{json, Map};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The run's fetch of `integrator.remote` (after removing what a killed run left of its
-/// worktrees: a half-written worktree record breaks `git fetch`). Returns how long it took.
-pub(super) fn fetch_branches(git: &Git, dir: &StateDir, cfg: &Config) -> Result<Duration> {
+/// A run's first fetch: what a killed run left of its worktrees removed, then
+/// [`fetch_branches`]. Returns how long both took.
+pub(super) fn clean_and_fetch(git: &Git, dir: &StateDir, cfg: &Config) -> Result<Duration> {
     let t = Instant::now();
     Worktree::clean_stale(git, dir)?;
+    fetch_branches(git, cfg)?;
+    Ok(t.elapsed())
+}
+
+/// The run's fetch of `integrator.remote`. Returns how long it took.
+fn fetch_branches(git: &Git, cfg: &Config) -> Result<Duration> {
+    let t = Instant::now();
     let args = ["fetch", "--prune", "--quiet", "--end-of-options", cfg.integrator.remote.as_str()];
     // A remote-tracking ref can be locked for a moment by another git process — e.g. the
     // push of a run killed mid-push, which finishes on its own and updates
@@ -50,11 +57,20 @@ struct Settled {
 }
 
 impl Runner<'_> {
-    /// The run's fetch of its remote, unless it was done beside the fleet's first sync.
+    /// The run's fetch of its remote.
     pub(super) fn fetch(&mut self) -> Result<()> {
+        let took = fetch_branches(&self.git, &self.cfg)?;
+        self.journal.add_ms("fetch_ms", took);
+        Ok(())
+    }
+
+    /// The run's first fetch, after removing what a killed run left of its worktrees (a
+    /// half-written worktree record breaks `git fetch`) — unless both were done beside
+    /// the fleet's first sync.
+    pub(super) fn first_fetch(&mut self) -> Result<()> {
         let took = match self.fetched.take() {
             Some(done) => done?,
-            None => fetch_branches(&self.git, &self.dir, &self.cfg)?,
+            None => clean_and_fetch(&self.git, &self.dir, &self.cfg)?,
         };
         self.journal.add_ms("fetch_ms", took);
         Ok(())
