@@ -198,8 +198,13 @@ fn new_batches<'a>(
     tip: &str,
 ) -> std::result::Result<VecDeque<Batch<'a>>, Refusal> {
     let (prev, changed) = prev_of(cursor, writer, tip);
+    if prev == Some(tip) {
+        return Ok(VecDeque::new());
+    }
     if !changed {
-        return if prev == Some(tip) { Ok(VecDeque::new()) } else { Err(Refusal::Rewritten) };
+        // Refused before at this very tip: for the reason found then.
+        let reason = cursor.refused.get(writer).and_then(|r| r.reason.clone());
+        return Err(reason.map_or(Refusal::Rewritten, Refusal::Unreadable));
     }
     let mut batches = VecDeque::new();
     let mut at = Some(tip);

@@ -83,6 +83,10 @@ fn a_batch_that_cannot_be_read_is_refused_whole_and_reported() {
     let (code, out, _) = f.run(&a, &["doctor"]);
     assert_eq!(code, 1);
     assert!(out.contains("FAIL fleet-writer") && out.contains("holds a batch that cannot be read"), "{out}");
+    // The next sync finds it as it was: still refused, for the same reason.
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("holds a batch that cannot be read (batch"), "{err}");
     // Put right (the corrupt batch dropped): the good one ingests, the refusal is over.
     f.sb.git(&f.sb.origin, &["update-ref", &format!("refs/teleclaude/events/{writer}"), &good]);
     f.ok(&a, &["sync", "--quiet"]);
