@@ -29,11 +29,8 @@ pub(crate) fn exec(repo: &Repo, args: SyncArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     let report = fleet::sync::sync(repo, &cfg)?;
-    for w in &report.refused {
-        eprintln!(
-            "integrator: warning: writer ref {}{w} was rewritten (not a fast-forward): refused and kept aside; see `integrator doctor`",
-            fleet::EVENTS_NS
-        );
+    for w in report.warnings() {
+        eprintln!("integrator: warning: {w}");
     }
     if !args.quiet {
         println!("{}", report.line());

@@ -7,7 +7,7 @@ use super::state::{Cursor, FleetDir, Refused};
 use super::wire;
 use crate::error::Result;
 use crate::events::{self, Recorded};
-use crate::git::Git;
+use crate::git::{self, Git};
 use crate::store::StateDir;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -18,10 +18,11 @@ struct Batch<'a> {
     lines: Vec<&'a str>,
 }
 
-/// What an ingest did: events appended, and writers refused.
+/// What an ingest did: events appended, and writers refused (with the reason when their
+/// ref was not rewritten but holds a batch that cannot be read).
 pub(crate) struct Ingest {
     pub recorded: u64,
-    pub refused: Vec<String>,
+    pub refused: Vec<(String, Option<String>)>,
 }
 
 /// Ingest every writer of `tips` (this clone's own excluded by the caller).
@@ -34,23 +35,27 @@ pub(crate) fn ingest(
 ) -> Result<Ingest> {
     let mut out = Ingest { recorded: 0, refused: Vec::new() };
     let mut pending: BTreeMap<String, VecDeque<Batch>> = BTreeMap::new();
-    let commits = read_new(git, cursor, tips)?;
+    let new = read_new(git, cursor, tips)?;
     for (writer, tip) in tips {
-        match new_batches(&commits, cursor, writer, tip) {
-            Some(batches) if !batches.is_empty() => {
+        match new_batches(&new, cursor, writer, tip) {
+            Ok(batches) if !batches.is_empty() => {
                 cursor.refused.remove(*writer);
                 pending.insert((*writer).clone(), batches);
             }
-            Some(_) => {}
-            None => {
-                refuse(git, cursor, writer, tip)?;
-                out.refused.push((*writer).clone());
+            Ok(_) => {}
+            Err(why) => {
+                let reason = match why {
+                    Refusal::Rewritten => None,
+                    Refusal::Unreadable(r) => Some(r),
+                };
+                out.refused.push(((*writer).clone(), reason.clone()));
+                refuse(git, cursor, writer, tip, reason)?;
             }
         }
     }
     out.recorded = append(dir, fd, cursor, causal_order(pending))?;
     for (writer, tip) in tips {
-        if !out.refused.contains(writer) {
+        if !out.refused.iter().any(|(w, _)| w == *writer) {
             cursor.writers.entry((*writer).clone()).or_default().tip = (*tip).clone();
         }
     }
@@ -101,16 +106,20 @@ fn log_size(dir: &StateDir) -> u64 {
 
 /// [`wire::foreign_line`] of every line, spread over the machine's cores.
 fn validate(lines: &[&str]) -> Vec<Option<(String, String, String)>> {
+    parallel(lines, 512, |l| wire::foreign_line(l))
+}
+
+/// `f` of every item, in order, spread over up to 8 of the machine's cores — one thread
+/// for fewer than `least` items (a thread would cost more than they do).
+fn parallel<T: Sync, R: Send>(items: &[T], least: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
-    if threads < 2 || lines.len() < 512 {
-        return lines.iter().map(|l| wire::foreign_line(l)).collect();
+    if threads < 2 || items.len() < least.max(2) {
+        return items.iter().map(f).collect();
     }
-    let chunk = lines.len().div_ceil(threads);
+    let (chunk, f) = (items.len().div_ceil(threads), &f);
     std::thread::scope(|s| {
-        let parts: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|l| wire::foreign_line(l)).collect::<Vec<_>>()))
-            .collect();
+        let parts: Vec<_> =
+            items.chunks(chunk).map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<_>>())).collect();
         parts.into_iter().flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
 }
@@ -122,9 +131,18 @@ fn prev_of<'a>(cursor: &'a Cursor, writer: &str, tip: &str) -> (Option<&'a str>,
     (prev, prev != Some(tip) && !known_refused)
 }
 
+/// The new batch commits of every changed writer: commit → (parents, message), and the
+/// decoded [`wire::EVENTS_FILE`] of each batch that keeps its envelopes there (None: the
+/// file is missing or cannot be decoded).
+struct NewCommits {
+    commits: HashMap<String, (Vec<String>, String)>,
+    events: HashMap<String, Option<String>>,
+}
+
 /// Every changed writer's new commits, by name, from one `git log`: writers' chains share
-/// no history, so one writer's `^<cursor>` never hides another's batches.
-fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<HashMap<String, (Vec<String>, String)>> {
+/// no history, so one writer's `^<cursor>` never hides another's batches. Their events
+/// files come from one `git cat-file --batch`: two git processes, however many batches.
+fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<NewCommits> {
     let mut args = vec!["log".to_string(), "-z".into(), "--format=%H%x00%P%x00%B".into(), "--end-of-options".into()];
     for (writer, tip) in tips {
         if let (prev, true) = prev_of(cursor, writer, tip) {
@@ -132,51 +150,112 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<H
             args.extend(prev.map(|p| format!("^{p}")));
         }
     }
+    let mut new = NewCommits { commits: HashMap::new(), events: HashMap::new() };
     if args.len() == 4 {
-        return Ok(HashMap::new());
+        return Ok(new);
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = git.capture(&argv)?;
-    Ok(wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect())
+    new.commits = wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect();
+    // Batches of the current format: a header with envelopes to count and none in the message.
+    let in_tree: Vec<&String> = (new.commits.iter())
+        .filter(|(_, (_, m))| wire::parse_batch(m).is_some_and(|(h, lines)| h.count > 0 && lines.is_empty()))
+        .map(|(c, _)| c)
+        .collect();
+    if in_tree.is_empty() {
+        return Ok(new);
+    }
+    let names: String = in_tree.iter().map(|c| format!("{c}:{}\n", wire::EVENTS_FILE)).collect();
+    let out = git.capture_bytes(&["cat-file", "--batch"], names.as_bytes())?;
+    let files = git::parse_cat_file_batch(&out);
+    let decoded = decode_all(&files);
+    new.events = in_tree.into_iter().cloned().zip(decoded.into_iter().chain(std::iter::repeat(None))).collect();
+    Ok(new)
+}
+
+/// [`wire::decode_events`] of every blob of `files`, spread over the machine's cores.
+fn decode_all(files: &[Option<(&str, &[u8])>]) -> Vec<Option<String>> {
+    let decode =
+        |f: &Option<(&str, &[u8])>| f.filter(|(kind, _)| *kind == "blob").and_then(|(_, d)| wire::decode_events(d));
+    parallel(files, 2, decode)
+}
+
+/// Why a writer's new batches are refused.
+enum Refusal {
+    /// Its ref is not a fast-forward of what was ingested.
+    Rewritten,
+    /// A batch that cannot be read: the reason.
+    Unreadable(String),
 }
 
 /// The batches of `writer` after the cursor, oldest first, walked from `tip` back to the
-/// cursor; None when its ref is not a fast-forward of what was ingested (rewritten).
+/// cursor; refused when its ref is not a fast-forward of what was ingested (rewritten) or
+/// one of its batches cannot be read — then none of them is ingested.
 fn new_batches<'a>(
-    commits: &'a HashMap<String, (Vec<String>, String)>,
+    new: &'a NewCommits,
     cursor: &Cursor,
     writer: &str,
     tip: &str,
-) -> Option<VecDeque<Batch<'a>>> {
+) -> std::result::Result<VecDeque<Batch<'a>>, Refusal> {
     let (prev, changed) = prev_of(cursor, writer, tip);
+    if prev == Some(tip) {
+        return Ok(VecDeque::new());
+    }
     if !changed {
-        return (prev == Some(tip)).then(VecDeque::new);
+        // Refused before at this very tip: for the reason found then.
+        let reason = cursor.refused.get(writer).and_then(|r| r.reason.clone());
+        return Err(reason.map_or(Refusal::Rewritten, Refusal::Unreadable));
     }
     let mut batches = VecDeque::new();
     let mut at = Some(tip);
     while at != prev {
-        let (commit, (parents, message)) = commits.get_key_value(at.take()?)?;
-        let (header, lines) = wire::parse_batch(message).filter(|(h, _)| h.writer == writer)?;
+        let (commit, (parents, message)) =
+            at.take().and_then(|c| new.commits.get_key_value(c)).ok_or(Refusal::Rewritten)?;
+        let (header, lines) = batch_lines(new, commit, message, writer)?;
         batches.push_front(Batch { commit, after: header.after, lines });
         at = match parents.as_slice() {
             [] if prev.is_none() => break,
             [parent] => Some(parent.as_str()),
-            _ => return None,
+            _ => return Err(Refusal::Rewritten),
         };
     }
-    Some(batches)
+    Ok(batches)
 }
 
-/// Keep a rewritten writer ref aside, never ingested.
-fn refuse(git: &Git, cursor: &mut Cursor, writer: &str, tip: &str) -> Result<()> {
+/// The header and envelopes of one batch of `writer`: from its message (the first format)
+/// or its events file, exactly as many as its header counts.
+fn batch_lines<'a>(
+    new: &'a NewCommits,
+    commit: &str,
+    message: &'a str,
+    writer: &str,
+) -> std::result::Result<(wire::Header, Vec<&'a str>), Refusal> {
+    let short = git::short(commit);
+    let unreadable = |why: &str| Refusal::Unreadable(format!("batch {short} {why}"));
+    let (header, mut lines) = wire::parse_batch(message).ok_or_else(|| unreadable("has no batch header"))?;
+    if header.writer != writer {
+        return Err(unreadable("names another writer"));
+    }
+    if lines.is_empty() && header.count > 0 {
+        let text = new.events.get(commit).and_then(Option::as_deref);
+        let text = text.ok_or_else(|| unreadable(&format!("has no readable {}", wire::EVENTS_FILE)))?;
+        lines = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    }
+    if lines.len() != header.count {
+        return Err(unreadable(&format!("holds {} envelope(s), its header says {}", lines.len(), header.count)));
+    }
+    Ok((header, lines))
+}
+
+/// Keep a refused writer ref aside, never ingested.
+fn refuse(git: &Git, cursor: &mut Cursor, writer: &str, tip: &str, reason: Option<String>) -> Result<()> {
     if cursor.refused.get(writer).is_some_and(|r| r.found == tip) {
         return Ok(());
     }
     git.capture(&["update-ref", &format!("{}{writer}", super::ASIDE), tip])?;
     let expected = cursor.writers.get(writer).map(|i| i.tip.clone()).unwrap_or_default();
-    cursor
-        .refused
-        .insert(writer.to_string(), Refused { expected, found: tip.to_string(), at: crate::clock::now_string() });
+    let at = crate::clock::now_string();
+    cursor.refused.insert(writer.to_string(), Refused { expected, found: tip.to_string(), at, reason });
     Ok(())
 }
 
@@ -210,6 +289,33 @@ mod tests {
 
     fn batch<'a>(commit: &'a str, after: &[(&str, &str)], line: &'a str) -> Batch<'a> {
         Batch { commit, after: after.iter().map(|(w, c)| (w.to_string(), c.to_string())).collect(), lines: vec![line] }
+    }
+
+    /// One batch of writer `w-12345678` (a root commit `c1`), its header counting `count`.
+    fn one_batch(count: usize, events: Option<&str>) -> NewCommits {
+        let message = format!("teleclaude events w-12345678 {count} 10\n");
+        NewCommits {
+            commits: HashMap::from([("c1".to_string(), (Vec::new(), message))]),
+            events: HashMap::from([("c1".to_string(), events.map(str::to_string))]),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_read_only_whole() {
+        fn read(new: &NewCommits) -> std::result::Result<Vec<&str>, String> {
+            match new_batches(new, &Cursor::default(), "w-12345678", "c1") {
+                Ok(b) => Ok(b.into_iter().flat_map(|b| b.lines).collect()),
+                Err(Refusal::Unreadable(why)) => Err(why),
+                Err(Refusal::Rewritten) => Err("rewritten".into()),
+            }
+        }
+        assert_eq!(read(&one_batch(2, Some("{}\n{}\n"))), Ok(vec!["{}", "{}"]));
+        assert_eq!(read(&one_batch(2, Some("{}\n"))), Err("batch c1 holds 1 envelope(s), its header says 2".into()));
+        assert_eq!(read(&one_batch(1, None)), Err("batch c1 has no readable events.jsonl.gz".into()));
+        let mut other = one_batch(1, Some("{}\n"));
+        assert!(matches!(new_batches(&other, &Cursor::default(), "w-87654321", "c1"), Err(Refusal::Unreadable(_))));
+        other.commits.clear();
+        assert!(matches!(new_batches(&other, &Cursor::default(), "w-12345678", "c1"), Err(Refusal::Rewritten)));
     }
 
     #[test]

@@ -66,7 +66,14 @@ pub(crate) fn host() -> String {
     std::env::var("TELECLAUDE_HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(crate::lease::hostname)
 }
 
-/// Write a fleet commit: the empty `tree`, at most one parent, `message` verbatim.
+/// Write the tree of an event batch: one file, [`wire::EVENTS_FILE`], holding `events`.
+pub(crate) fn events_tree(git: &Git, events: &[u8]) -> Result<String> {
+    let blob = git.capture_stdin(&["hash-object", "-w", "--stdin"], events)?;
+    let entry = format!("100644 blob {}\t{}\n", blob.trim(), wire::EVENTS_FILE);
+    Ok(git.capture_stdin(&["mktree"], entry.as_bytes())?.trim().to_string())
+}
+
+/// Write a fleet commit: `tree`, at most one parent, `message` verbatim.
 pub(crate) fn write_commit(git: &Git, tree: &str, parent: Option<&str>, message: &str) -> Result<String> {
     let mut args = vec!["commit-tree", "--no-gpg-sign", tree];
     if let Some(p) = parent {

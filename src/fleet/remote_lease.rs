@@ -49,19 +49,26 @@ pub(crate) struct Session {
 
 /// With the fleet on: take the remote lease (waiting up to `wait` while it is busy), keep
 /// it renewed, and sync once. None with the fleet off. Busy → `Err(LeaseBusy)`, exit 75.
-pub(crate) fn begin(
+///
+/// `beside` is the caller's own first work once the lease is held (a run's fetch of its
+/// branches): when the first attempt takes the lease, it runs while the sync still
+/// fetches and ingests, and its result comes back with the session (None: it did not
+/// run; the caller does that work itself).
+pub(crate) fn begin<T>(
     repo: &Repo,
     cfg: &Config,
     mode: &Resolved,
     owner: &str,
     wait: Option<Duration>,
-) -> Result<Option<Session>> {
+    beside: impl FnOnce() -> T,
+) -> Result<Option<(Session, Option<T>)>> {
     if !cfg.fleet.enabled {
         return Ok(None);
     }
     let deadline = Instant::now() + wait.unwrap_or_default();
-    let (mut session, synced) = loop {
-        match acquire(repo, cfg, mode, owner)? {
+    let mut beside = Some(beside);
+    let (mut session, synced, beside) = loop {
+        match acquire(repo, cfg, mode, owner, &mut beside)? {
             Ok(s) => break s,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
             Err(busy) => return Err(Error::LeaseBusy(busy)),
@@ -76,7 +83,7 @@ pub(crate) fn begin(
             return Err(e);
         }
     }
-    Ok(Some(session))
+    Ok(Some((session, beside)))
 }
 
 /// One attempt at the lease: busy (the line saying by whom), or the push of a new record.
@@ -85,20 +92,21 @@ enum Attempt {
     Pushed(Cas, Box<Held>),
 }
 
-/// Take the lease: `Ok(Ok((session, synced)))`, `synced` when this clone synced on the
-/// way; `Ok(Err(busy line))` while another computer holds it.
+/// Take the lease: `Ok(Ok((session, synced, beside's result)))`, `synced` when this clone
+/// synced on the way; `Ok(Err(busy line))` while another computer holds it.
 ///
 /// The first attempt runs beside a sync (its fetch, its ingest) and trusts this clone's
 /// mirror of the lease: when the record there is free it pushes the new record expecting
 /// that very commit. The compare-and-swap makes that safe: the push lands only if the
 /// remote still holds the commit whose record was judged free. Otherwise the lease, as
-/// fetched, is judged again.
-fn acquire(
+/// fetched, is judged again. Taken at once, `beside` runs while the sync goes on.
+fn acquire<T>(
     repo: &Repo,
     cfg: &Config,
     mode: &Resolved,
     owner: &str,
-) -> Result<std::result::Result<(Session, bool), String>> {
+    beside: &mut Option<impl FnOnce() -> T>,
+) -> Result<std::result::Result<(Session, bool, Option<T>), String>> {
     let fd = FleetDir::of(&repo.state);
     fd.ensure()?;
     let git = super::fleet_git(&repo.git, cfg);
@@ -106,10 +114,12 @@ fn acquire(
     let ttl = cfg.integrator.lease_ttl_secs;
     let mut ctx = Ctx { git, remote: super::remote(cfg).to_string(), tree, ttl, atomic: true };
     let who = (owner, me.as_str(), mode);
-    let (first, synced) = std::thread::scope(|s| {
+    let (first, synced, beside) = std::thread::scope(|s| {
         let syncing = s.spawn(|| super::sync::sync(repo, cfg));
         let first = read_mirror(&ctx.git).and_then(|lease| attempt(&ctx, cfg, who, lease));
-        (first, syncing.join().unwrap_or_else(|_| Err(Error::failed("the fleet sync panicked"))))
+        let taken = matches!(first, Ok(Attempt::Pushed(Cas::Done, _)));
+        let beside = if taken { beside.take().map(|work| work()) } else { None };
+        (first, syncing.join().unwrap_or_else(|_| Err(Error::failed("the fleet sync panicked"))), beside)
     });
     let synced_ok = synced.is_ok();
     let mut next = match (first, synced) {
@@ -126,7 +136,7 @@ fn acquire(
             Attempt::Busy(line) => return Ok(Err(line)),
             Attempt::Pushed(Cas::Done, held) => {
                 fd.save_atomic(ctx.atomic)?;
-                return Ok(Ok((Session::new(ctx, *held), synced_ok)));
+                return Ok(Ok((Session::new(ctx, *held), synced_ok, beside)));
             }
             Attempt::Pushed(Cas::NoAtomic, _) => {
                 refuse_non_atomic(cfg, mode, &ctx.remote)?;

@@ -1,8 +1,9 @@
 //! What `integrator doctor` shows of the fleet: this clone's writer and how far behind
-//! its publishing is, every other writer with its last event, refused (rewritten) writer
-//! refs, the lease holder and whether the remote takes atomic pushes.
+//! its publishing is, every other writer with its last event, refused writer refs
+//! (rewritten, or holding a batch that cannot be read), the lease holder and whether the
+//! remote takes atomic pushes.
 
-use super::state::FleetDir;
+use super::state::{FleetDir, Refused};
 use crate::config::Config;
 use crate::repo::Repo;
 
@@ -38,8 +39,8 @@ pub(crate) fn facts(repo: &Repo, cfg: &Config) -> Vec<Fact> {
     }
     for (w, r) in &cursor.refused {
         let msg = format!(
-            "writer ref {}{w} was rewritten (expected a descendant of {}, found {}); refused, kept aside as {}{w}",
-            super::EVENTS_NS,
+            "{} (expected a descendant of {}, found {}); refused, kept aside as {}{w}",
+            Refused::what(&format!("{}{w}", super::EVENTS_NS), r.reason.as_deref()),
             crate::git::short(&r.expected),
             crate::git::short(&r.found),
             super::ASIDE

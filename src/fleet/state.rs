@@ -46,6 +46,19 @@ pub(crate) struct Refused {
     pub expected: String,
     pub found: String,
     pub at: String,
+    /// Why, when the ref was not rewritten but holds a batch that cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Refused {
+    /// What happened to the writer ref `name`, for a warning or `doctor`.
+    pub(crate) fn what(name: &str, reason: Option<&str>) -> String {
+        match reason {
+            None => format!("writer ref {name} was rewritten (not a fast-forward)"),
+            Some(r) => format!("writer ref {name} holds a batch that cannot be read ({r})"),
+        }
+    }
 }
 
 /// The mode the fleet's lease last published (`fleet/mode.json`).

@@ -24,11 +24,20 @@ pub(crate) struct Report {
     pub ingested: u64,
     /// Other writers seen on the remote.
     pub writers: usize,
-    /// Writers whose ref was found rewritten (kept aside, not ingested).
-    pub refused: Vec<String>,
+    /// Writers whose ref was found rewritten, or holding a batch that cannot be read (the
+    /// reason): kept aside, not ingested.
+    pub refused: Vec<(String, Option<String>)>,
 }
 
 impl Report {
+    /// One warning per refused writer.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        let what = |(w, reason): &(String, Option<String>)| {
+            super::state::Refused::what(&format!("{}{w}", super::EVENTS_NS), reason.as_deref())
+        };
+        self.refused.iter().map(|r| format!("{}: refused and kept aside; see `integrator doctor`", what(r))).collect()
+    }
+
     pub(crate) fn line(&self) -> String {
         format!(
             "sync: published {} event(s), ingested {} from {} other writer(s)",
@@ -60,10 +69,17 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     Ok(report)
 }
 
-/// Fetch every writer ref and the lease into this clone's mirror of them.
+/// Fetch every writer ref and the lease into this clone's mirror of them. Only the
+/// mirror's commits are offered to the remote as common ground (`--negotiation-tip`):
+/// fleet commits share no history with the code, so offering the branches' history
+/// would only cost round trips.
 pub(crate) fn fetch(git: &Git, remote: &str) -> Result<()> {
     let specs = super::fetch_refspecs();
-    let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", remote];
+    let tips =
+        [format!("--negotiation-tip={}*", super::MIRROR_EVENTS), format!("--negotiation-tip={}*", super::MIRROR_LEASE)];
+    let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
+    args.extend(tips.iter().map(String::as_str));
+    args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));
     let out = git.output(&args, None)?;
     if out.ok() {
@@ -133,8 +149,10 @@ fn outgoing(git: &Git, dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, me: &
         return Ok(None);
     }
     let after: Vec<(String, String)> = cursor.writers.iter().map(|(w, i)| (w.clone(), i.tip.clone())).collect();
-    let message = wire::batch_message(me, end, &after, &lines);
-    let commit = super::write_commit(git, &fd.empty_tree(git)?, cursor.own_tip.as_deref(), &message)?;
+    let message = wire::batch_message(me, lines.len(), end, &after);
+    let tree = super::events_tree(git, &wire::encode_events(&lines))?;
+    super::kill_point("tree-written");
+    let commit = super::write_commit(git, &tree, cursor.own_tip.as_deref(), &message)?;
     super::kill_point("committed");
     let ours = format!("{}{me}", super::EVENTS_NS);
     Ok(Some(Outgoing {

@@ -1,17 +1,23 @@
-//! How the fleet's records travel as commits (pure: building and parsing text).
+//! How the fleet's records travel as commits (pure: building and parsing them).
 //!
 //! An event batch is one commit on `refs/teleclaude/events/<writer-id>` whose parent is the
-//! writer's previous batch and whose tree is empty; its message is a header line
+//! writer's previous batch. Its message is a header line
 //! `teleclaude events <writer-id> <count> <log-end>` (`log-end`: the offset of the writer's
-//! own log the batch covers, so a crash after the push loses and repeats nothing), an
-//! optional `after <writer>=<commit> …` line (see [`Header::after`]), a blank line, then
-//! one envelope per line. A lease record is a commit on
-//! `refs/teleclaude/lease`: `teleclaude lease <owner> on <host>`, a blank line, its JSON.
+//! own log the batch covers, so a crash after the push loses and repeats nothing) and an
+//! optional `after <writer>=<commit> …` line (see [`Header::after`]); its tree holds one
+//! file, [`EVENTS_FILE`]: the batch's envelopes, one per line, gzip-compressed (a tenth of
+//! the JSON on the wire and in the remote's object store). A batch of the first format —
+//! an empty tree, a blank line after the header, then the envelopes in the message —
+//! is still read. A lease record is a commit on `refs/teleclaude/lease`:
+//! `teleclaude lease <owner> on <host>`, a blank line, its JSON.
 
 use crate::events::{Envelope, NewEvent};
 use crate::lease::LeaseMeta;
 use crate::mode::Resolved;
+use flate2::bufread::GzDecoder;
+use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
 
 /// A parsed batch header.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,22 +30,45 @@ pub(crate) struct Header {
     pub after: Vec<(String, String)>,
 }
 
-/// The message of a batch of `lines` (each one envelope, no newline).
-pub(crate) fn batch_message(writer: &str, log_end: u64, after: &[(String, String)], lines: &[String]) -> String {
-    let mut m = format!("teleclaude events {writer} {} {log_end}\n", lines.len());
+/// The file of a batch commit's tree that holds its envelopes.
+pub(crate) const EVENTS_FILE: &str = "events.jsonl.gz";
+
+/// The most a batch's envelopes may take once decompressed: a larger one is refused as
+/// unreadable, never inflated into memory.
+const MAX_EVENTS_BYTES: u64 = 1 << 30;
+
+/// The message of a batch of `count` envelopes (they go in its [`EVENTS_FILE`]).
+pub(crate) fn batch_message(writer: &str, count: usize, log_end: u64, after: &[(String, String)]) -> String {
+    let mut m = format!("teleclaude events {writer} {count} {log_end}\n");
     if !after.is_empty() {
         let deps: Vec<String> = after.iter().map(|(w, c)| format!("{w}={c}")).collect();
         m.push_str(&format!("after {}\n", deps.join(" ")));
     }
-    m.push('\n');
-    for l in lines {
-        m.push_str(l);
-        m.push('\n');
-    }
     m
 }
 
-/// Split a batch message into its header and its lines.
+/// The contents of a batch's [`EVENTS_FILE`]: `lines` (each one envelope), gzip-compressed.
+pub(crate) fn encode_events(lines: &[String]) -> Vec<u8> {
+    let size = lines.iter().map(|l| l.len() + 1).sum::<usize>();
+    let mut gz = GzEncoder::new(Vec::with_capacity(size / 8), flate2::Compression::default());
+    for l in lines {
+        // Writing to a Vec cannot fail.
+        let _ = gz.write_all(l.as_bytes()).and_then(|()| gz.write_all(b"\n"));
+    }
+    gz.finish().unwrap_or_default()
+}
+
+/// The envelopes of an [`EVENTS_FILE`] as text; None when it is not gzip of UTF-8 text
+/// (or inflates past [`MAX_EVENTS_BYTES`]).
+pub(crate) fn decode_events(data: &[u8]) -> Option<String> {
+    let mut text = String::with_capacity(data.len().saturating_mul(8).min(1 << 26));
+    let mut gz = GzDecoder::new(data).take(MAX_EVENTS_BYTES + 1);
+    gz.read_to_string(&mut text).ok()?;
+    (text.len() as u64 <= MAX_EVENTS_BYTES && gz.into_inner().into_inner().is_empty()).then_some(text)
+}
+
+/// Split a batch message into its header and the envelopes it carries itself (the first
+/// format; none in the current one).
 pub(crate) fn parse_batch(message: &str) -> Option<(Header, Vec<&str>)> {
     let (head, body) = message.split_once("\n\n").unwrap_or((message, ""));
     let mut head_lines = head.lines();
@@ -161,15 +190,37 @@ mod tests {
 
     #[test]
     fn a_batch_message_round_trips() {
-        let lines = vec!["{\"a\":1}".to_string(), "{\"b\":2}".to_string()];
         let after = vec![("w-abcdefgh".to_string(), "a".repeat(40))];
-        let m = batch_message("w-12345678", 420, &after, &lines);
+        let m = batch_message("w-12345678", 2, 420, &after);
         let (h, got) = parse_batch(&m).unwrap();
         assert_eq!(h, Header { writer: "w-12345678".into(), count: 2, log_end: 420, after });
-        assert_eq!(parse_batch(&batch_message("w-12345678", 1, &[], &lines)).unwrap().0.after, vec![]);
-        assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}"]);
+        assert!(got.is_empty(), "the envelopes travel in the tree");
+        assert_eq!(parse_batch(&batch_message("w-12345678", 2, 1, &[])).unwrap().0.after, vec![]);
         assert!(parse_batch("teleclaude events ../x 1 2\n\n").is_none());
         assert!(parse_batch("something else\n\n{}").is_none());
+    }
+
+    #[test]
+    fn a_first_format_message_carries_its_envelopes() {
+        let (h, got) = parse_batch("teleclaude events w-12345678 2 9\n\n{\"a\":1}\n{\"b\":2}\n").unwrap();
+        assert_eq!((h.count, h.log_end), (2, 9));
+        assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}"]);
+    }
+
+    #[test]
+    fn events_round_trip_through_gzip_and_garbage_does_not() {
+        let lines = vec!["{\"a\":1}".to_string(), "{\"b\":\"é\"}".to_string()];
+        let data = encode_events(&lines);
+        assert_eq!(&data[..2], b"\x1f\x8b", "gzip, readable with `gunzip`");
+        assert_eq!(decode_events(&data).unwrap(), "{\"a\":1}\n{\"b\":\"é\"}\n");
+        assert_eq!(decode_events(&data[..data.len() - 4]), None, "truncated");
+        assert_eq!(decode_events(b"{\"a\":1}\n"), None, "not gzip");
+        let mut trailing = data.clone();
+        trailing.extend_from_slice(b"junk");
+        assert_eq!(decode_events(&trailing), None, "bytes after the gzip stream");
+        let mut binary = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        binary.write_all(&[0xff, 0xfe]).unwrap();
+        assert_eq!(decode_events(&binary.finish().unwrap()), None, "not UTF-8");
     }
 
     #[test]

@@ -98,6 +98,26 @@ impl Git {
 
     /// Run git and return its output whatever the exit code.
     pub(crate) fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
+        let out = self.raw(args, stdin)?;
+        Ok(Output {
+            code: out.status.code().unwrap_or(128),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Run git feeding `input`; its stdout as bytes (object contents need not be text).
+    /// A non-zero exit is an error carrying the argv and git's stderr.
+    pub(crate) fn capture_bytes(&self, args: &[&str], input: &[u8]) -> Result<Vec<u8>> {
+        let out = self.raw(args, Some(input))?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        Err(command_failed(args, &Output { code: out.status.code().unwrap_or(128), stdout: String::new(), stderr }))
+    }
+
+    fn raw(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<std::process::Output> {
         let mut c = self.command(args);
         c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
@@ -112,18 +132,9 @@ impl Git {
             });
             let out = child.wait_with_output();
             let _ = writer.join();
-            return Self::finish(out, args);
+            return out.map_err(|e| Error::io(format_args!("git {}", args.join(" ")), e));
         }
-        Self::finish(child.wait_with_output(), args)
-    }
-
-    fn finish(out: std::io::Result<std::process::Output>, args: &[&str]) -> Result<Output> {
-        let out = out.map_err(|e| Error::io(format_args!("git {}", args.join(" ")), e))?;
-        Ok(Output {
-            code: out.status.code().unwrap_or(128),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        child.wait_with_output().map_err(|e| Error::io(format_args!("git {}", args.join(" ")), e))
     }
 
     /// Run git; a non-zero exit is an error carrying the argv and git's stderr.
@@ -171,6 +182,27 @@ pub(crate) fn parse_ref_list(out: &str) -> Vec<(String, String)> {
 /// the names (as given) whose object is a commit.
 pub(crate) fn parse_batch_check(input: &[&str], out: &str) -> Vec<bool> {
     input.iter().zip(out.lines()).map(|(_, line)| line.ends_with(" commit")).collect()
+}
+
+/// Parse `git cat-file --batch` output: per name asked, in order, the object's type and
+/// contents, or None when git found no such object (`<name> missing` / `ambiguous`).
+/// Stops at the first malformed record.
+pub(crate) fn parse_cat_file_batch(mut out: &[u8]) -> Vec<Option<(&str, &[u8])>> {
+    let mut objects = Vec::new();
+    while let Some(eol) = out.iter().position(|&b| b == b'\n') {
+        let Ok(header) = std::str::from_utf8(&out[..eol]) else { break };
+        out = &out[eol + 1..];
+        if header.ends_with(" missing") || header.ends_with(" ambiguous") {
+            objects.push(None);
+            continue;
+        }
+        let fields: Vec<&str> = header.split(' ').collect();
+        let [_, kind, size] = fields.as_slice() else { break };
+        let Some(size) = size.parse::<usize>().ok().filter(|&n| n < out.len()) else { break };
+        objects.push(Some((*kind, &out[..size])));
+        out = &out[size + 1..];
+    }
+    objects
 }
 
 /// What `git merge-tree --write-tree --name-only` said.
@@ -277,6 +309,16 @@ mod tests {
         let m = parse_merge_tree(FILE_DIRECTORY).unwrap();
         assert_eq!(m.conflicts, vec!["d"]);
         assert_eq!(m.messages.len(), 1);
+    }
+
+    // Real output of `git cat-file --batch` asked for `HEAD:f` (holding "ab\n") and `HEAD:nope`.
+    const CAT_FILE_BATCH: &[u8] = b"81bf396956110ad81c14860af1bbcc9dfbe4df20 blob 3\nab\n\nHEAD:nope missing\n";
+
+    #[test]
+    fn cat_file_batch_output_parses_per_name() {
+        assert_eq!(parse_cat_file_batch(CAT_FILE_BATCH), vec![Some(("blob", &b"ab\n"[..])), None]);
+        // A record cut short ends the parse: nothing is made up from what is missing.
+        assert_eq!(parse_cat_file_batch(b"81bf396956110ad81c14860af1bbcc9dfbe4df20 blob 9\nab\n"), vec![]);
     }
 
     #[test]

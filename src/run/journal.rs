@@ -181,7 +181,11 @@ impl Journal {
     }
 
     pub(super) fn add_time(&mut self, what: &str, since: std::time::Instant) {
-        *self.timings.entry(what.into()).or_default() += since.elapsed().as_millis() as u64;
+        self.add_ms(what, since.elapsed());
+    }
+
+    pub(super) fn add_ms(&mut self, what: &str, took: std::time::Duration) {
+        *self.timings.entry(what.into()).or_default() += took.as_millis() as u64;
     }
 
     pub(super) fn checkpoint(&self, phase: Phase, candidate: Option<&Item>, error: Option<&Error>) -> Result<()> {

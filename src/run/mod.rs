@@ -66,9 +66,12 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     dir.ensure()?;
     let owner = format!("integrator run ({})", events::default_actor());
     let mut lease = take_lease(dir, &cfg, &owner, opts.wait)?;
-    // With the fleet on, the remote lease too (after the local one), and a first sync.
-    let fleet = match crate::fleet::remote_lease::begin(repo, &cfg, &resolved, &owner, opts.wait) {
-        Ok(f) => f,
+    // With the fleet on, the remote lease too (after the local one), and a first sync;
+    // the run's own fetch goes beside that sync once the lease is held.
+    let git = apply::integrator_git(&repo.git, &cfg);
+    let fetch = || settle::clean_and_fetch(&git, dir, &cfg);
+    let (fleet, fetched) = match crate::fleet::remote_lease::begin(repo, &cfg, &resolved, &owner, opts.wait, fetch) {
+        Ok(f) => f.map_or((None, None), |(session, fetched)| (Some(session), fetched)),
         Err(e) => {
             lease.release()?;
             return Err(e);
@@ -78,7 +81,7 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
     lease.start_renewing();
-    let held = Held { lease: &lease, fleet: fleet.as_ref() };
+    let held = Held { lease: &lease, fleet: fleet.as_ref(), fetched };
     let (result, finish, report, cfg) = drive(repo, cfg, resolved, held, opts, proj);
     // The results go out to every computer, then the remote lease is released.
     let fleet_ended = fleet.map_or(Ok(()), |f| f.end(repo, &cfg, &report.mode));
@@ -90,10 +93,12 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     Ok(report)
 }
 
-/// The leases a run holds while it works.
+/// The leases a run holds while it works (and its fetch, when it was done while the
+/// remote lease was taken).
 struct Held<'a> {
     lease: &'a Lease,
     fleet: Option<&'a crate::fleet::remote_lease::Session>,
+    fetched: Option<Result<Duration>>,
 }
 
 /// Everything a run does while it holds the lease: the work, its end, the delivery of
@@ -114,6 +119,7 @@ fn drive(
         mode: resolved,
         lease: held.lease,
         fleet: held.fleet,
+        fetched: held.fetched,
         opts: opts.clone(),
         proj,
         trailers: Trailers::default(),
@@ -165,6 +171,8 @@ struct Runner<'a> {
     lease: &'a Lease,
     /// The remote lease, with the fleet on: every push of main is fenced by it.
     fleet: Option<&'a crate::fleet::remote_lease::Session>,
+    /// The fetch done beside the fleet's first sync, not yet accounted for.
+    fetched: Option<Result<Duration>>,
     opts: Options,
     proj: Projection,
     journal: Journal,
@@ -211,11 +219,9 @@ impl Runner<'_> {
             // was loaded: fold them now, or the first drain would see none of them.
             self.proj.catch_up(&self.dir)?;
         }
-        // First: a half-written worktree record left by a killed run breaks `git fetch`.
-        Worktree::clean_stale(&self.git, &self.dir)?;
         let seen = store::read_json::<Checkpoint>(&self.dir.checkpoint()).ok().flatten().and_then(|c| c.main_sha);
         self.journal.checkpoint(Phase::Fetch, None, None)?;
-        self.fetch()?;
+        self.first_fetch()?;
         if let Some(b) = crate::breach::check(&self.git, &self.dir, &self.cfg, self.cutover())? {
             eprintln!("{}", crate::breach::describe(&b));
         }

@@ -3,17 +3,50 @@
 //! and mark (and announce, once) those already on main.
 
 use super::{obj, Outcome, Runner};
-use crate::apply;
+use crate::apply::{self, Worktree};
 use crate::candidate::Named;
 use crate::clock;
+use crate::config::Config;
 use crate::error::Result;
 use crate::events::{self, lifecycle};
+use crate::git::Git;
 use crate::queue::{self, Item, Queue, Status};
 use crate::readiness::{self, CandidateView, GitFacts, State};
-use crate::store;
+use crate::store::{self, StateDir};
 use serde_json::{json, Map};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// A run's first fetch: what a killed run left of its worktrees removed, then
+/// [`fetch_branches`]. Returns how long both took.
+pub(super) fn clean_and_fetch(git: &Git, dir: &StateDir, cfg: &Config) -> Result<Duration> {
+    let t = Instant::now();
+    Worktree::clean_stale(git, dir)?;
+    fetch_branches(git, cfg)?;
+    Ok(t.elapsed())
+}
+
+/// The run's fetch of `integrator.remote`. Returns how long it took.
+fn fetch_branches(git: &Git, cfg: &Config) -> Result<Duration> {
+    let t = Instant::now();
+    let args = ["fetch", "--prune", "--quiet", "--end-of-options", cfg.integrator.remote.as_str()];
+    // A remote-tracking ref can be locked for a moment by another git process — e.g. the
+    // push of a run killed mid-push, which finishes on its own and updates
+    // `refs/remotes/<remote>/<main>`. That contention is transient: retry briefly.
+    let mut attempt = 0;
+    loop {
+        let out = git.output(&args, None)?;
+        if out.ok() {
+            return Ok(t.elapsed());
+        }
+        let transient = out.stderr.contains("cannot lock ref") || out.stderr.contains(".lock': File exists");
+        attempt += 1;
+        if !transient || attempt >= 10 {
+            return Err(crate::git::command_failed(&args, &out));
+        }
+        std::thread::sleep(Duration::from_millis(100 * attempt));
+    }
+}
 
 /// What settling the queue changed, for the records written after the lock is released.
 #[derive(Default)]
@@ -24,27 +57,22 @@ struct Settled {
 }
 
 impl Runner<'_> {
+    /// The run's fetch of its remote.
     pub(super) fn fetch(&mut self) -> Result<()> {
-        let t = Instant::now();
-        let remote = self.cfg.integrator.remote.clone();
-        let args = ["fetch", "--prune", "--quiet", "--end-of-options", remote.as_str()];
-        // A remote-tracking ref can be locked for a moment by another git process — e.g. the
-        // push of a run killed mid-push, which finishes on its own and updates
-        // `refs/remotes/<remote>/<main>`. That contention is transient: retry briefly.
-        let mut attempt = 0;
-        loop {
-            let out = self.git.output(&args, None)?;
-            if out.ok() {
-                break;
-            }
-            let transient = out.stderr.contains("cannot lock ref") || out.stderr.contains(".lock': File exists");
-            attempt += 1;
-            if !transient || attempt >= 10 {
-                return Err(crate::git::command_failed(&args, &out));
-            }
-            std::thread::sleep(Duration::from_millis(100 * attempt));
-        }
-        self.journal.add_time("fetch_ms", t);
+        let took = fetch_branches(&self.git, &self.cfg)?;
+        self.journal.add_ms("fetch_ms", took);
+        Ok(())
+    }
+
+    /// The run's first fetch, after removing what a killed run left of its worktrees (a
+    /// half-written worktree record breaks `git fetch`) — unless both were done beside
+    /// the fleet's first sync.
+    pub(super) fn first_fetch(&mut self) -> Result<()> {
+        let took = match self.fetched.take() {
+            Some(done) => done?,
+            None => clean_and_fetch(&self.git, &self.dir, &self.cfg)?,
+        };
+        self.journal.add_ms("fetch_ms", took);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! The fleet (README "Fleet"): clones as computers around one real `git daemon` remote.
 
-use crate::support::fleet::{all_once, hooks_dir, Computer, Fleet, FLEET};
+use crate::support::fleet::{all_once, hold_background_slot, hooks_dir, writer_of, Computer, Fleet, FLEET};
 use crate::support::guards::write_exec;
 use crate::support::{bin, jsonl};
 use std::process::Stdio;
@@ -181,8 +181,8 @@ fn an_unreachable_remote_and_killed_syncs_converge() {
     // B's emits start no background sync while this test holds its slot: each step's
     // sync below is the only one.
     let _slot = hold_background_slot(&b);
-    for (round, step) in ["fetched", "keys-noted", "ingested", "committed", "pushed", "cursor-saved"].iter().enumerate()
-    {
+    let steps = ["fetched", "keys-noted", "ingested", "tree-written", "committed", "pushed", "cursor-saved"];
+    for (round, step) in steps.iter().enumerate() {
         f.ok(&a, &["emit", "review-approved", "--slug", &format!("a{round}"), "--round", "1"]);
         f.ok(&b, &["emit", "review-approved", "--slug", &format!("b{round}"), "--round", "1"]);
         f.ok(&a, &["sync", "--quiet"]);
@@ -201,31 +201,11 @@ fn an_unreachable_remote_and_killed_syncs_converge() {
     sa.sort();
     sb.sort();
     assert_eq!(sa, sb, "both computers hold the same events");
-    assert_eq!(ka.len(), 2 + 2 * 6);
+    assert_eq!(ka.len(), 2 + 2 * steps.len());
     // B's writer ref holds each of B's events once.
-    let writer = std::fs::read_to_string(b.dir.join(".git/teleclaude/fleet/writer-id")).unwrap();
-    let batches = f.sb.git(&f.sb.origin, &["log", "--format=%B", &format!("refs/teleclaude/events/{}", writer.trim())]);
-    let published: Vec<String> = batches
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["key"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let published = f.published(&writer_of(&b));
     assert!(all_once(&published), "{published:?}");
-    assert_eq!(published.len(), 1 + 6);
-}
-
-/// Hold a computer's background-sync slot (an exclusive flock), as a running one would.
-fn hold_background_slot(c: &Computer) -> std::fs::File {
-    let dir = c.dir.join(".git/teleclaude/fleet");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("background.lock")).unwrap();
-    // SAFETY: flock on a descriptor this function owns.
-    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
-    assert_eq!(rc, 0);
-    file
+    assert_eq!(published.len(), 1 + steps.len());
 }
 
 /// An emit reaches the remote by itself: the background sync it starts publishes it.
@@ -280,19 +260,13 @@ fn a_rewritten_writer_ref_is_refused_and_reported() {
     f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
     f.ok(&b, &["sync", "--quiet"]);
     f.ok(&a, &["sync", "--quiet"]);
-    let writer = std::fs::read_to_string(b.dir.join(".git/teleclaude/fleet/writer-id")).unwrap();
-    let name = format!("refs/teleclaude/events/{}", writer.trim());
+    let writer = writer_of(&b);
     // Rewrite: a root commit of the same writer replaces the history.
-    let forged_msg = format!("teleclaude events {} 0 0\n\n", writer.trim());
-    let tree = f.sb.git(&f.sb.origin, &["hash-object", "-t", "tree", "-w", "/dev/null"]);
-    let mut c = f.sb.cmd("git", &f.sb.origin);
-    c.args(["commit-tree", &tree, "-m", &forged_msg]);
-    let forged = String::from_utf8_lossy(&c.output().unwrap().stdout).trim().to_string();
-    f.sb.git(&f.sb.origin, &["update-ref", &name, &forged]);
+    let forged = f.forge_batch(&writer, None, &format!("teleclaude events {writer} 0 0\n"), None);
     let (code, _, err) = f.run(&a, &["sync"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("was rewritten (not a fast-forward): refused and kept aside"), "{err}");
-    let aside = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/rewritten/{}", writer.trim())]);
+    let aside = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/rewritten/{writer}")]);
     assert_eq!(aside, forged);
     let (code, out, _) = f.run(&a, &["doctor"]);
     assert_eq!(code, 1);

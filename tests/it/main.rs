@@ -14,6 +14,7 @@ mod edges;
 mod events;
 mod fence;
 mod fleet;
+mod fleet_wire;
 mod guard_breach;
 mod guard_bypass;
 mod guard_destination;

@@ -3,6 +3,7 @@
 //! with its own state dir and its own host name (`TELECLAUDE_HOSTNAME`).
 
 use super::{bin, Sandbox};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -185,4 +186,81 @@ pub(crate) fn all_once(v: &[String]) -> bool {
 /// Does `dir` exist as the main checkout of a computer (for hooks)?
 pub(crate) fn hooks_dir(c: &Computer) -> PathBuf {
     Path::new(&c.dir).join(".git/hooks")
+}
+
+/// A computer's writer id.
+pub(crate) fn writer_of(c: &Computer) -> String {
+    std::fs::read_to_string(c.dir.join(".git/teleclaude/fleet/writer-id")).unwrap().trim().to_string()
+}
+
+impl Fleet {
+    /// Run git in origin with `input` on stdin; returns trimmed stdout.
+    fn origin_git_stdin(&self, args: &[&str], input: &[u8]) -> String {
+        let mut cmd = self.sb.cmd("git", &self.sb.origin);
+        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A batch commit written straight into origin on `writer`'s ref, as another version
+    /// (or a broken writer) would leave it: `message` verbatim, on `parent`, its tree
+    /// holding `events.jsonl.gz` with `events` (None: the empty tree of the first format).
+    pub(crate) fn forge_batch(
+        &self,
+        writer: &str,
+        parent: Option<&str>,
+        message: &str,
+        events: Option<&[u8]>,
+    ) -> String {
+        let tree = match events {
+            Some(data) => {
+                let blob = self.origin_git_stdin(&["hash-object", "-w", "--stdin"], data);
+                self.origin_git_stdin(&["mktree"], format!("100644 blob {blob}\tevents.jsonl.gz\n").as_bytes())
+            }
+            None => self.origin_git_stdin(&["mktree"], b""),
+        };
+        let mut args = vec!["commit-tree", tree.as_str()];
+        args.extend(parent.map(|p| ["-p", p]).into_iter().flatten());
+        args.extend(["-F", "-"]);
+        let commit = self.origin_git_stdin(&args, message.as_bytes());
+        self.sb.git(&self.sb.origin, &["update-ref", &format!("refs/teleclaude/events/{writer}"), &commit]);
+        commit
+    }
+
+    /// The idempotency keys of every batch on origin's ref of `writer`, oldest first, from
+    /// the batches' events files or (the first format) their messages.
+    pub(crate) fn published(&self, writer: &str) -> Vec<String> {
+        let name = format!("refs/teleclaude/events/{writer}");
+        let commits = self.sb.git(&self.sb.origin, &["rev-list", "--reverse", &name]);
+        let mut keys = Vec::new();
+        for c in commits.lines() {
+            let file = self.sb.git_out(&self.sb.origin, &["cat-file", "blob", &format!("{c}:events.jsonl.gz")]);
+            let text = if file.status.success() {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(&file.stdout[..]).read_to_string(&mut text).unwrap();
+                text
+            } else {
+                self.sb.git(&self.sb.origin, &["log", "-1", "--format=%b", c])
+            };
+            for line in text.lines().filter(|l| l.starts_with('{')) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                keys.push(v["key"].as_str().unwrap().to_string());
+            }
+        }
+        keys
+    }
+}
+
+/// Hold a computer's background-sync slot (an exclusive flock), as a running one would.
+pub(crate) fn hold_background_slot(c: &Computer) -> std::fs::File {
+    let dir = c.dir.join(".git/teleclaude/fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("background.lock")).unwrap();
+    // SAFETY: flock on a descriptor this function owns.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+    assert_eq!(rc, 0);
+    file
 }

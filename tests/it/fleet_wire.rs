@@ -1,0 +1,117 @@
+//! The fleet's batch format (README "Fleet"): envelopes travel gzip-compressed in the
+//! batch commit's tree; batches of the first format (envelopes in the message) still
+//! ingest; a batch that cannot be read is refused whole and reported.
+
+use crate::support::fleet::{all_once, hold_background_slot, writer_of, Computer, Fleet, FLEET};
+use std::io::Write;
+
+/// The last envelope of `c`'s log, as it recorded it, and the log's size after it.
+fn last_envelope(c: &Computer) -> (String, u64) {
+    let log = std::fs::read_to_string(c.dir.join(".git/teleclaude/events.jsonl")).unwrap();
+    (log.lines().last().unwrap().to_string(), log.len() as u64)
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A remote written by an earlier version: its batch (empty tree, envelopes in the
+/// message) ingests, its writer's next batch follows it in the current format, and both
+/// reach every computer once.
+#[test]
+fn batches_of_the_first_format_still_ingest() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "old", "--round", "1"]);
+    let (line, end) = last_envelope(&b);
+    let writer = writer_of(&b);
+    let old = f.forge_batch(&writer, None, &format!("teleclaude events {writer} 1 {end}\n\n{line}\n"), None);
+    // B finds its events published (the header's log-end says how far) and sends none again.
+    f.ok(&b, &["sync", "--quiet"]);
+    let name = format!("refs/teleclaude/events/{writer}");
+    assert_eq!(f.sb.git(&f.sb.origin, &["rev-parse", &name]), old);
+    f.ok(&b, &["emit", "review-approved", "--slug", "new", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let tip = f.sb.git(&f.sb.origin, &["rev-parse", &name]);
+    assert_eq!(f.sb.git(&f.sb.origin, &["rev-parse", &format!("{tip}^")]), old);
+    assert_eq!(f.sb.git(&f.sb.origin, &["ls-tree", "--name-only", &tip]), "events.jsonl.gz");
+    let message = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%B", &tip]);
+    assert!(message.starts_with(&format!("teleclaude events {writer} 1 ")) && !message.contains('{'), "{message}");
+    f.ok(&a, &["sync", "--quiet"]);
+    let keys = f.keys(&a);
+    assert!(all_once(&keys), "{keys:?}");
+    let wanted =
+        ["domain.software-development.review.approved:old:1", "domain.software-development.review.approved:new:1"];
+    assert_eq!(keys, wanted);
+    assert_eq!(f.published(&writer), wanted);
+}
+
+/// A batch whose events file is not gzip is refused with every other new batch of its
+/// writer (nothing half-ingested), kept aside, warned about and reported by doctor; once
+/// the writer ref is put right, what it holds ingests.
+#[test]
+fn a_batch_that_cannot_be_read_is_refused_whole_and_reported() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&a, &["sync", "--quiet"]);
+    let writer = writer_of(&b);
+    let tip = f.sb.git(&f.sb.origin, &["rev-parse", &format!("refs/teleclaude/events/{writer}")]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
+    let (line, end) = last_envelope(&b);
+    let header = format!("teleclaude events {writer} 1 {end}\n");
+    let good = f.forge_batch(&writer, Some(&tip), &header, Some(&gzip(&format!("{line}\n"))));
+    let bad = f.forge_batch(&writer, Some(&good), &header, Some(b"{\"not\":\"gzip\"}\n"));
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    let short = &bad[..7];
+    assert!(
+        err.contains(&format!(
+            "holds a batch that cannot be read (batch {short} has no readable events.jsonl.gz): refused and kept aside"
+        )),
+        "{err}"
+    );
+    assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"], "nothing of the refused writer");
+    let aside = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/rewritten/{writer}")]);
+    assert_eq!(aside, bad);
+    let (code, out, _) = f.run(&a, &["doctor"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL fleet-writer") && out.contains("holds a batch that cannot be read"), "{out}");
+    // The next sync finds it as it was: still refused, for the same reason.
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("holds a batch that cannot be read (batch"), "{err}");
+    // Put right (the corrupt batch dropped): the good one ingests, the refusal is over.
+    f.sb.git(&f.sb.origin, &["update-ref", &format!("refs/teleclaude/events/{writer}"), &good]);
+    f.ok(&a, &["sync", "--quiet"]);
+    let keys = f.keys(&a);
+    assert_eq!(keys.last().map(String::as_str), Some("domain.software-development.review.approved:two:1"));
+    let (_, out, _) = f.run(&a, &["doctor"]);
+    assert!(!out.contains("cannot be read"), "{out}");
+}
+
+/// A sync offers the remote only the fleet's own commits as common ground: never the
+/// branches' history, which fleet commits do not share (offering it costs round trips).
+#[test]
+fn a_sync_negotiates_with_the_fleets_commits_only() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    f.ok(&a, &["sync", "--quiet"]);
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let main = f.sb.git(&a.dir, &["rev-parse", "main"]);
+    let trace = f.sb.root.join("packets.txt");
+    let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let packets = std::fs::read_to_string(&trace).unwrap();
+    assert!(packets.contains("fetch> want "), "{packets}");
+    assert!(!packets.contains(&format!("have {main}")), "{packets}");
+    assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
+}
