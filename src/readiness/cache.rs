@@ -127,3 +127,37 @@ impl Cached {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(c: char) -> String {
+        c.to_string().repeat(40)
+    }
+
+    /// Every question counts: a sha never asked (a late, already superseded candidate; a
+    /// new recorded merge) is a miss even when every branch question was asked before.
+    #[test]
+    fn a_sha_or_a_branch_question_never_asked_is_a_miss() {
+        let cfg = Config::default();
+        let pair = ("feat/x".to_string(), sha('a'));
+        let ask = || Ask { shas: [sha('a')].into(), loose: BTreeSet::new(), pairs: [pair.clone()].into() };
+        let tips = HashMap::from([("feat/x".to_string(), sha('a'))]);
+        let facts = GitFacts {
+            branch_tips: tips.clone(),
+            present: [sha('a')].into(),
+            reachable: [pair.clone()].into(),
+            ..GitFacts::default()
+        };
+        let cached = Cached::of(&cfg, &ask(), &facts);
+        assert!(cached.answers(&cfg, &tips, &ask()));
+        let mut new_sha = ask();
+        new_sha.shas.insert(sha('b'));
+        assert!(!cached.answers(&cfg, &tips, &new_sha), "a new sha, the same branch questions");
+        let mut new_pair = ask();
+        new_pair.pairs.insert(("feat/x".to_string(), sha('b')));
+        new_pair.shas.insert(sha('b'));
+        assert!(!cached.answers(&cfg, &tips, &new_pair), "a new branch question");
+    }
+}
