@@ -160,4 +160,32 @@ mod tests {
         new_pair.shas.insert(sha('b'));
         assert!(!cached.answers(&cfg, &tips, &new_pair), "a new branch question");
     }
+
+    /// A file whose branch questions do not hang together with its shas and tips (torn or
+    /// edited) is never trusted.
+    #[test]
+    fn a_branch_question_without_its_sha_or_its_tip_is_not_whole() {
+        let pair = ("feat/x".to_string(), sha('a'));
+        let whole = || Cached {
+            version: VERSION,
+            remote: "origin".into(),
+            main: "main".into(),
+            merge: MergeStyle::Merge,
+            main_tip: None,
+            tips: [("feat/x".to_string(), Some(sha('a')))].into(),
+            asked: [sha('a')].into(),
+            pairs: [pair.clone()].into(),
+            present: BTreeSet::new(),
+            on_main: BTreeSet::new(),
+            trailers: BTreeSet::new(),
+            reachable: BTreeSet::new(),
+        };
+        assert!(whole().is_whole());
+        let mut no_sha = whole();
+        no_sha.asked.clear();
+        assert!(!no_sha.is_whole(), "a pair whose sha was never asked");
+        let mut no_tip = whole();
+        no_tip.tips.clear();
+        assert!(!no_tip.is_whole(), "a pair whose branch has no recorded tip");
+    }
 }
