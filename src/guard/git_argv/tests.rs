@@ -84,6 +84,8 @@ fn alias_values_split_like_git() {
     assert_eq!(split_alias("push --no-verify origin").unwrap(), v("push --no-verify origin"));
     assert_eq!(split_alias("commit -m 'a b' \"c d\" e\\ f").unwrap(), vec!["commit", "-m", "a b", "c d", "e f"]);
     assert!(split_alias("x 'open").is_none());
+    // Inside single quotes a backslash is a backslash (git: `--format='a\b'` keeps it).
+    assert_eq!(split_alias(r"x 'a\b' c\ d").unwrap(), vec!["x", r"a\b", "c d"]);
 }
 
 #[test]
@@ -134,6 +136,11 @@ fn agent_policy() {
     }
     assert_eq!(verdict("checkout", "main"), AgentVerdict::AllowIfRevision("main".into()));
     assert_eq!(verdict("checkout", "."), AgentVerdict::AllowIfRevision(".".into()));
+    // Pathspec magic (`:(glob)x`, `:!x`) is paths; a lone `:` is left for git to resolve.
+    assert_eq!(verdict("checkout", ":"), AgentVerdict::AllowIfRevision(":".into()));
+    for magic in [":(glob)x", ":!x", ":/x"] {
+        assert!(matches!(verdict("checkout", magic), AgentVerdict::Refuse(_)), "{magic}");
+    }
     assert_eq!(
         agent_verdict("gc", &[], &["gc"]),
         AgentVerdict::Refuse("`git gc` is blocked by guard.agent_blocked".into())
