@@ -234,6 +234,25 @@ fn squash_lands_one_parent_and_is_recognised_as_merged() {
     assert_eq!(sb.origin_ref("main").unwrap(), main, "never merged twice");
 }
 
+/// A squash pushed by a run killed before it recorded anything has neither ancestry nor
+/// a recorded completion to say it landed: the `Integrated-Sha` trailer on main alone
+/// does, and the next run never squashes it a second time.
+#[test]
+fn a_squash_pushed_by_a_killed_run_is_recognised_by_its_trailer_alone() {
+    let sb = Sandbox::new();
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\nmerge = \"squash\"\n"));
+    let sha = sb.branch("feat", "feat.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    crate::support::kill_9_at_failpoint(&sb, "after-push");
+    let main = sb.origin_ref("main").unwrap();
+    assert!(!sb.is_ancestor_of_main(&sha));
+    assert!(events_of(&sb, "domain.software-development.deployment.completed").is_empty());
+    let all: serde_json::Value = serde_json::from_str(&sb.ok(&["status", "--json", "--all", "--fetch"])).unwrap();
+    assert_eq!(all["candidates"][0]["state"], "INTEGRATED", "{all:#}");
+    sb.ok(&["run"]);
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "never squashed twice");
+}
+
 #[test]
 fn squashes_in_one_run_are_each_recognised_as_merged_as_main_moves() {
     // The run reads main's trailers incrementally as its own pushes move main.
