@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || { echo "bench/mutants.sh: needs cargo-mutants (cargo install cargo-mutants --locked)" >&2; exit 2; }
 modules=("$@")
-[ "${#modules[@]}" -gt 0 ] || modules=('src/guard/**' src/lease.rs src/readiness.rs src/apply.rs 'src/queue/**')
+[ "${#modules[@]}" -gt 0 ] || modules=('src/guard/**' src/lease.rs src/readiness.rs 'src/readiness/**' src/apply.rs 'src/apply/**' 'src/queue/**')
 out=${MUTANTS_OUT:-mutants.out}
 filters=()
 [ -z "${MUTANTS_TESTS:-}" ] || read -r -a filters <<<"$MUTANTS_TESTS"

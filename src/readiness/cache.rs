@@ -127,3 +127,65 @@ impl Cached {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(c: char) -> String {
+        c.to_string().repeat(40)
+    }
+
+    /// Every question counts: a sha never asked (a late, already superseded candidate; a
+    /// new recorded merge) is a miss even when every branch question was asked before.
+    #[test]
+    fn a_sha_or_a_branch_question_never_asked_is_a_miss() {
+        let cfg = Config::default();
+        let pair = ("feat/x".to_string(), sha('a'));
+        let ask = || Ask { shas: [sha('a')].into(), loose: BTreeSet::new(), pairs: [pair.clone()].into() };
+        let tips = HashMap::from([("feat/x".to_string(), sha('a'))]);
+        let facts = GitFacts {
+            branch_tips: tips.clone(),
+            present: [sha('a')].into(),
+            reachable: [pair.clone()].into(),
+            ..GitFacts::default()
+        };
+        let cached = Cached::of(&cfg, &ask(), &facts);
+        assert!(cached.answers(&cfg, &tips, &ask()));
+        let mut new_sha = ask();
+        new_sha.shas.insert(sha('b'));
+        assert!(!cached.answers(&cfg, &tips, &new_sha), "a new sha, the same branch questions");
+        let mut new_pair = ask();
+        new_pair.pairs.insert(("feat/x".to_string(), sha('b')));
+        new_pair.shas.insert(sha('b'));
+        assert!(!cached.answers(&cfg, &tips, &new_pair), "a new branch question");
+    }
+
+    /// A file whose branch questions do not hang together with its shas and tips (torn or
+    /// edited) is never trusted.
+    #[test]
+    fn a_branch_question_without_its_sha_or_its_tip_is_not_whole() {
+        let pair = ("feat/x".to_string(), sha('a'));
+        let whole = || Cached {
+            version: VERSION,
+            remote: "origin".into(),
+            main: "main".into(),
+            merge: MergeStyle::Merge,
+            main_tip: None,
+            tips: [("feat/x".to_string(), Some(sha('a')))].into(),
+            asked: [sha('a')].into(),
+            pairs: [pair.clone()].into(),
+            present: BTreeSet::new(),
+            on_main: BTreeSet::new(),
+            trailers: BTreeSet::new(),
+            reachable: BTreeSet::new(),
+        };
+        assert!(whole().is_whole());
+        let mut no_sha = whole();
+        no_sha.asked.clear();
+        assert!(!no_sha.is_whole(), "a pair whose sha was never asked");
+        let mut no_tip = whole();
+        no_tip.tips.clear();
+        assert!(!no_tip.is_whole(), "a pair whose branch has no recorded tip");
+    }
+}

@@ -234,6 +234,61 @@ fn squash_lands_one_parent_and_is_recognised_as_merged() {
     assert_eq!(sb.origin_ref("main").unwrap(), main, "never merged twice");
 }
 
+/// A squash pushed by a run killed before it recorded anything has neither ancestry nor
+/// a recorded completion to say it landed: the `Integrated-Sha` trailer on main alone
+/// does, and the next run never squashes it a second time.
+#[test]
+fn a_squash_pushed_by_a_killed_run_is_recognised_by_its_trailer_alone() {
+    let sb = Sandbox::new();
+    sb.config(&CUTOVER.replace("mode = \"cutover\"\n", "mode = \"cutover\"\nmerge = \"squash\"\n"));
+    let sha = sb.branch("feat", "feat.txt", "f\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    crate::support::kill_9_at_failpoint(&sb, "after-push");
+    let main = sb.origin_ref("main").unwrap();
+    assert!(!sb.is_ancestor_of_main(&sha));
+    assert!(events_of(&sb, "domain.software-development.deployment.completed").is_empty());
+    let all: serde_json::Value = serde_json::from_str(&sb.ok(&["status", "--json", "--all", "--fetch"])).unwrap();
+    assert_eq!(all["candidates"][0]["state"], "INTEGRATED", "{all:#}");
+    sb.ok(&["run"]);
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "never squashed twice");
+}
+
+/// A squash that lands by another hand while a run works (its trailer on main, its
+/// completion recorded nowhere here) is recognised after the run's push is rejected and
+/// main fetched again: the run reads the trailers of main as it is now, and never
+/// squashes that candidate a second time.
+#[test]
+fn a_squash_landed_elsewhere_during_a_run_is_recognised_and_not_squashed_again() {
+    let sb = Sandbox::new();
+    let old = sb.origin_ref("main").unwrap();
+    let a = sb.branch("a", "a.txt", "a\n");
+    let b = sb.branch("b", "b.txt", "b\n");
+    // Another integrator's squash of b, ready on a side ref of the origin.
+    sb.git(&sb.work, &["checkout", "-q", "-B", "elsewhere", "origin/main"]);
+    sb.commit(&sb.work, "b.txt", "b\n", &format!("b, squashed elsewhere\n\nIntegrated-Sha: {b}"));
+    sb.git(&sb.work, &["push", "-q", "origin", "elsewhere:refs/elsewhere/b"]);
+    sb.git(&sb.work, &["checkout", "-q", "main"]);
+    let origin = sb.origin.display();
+    // It lands on main while the run verifies a (only the first time: the old value must match).
+    let verify = format!("git --git-dir={origin} update-ref refs/heads/main refs/elsewhere/b {old} 2>/dev/null; true");
+    sb.config(
+        &CUTOVER
+            .replace("mode = \"cutover\"\n", &format!("mode = \"cutover\"\nmerge = \"squash\"\nverify = {verify:?}\n")),
+    );
+    sb.ready("sa", "a", &a, "2026-01-01T10:00:00Z");
+    sb.ready("sb", "b", &b, "2026-01-01T10:01:00Z");
+    sb.ok(&["run"]);
+    let main = sb.origin_ref("main").unwrap();
+    let subjects = sb.git(&sb.origin, &["log", "--format=%s", &format!("{old}..{main}")]);
+    assert_eq!(subjects.lines().count(), 2, "b's squash from elsewhere and a's, nothing more:\n{subjects}");
+    let completed = events_of(&sb, "domain.software-development.deployment.completed");
+    let of_b: Vec<_> = completed.iter().filter(|e| e["payload"]["slug"] == "sb").collect();
+    assert_eq!(of_b.len(), 1, "{completed:#?}");
+    let elsewhere = sb.git(&sb.origin, &["rev-parse", "refs/elsewhere/b"]);
+    assert_eq!(of_b[0]["payload"]["merge_commit"], elsewhere.as_str(), "{completed:#?}");
+    assert_eq!(events_of(&sb, "integration.candidate.dequeued").len(), 1, "only a was taken up");
+}
+
 #[test]
 fn squashes_in_one_run_are_each_recognised_as_merged_as_main_moves() {
     // The run reads main's trailers incrementally as its own pushes move main.

@@ -167,6 +167,25 @@ fn a_main_reset_below_an_integration_is_not_integrated_and_is_reported() {
     assert_eq!(sb.origin_ref("main").unwrap(), before, "the run does not re-land it by itself");
 }
 
+/// Only a main that lost the tip the last run left is "moved backwards": not a main that
+/// moved forward past it, and not a tip this clone no longer has (nothing to compare).
+#[test]
+fn a_main_moved_forward_or_a_last_tip_git_lacks_is_no_rewind() {
+    let sb = cutover("");
+    one_ready(&sb);
+    sb.ok(&["run"]);
+    sb.land_on_main("later.txt", "later\n");
+    let status = || -> serde_json::Value { serde_json::from_str(&sb.ok(&["status", "--json", "--fetch"])).unwrap() };
+    assert_eq!(status()["main_moved_backwards"], serde_json::Value::Null, "moved forward");
+    let path = sb.state().join("checkpoint.json");
+    let mut cp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(cp["main_sha"].is_string(), "{cp}");
+    cp["main_sha"] = "1".repeat(40).into();
+    std::fs::write(&path, cp.to_string()).unwrap();
+    assert_eq!(status()["main_moved_backwards"], serde_json::Value::Null, "a last tip git does not have");
+    assert!(!sb.ok(&["status"]).contains("moved backwards"));
+}
+
 /// Run the integrator in the background and wait up to `secs` for it to end.
 fn run_within(sb: &Sandbox, secs: u64) -> i32 {
     let mut child = sb.cmd(crate::support::bin("integrator"), &sb.work).arg("run").spawn().unwrap();

@@ -108,17 +108,29 @@ fn http(addr: &str, request: &str) -> (String, String) {
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
+/// A running `integrator serve`, stopped when the test ends — also when an assertion fails
+/// first, so a failing run leaves no server behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn serve_answers_read_only_and_regenerates_on_request() {
     let (sb, _) = queue_with_a_block();
-    let mut child = sb
-        .cmd(bin("integrator"), &sb.work)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = Server(
+        sb.cmd(bin("integrator"), &sb.work)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).expect(&first).to_string();
     let (status, body) = http(&addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -132,6 +144,4 @@ fn serve_answers_read_only_and_regenerates_on_request() {
     sb.ok(&["run", "--max-items", "1"]);
     let dom = chromium(&sb, &["--dump-dom"], &format!("http://{addr}/"));
     assert_eq!(rows(&dom, "queue"), pairs(&[("x1", "blocked"), ("x3", "queued")]), "{dom}");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -111,3 +111,26 @@ fn readiness_costs_the_same_few_git_processes_for_one_candidate_or_twenty() {
     assert_eq!((ready_one, ready_all), (1, 21), "every candidate is READY: reachability was answered");
     assert_eq!(one, twenty, "git processes grew with the candidates: {one} for 1, {twenty} for 21");
 }
+
+/// A remote without the configured main (a new repository, or `integrator.main` naming a
+/// branch not pushed yet) still answers reachability, one question per candidate: a sha
+/// at or below its branch's tip is READY, a sha the branch does not contain is not.
+#[test]
+fn without_main_on_the_remote_reachability_is_still_answered() {
+    let sb = Sandbox::new();
+    sb.config("[integrator]\nmain = \"trunk\"\n");
+    let below = sb.branch("feat", "a.txt", "a\n");
+    sb.git(&sb.work, &["checkout", "-q", "feat"]);
+    let tip = sb.commit(&sb.work, "b.txt", "b\n", "second");
+    sb.git(&sb.work, &["push", "-q", "origin", "HEAD:feat"]);
+    let stray = sb.commit(&sb.work, "c.txt", "c\n", "local only");
+    sb.ready("at-tip", "feat", &tip, "2026-01-01T10:00:00Z");
+    sb.ready("below", "feat", &below, "2026-01-01T10:01:00Z");
+    sb.ready("stray", "feat", &stray, "2026-01-01T10:02:00Z");
+    assert_eq!(sb.origin_ref("trunk"), None);
+    let st = sb.status_json();
+    assert_eq!(candidate(&st, "at-tip", &tip)["state"], "READY", "{st:#}");
+    assert_eq!(candidate(&st, "below", &below)["state"], "READY", "{st:#}");
+    let c = candidate(&st, "stray", &stray);
+    assert_eq!(c["reasons"], serde_json::json!([format!("sha {stray} is not reachable from origin/feat")]));
+}

@@ -84,32 +84,40 @@ fn alias_values_split_like_git() {
     assert_eq!(split_alias("push --no-verify origin").unwrap(), v("push --no-verify origin"));
     assert_eq!(split_alias("commit -m 'a b' \"c d\" e\\ f").unwrap(), vec!["commit", "-m", "a b", "c d", "e f"]);
     assert!(split_alias("x 'open").is_none());
+    // Inside single quotes a backslash is a backslash (git: `--format='a\b'` keeps it).
+    assert_eq!(split_alias(r"x 'a\b' c\ d").unwrap(), vec!["x", r"a\b", "c d"]);
 }
 
 #[test]
 fn agent_policy() {
     let blocked: Vec<String> = crate::config::DEFAULT_AGENT_BLOCKED.iter().map(|s| s.to_string()).collect();
     let verdict = |c: &str, a: &str| agent_verdict(c, &v(a), &blocked);
-    for (c, a) in [
-        ("stash", ""),
-        ("stash", "pop"),
-        ("stash", "drop"),
-        ("restore", "f"),
-        ("clean", "-fd"),
-        ("reset", "--hard"),
-        ("reset", "--ha HEAD~1"),
-        ("reset", "--merge"),
-        ("reset", "--keep"),
-        ("revert", "HEAD"),
-        ("checkout", "-- f"),
-        ("checkout", "HEAD -- f"),
-        ("checkout", "-f main"),
-        ("checkout", "--force main"),
-        ("checkout", "-p"),
-        ("checkout", "main f"),
-        ("checkout", "--ours f"),
+    // Each refusal names its own rule, not the catch-all: a rule that vanished would
+    // still refuse, under the wrong reason.
+    for (c, a, rule) in [
+        ("stash", "", "can drop or hide uncommitted work"),
+        ("stash", "pop", "can drop or hide uncommitted work"),
+        ("stash", "drop", "can drop or hide uncommitted work"),
+        ("restore", "f", "is blocked by guard.agent_blocked"),
+        ("clean", "-fd", "deletes untracked files"),
+        ("reset", "--hard", "discards uncommitted work"),
+        ("reset", "--ha HEAD~1", "discards uncommitted work"),
+        ("reset", "--merge", "discards uncommitted work"),
+        ("reset", "--keep", "discards uncommitted work"),
+        ("revert", "HEAD", "needs --confirmed"),
+        ("checkout", "-- f", "discards uncommitted work"),
+        ("checkout", "HEAD -- f", "discards uncommitted work"),
+        ("checkout", "-f main", "discards uncommitted work"),
+        ("checkout", "--force main", "discards uncommitted work"),
+        ("checkout", "-p", "discards uncommitted work"),
+        ("checkout", "main f", "discards uncommitted work"),
+        ("checkout", "--ours f", "discards uncommitted work"),
+        ("filter-branch", "--tree-filter true", "`(any filter)` runs commands"),
     ] {
-        assert!(matches!(verdict(c, a), AgentVerdict::Refuse(_)), "{c} {a}");
+        match verdict(c, a) {
+            AgentVerdict::Refuse(why) => assert!(why.contains(rule), "{c} {a}: {why}"),
+            other => panic!("{c} {a}: {other:?}"),
+        }
     }
     for (c, a) in [
         ("stash", "list"),
@@ -128,10 +136,39 @@ fn agent_policy() {
     }
     assert_eq!(verdict("checkout", "main"), AgentVerdict::AllowIfRevision("main".into()));
     assert_eq!(verdict("checkout", "."), AgentVerdict::AllowIfRevision(".".into()));
+    // Pathspec magic (`:(glob)x`, `:!x`) is paths; a lone `:` is left for git to resolve.
+    assert_eq!(verdict("checkout", ":"), AgentVerdict::AllowIfRevision(":".into()));
+    for magic in [":(glob)x", ":!x", ":/x"] {
+        assert!(matches!(verdict("checkout", magic), AgentVerdict::Refuse(_)), "{magic}");
+    }
     assert_eq!(
         agent_verdict("gc", &[], &["gc"]),
         AgentVerdict::Refuse("`git gc` is blocked by guard.agent_blocked".into())
     );
+}
+
+/// A command listed in `guard.agent_blocked` that has a destructive form is refused only
+/// in that form: its other forms pass, and the destructive form names its rule.
+#[test]
+fn agent_policy_refuses_only_the_destructive_form() {
+    for (c, harmless, destructive, rule) in [
+        ("rebase", "main", "-x make main", "`--exec` runs commands"),
+        ("rebase", "-i main", "--exec=make main", "`--exec` runs commands"),
+        ("bisect", "start", "run make", "`run` runs commands"),
+        ("submodule", "update --init", "foreach make", "`foreach` runs commands"),
+        ("grep", "-e x", "-O x", "`--open-files-in-pager` runs commands"),
+        ("switch", "-c x", "--discard-changes x", "discards uncommitted work"),
+        ("read-tree", "-u HEAD", "-u --reset HEAD", "overwrites the working tree"),
+        ("checkout-index", "-a", "-f -a", "overwrites files"),
+        ("worktree", "remove w", "remove --force w", "deletes a worktree"),
+        ("clean", "-n", "-fdx", "deletes untracked files"),
+    ] {
+        assert_eq!(agent_verdict(c, &v(harmless), &[c]), AgentVerdict::Allow, "{c} {harmless}");
+        match agent_verdict(c, &v(destructive), &[c]) {
+            AgentVerdict::Refuse(why) => assert!(why.contains(rule), "{c} {destructive}: {why}"),
+            other => panic!("{c} {destructive}: {other:?}"),
+        }
+    }
 }
 
 /// Fuzz finding `git_argv` crash-2e81e2fe: `-h` (like `--help`, `-v`, `--version`)
