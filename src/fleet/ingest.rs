@@ -159,7 +159,7 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<N
     new.commits = wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect();
     // Batches of the current format: a header with envelopes to count and none in the message.
     let in_tree: Vec<&String> = (new.commits.iter())
-        .filter(|(_, (_, m))| wire::parse_batch(m).is_some_and(|(h, lines)| h.count > 0 && lines.is_empty()))
+        .filter(|(_, (_, m))| wire::parse_batch(m).is_some_and(|(h, _)| h.packed && h.count > 0))
         .map(|(c, _)| c)
         .collect();
     if in_tree.is_empty() {
@@ -236,7 +236,7 @@ fn batch_lines<'a>(
     if header.writer != writer {
         return Err(unreadable("names another writer"));
     }
-    if lines.is_empty() && header.count > 0 {
+    if header.packed && header.count > 0 {
         let text = new.events.get(commit).and_then(Option::as_deref);
         let text = text.ok_or_else(|| unreadable(&format!("has no readable {}", wire::EVENTS_FILE)))?;
         lines = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -293,7 +293,7 @@ mod tests {
 
     /// One batch of writer `w-12345678` (a root commit `c1`), its header counting `count`.
     fn one_batch(count: usize, events: Option<&str>) -> NewCommits {
-        let message = format!("teleclaude events w-12345678 {count} 10\n");
+        let message = format!("teleclaude events w-12345678 {count} 10 gz\n");
         NewCommits {
             commits: HashMap::from([("c1".to_string(), (Vec::new(), message))]),
             events: HashMap::from([("c1".to_string(), events.map(str::to_string))]),
