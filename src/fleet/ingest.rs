@@ -168,8 +168,17 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<N
     let names: String = in_tree.iter().map(|c| format!("{c}:{}\n", wire::EVENTS_FILE)).collect();
     let out = git.capture_bytes(&["cat-file", "--batch"], names.as_bytes())?;
     let files = git::parse_cat_file_batch(&out);
+    if files.len() != in_tree.len() {
+        // A short answer is git's failure, not the writers': this sync fails and the next
+        // one asks again, nobody is refused for it.
+        return Err(crate::error::Error::failed(format!(
+            "git cat-file --batch answered for {} of {} fleet batches",
+            files.len(),
+            in_tree.len()
+        )));
+    }
     let decoded = decode_all(&files);
-    new.events = in_tree.into_iter().cloned().zip(decoded.into_iter().chain(std::iter::repeat(None))).collect();
+    new.events = in_tree.into_iter().cloned().zip(decoded).collect();
     Ok(new)
 }
 
