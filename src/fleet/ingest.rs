@@ -53,7 +53,13 @@ pub(crate) fn ingest(
             }
         }
     }
-    out.recorded = append(dir, fd, cursor, causal_order(pending))?;
+    let (recorded, invalid) = append(dir, fd, cursor, causal_order(pending))?;
+    out.recorded = recorded;
+    for (writer, tip) in tips.iter().filter(|(w, _)| invalid.contains_key(*w)) {
+        let reason = invalid[*writer].clone();
+        out.refused.push(((*writer).clone(), Some(reason.clone())));
+        refuse(git, cursor, writer, tip, Some(reason))?;
+    }
     for (writer, tip) in tips {
         if !out.refused.iter().any(|(w, _)| w == *writer) {
             cursor.writers.entry((*writer).clone()).or_default().tip = (*tip).clone();
@@ -63,13 +69,27 @@ pub(crate) fn ingest(
 }
 
 /// Validate `lines` (in their causal order, with their writer), note their keys, append
-/// them in one write and count them in the cursor. Returns how many were new.
-fn append(dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, ordered: Vec<(String, &str)>) -> Result<u64> {
+/// them in one write and count them in the cursor. A writer with an envelope this version
+/// cannot validate has none of its lines appended (nothing half-ingested, nothing dropped
+/// in silence): returned with the reason, to be refused. Returns how many were new.
+fn append(
+    dir: &StateDir,
+    fd: &FleetDir,
+    cursor: &mut Cursor,
+    ordered: Vec<(String, &str)>,
+) -> Result<(u64, HashMap<String, String>)> {
     let (writers, lines): (Vec<String>, Vec<&str>) = ordered.into_iter().unzip();
     let checked = validate(&lines);
+    let mut invalid = HashMap::new();
+    for ((writer, event), line) in writers.iter().zip(&checked).zip(&lines) {
+        if event.is_none() && !invalid.contains_key(writer) {
+            let start: String = line.chars().take(80).collect();
+            invalid.insert(writer.clone(), format!("holds an envelope this version cannot validate: {start}"));
+        }
+    }
     let (mut events, mut from) = (Vec::with_capacity(lines.len()), Vec::with_capacity(lines.len()));
     for (writer, event) in writers.into_iter().zip(checked) {
-        if let Some((key, line, at)) = event {
+        if let Some((key, line, at)) = event.filter(|_| !invalid.contains_key(&writer)) {
             events.push((key, line));
             from.push((writer, at));
         }
@@ -97,7 +117,7 @@ fn append(dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, ordered: Vec<(Stri
             recorded += 1;
         }
     }
-    Ok(recorded)
+    Ok((recorded, invalid))
 }
 
 fn log_size(dir: &StateDir) -> u64 {

@@ -147,3 +147,30 @@ fn a_writer_ref_put_back_to_an_earlier_batch_is_republished_from_there() {
     assert!(all_once(&keys), "{keys:?}");
     assert_eq!(keys, wanted);
 }
+
+/// An envelope this version cannot validate (a key its payload does not give, an event of
+/// a newer version) refuses its writer with the line named: none of that writer's new
+/// envelopes is appended, none is dropped in silence past the cursor.
+#[test]
+fn an_envelope_that_does_not_validate_refuses_its_writer_and_drops_nothing_silently() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    let (good, end) = last_envelope(&b);
+    let bad = good.replace(":one:1\"", ":other:1\"");
+    assert_ne!(bad, good);
+    let writer = writer_of(&b);
+    let header = format!("teleclaude events {writer} 2 {end} gz\n");
+    let batch = f.forge_batch(&writer, None, &header, Some(&gzip(&format!("{good}\n{bad}\n"))));
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("holds an envelope this version cannot validate"), "{err}");
+    assert_eq!(f.keys(&a), Vec::<String>::new(), "nothing of the refused writer, not even its valid envelope");
+    let aside = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/rewritten/{writer}")]);
+    assert_eq!(aside, batch);
+    let (code, out, _) = f.run(&a, &["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL fleet-writer") && out.contains("cannot validate"), "{out}");
+}
