@@ -53,7 +53,13 @@ pub(crate) fn ingest(
             }
         }
     }
-    out.recorded = append(dir, fd, cursor, causal_order(pending))?;
+    let (recorded, invalid) = append(dir, fd, cursor, causal_order(pending))?;
+    out.recorded = recorded;
+    for (writer, tip) in tips.iter().filter(|(w, _)| invalid.contains_key(*w)) {
+        let reason = invalid[*writer].clone();
+        out.refused.push(((*writer).clone(), Some(reason.clone())));
+        refuse(git, cursor, writer, tip, Some(reason))?;
+    }
     for (writer, tip) in tips {
         if !out.refused.iter().any(|(w, _)| w == *writer) {
             cursor.writers.entry((*writer).clone()).or_default().tip = (*tip).clone();
@@ -63,13 +69,27 @@ pub(crate) fn ingest(
 }
 
 /// Validate `lines` (in their causal order, with their writer), note their keys, append
-/// them in one write and count them in the cursor. Returns how many were new.
-fn append(dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, ordered: Vec<(String, &str)>) -> Result<u64> {
+/// them in one write and count them in the cursor. A writer with an envelope this version
+/// cannot validate has none of its lines appended (nothing half-ingested, nothing dropped
+/// in silence): returned with the reason, to be refused. Returns how many were new.
+fn append(
+    dir: &StateDir,
+    fd: &FleetDir,
+    cursor: &mut Cursor,
+    ordered: Vec<(String, &str)>,
+) -> Result<(u64, HashMap<String, String>)> {
     let (writers, lines): (Vec<String>, Vec<&str>) = ordered.into_iter().unzip();
     let checked = validate(&lines);
+    let mut invalid = HashMap::new();
+    for ((writer, event), line) in writers.iter().zip(&checked).zip(&lines) {
+        if event.is_none() && !invalid.contains_key(writer) {
+            let start: String = line.chars().take(80).collect();
+            invalid.insert(writer.clone(), format!("holds an envelope this version cannot validate: {start}"));
+        }
+    }
     let (mut events, mut from) = (Vec::with_capacity(lines.len()), Vec::with_capacity(lines.len()));
     for (writer, event) in writers.into_iter().zip(checked) {
-        if let Some((key, line, at)) = event {
+        if let Some((key, line, at)) = event.filter(|_| !invalid.contains_key(&writer)) {
             events.push((key, line));
             from.push((writer, at));
         }
@@ -97,7 +117,7 @@ fn append(dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, ordered: Vec<(Stri
             recorded += 1;
         }
     }
-    Ok(recorded)
+    Ok((recorded, invalid))
 }
 
 fn log_size(dir: &StateDir) -> u64 {
@@ -159,7 +179,7 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<N
     new.commits = wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect();
     // Batches of the current format: a header with envelopes to count and none in the message.
     let in_tree: Vec<&String> = (new.commits.iter())
-        .filter(|(_, (_, m))| wire::parse_batch(m).is_some_and(|(h, lines)| h.count > 0 && lines.is_empty()))
+        .filter(|(_, (_, m))| wire::parse_batch(m).is_some_and(|(h, _)| h.packed && h.count > 0))
         .map(|(c, _)| c)
         .collect();
     if in_tree.is_empty() {
@@ -168,8 +188,17 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<N
     let names: String = in_tree.iter().map(|c| format!("{c}:{}\n", wire::EVENTS_FILE)).collect();
     let out = git.capture_bytes(&["cat-file", "--batch"], names.as_bytes())?;
     let files = git::parse_cat_file_batch(&out);
+    if files.len() != in_tree.len() {
+        // A short answer is git's failure, not the writers': this sync fails and the next
+        // one asks again, nobody is refused for it.
+        return Err(crate::error::Error::failed(format!(
+            "git cat-file --batch answered for {} of {} fleet batches",
+            files.len(),
+            in_tree.len()
+        )));
+    }
     let decoded = decode_all(&files);
-    new.events = in_tree.into_iter().cloned().zip(decoded.into_iter().chain(std::iter::repeat(None))).collect();
+    new.events = in_tree.into_iter().cloned().zip(decoded).collect();
     Ok(new)
 }
 
@@ -236,7 +265,7 @@ fn batch_lines<'a>(
     if header.writer != writer {
         return Err(unreadable("names another writer"));
     }
-    if lines.is_empty() && header.count > 0 {
+    if header.packed && header.count > 0 {
         let text = new.events.get(commit).and_then(Option::as_deref);
         let text = text.ok_or_else(|| unreadable(&format!("has no readable {}", wire::EVENTS_FILE)))?;
         lines = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -293,7 +322,7 @@ mod tests {
 
     /// One batch of writer `w-12345678` (a root commit `c1`), its header counting `count`.
     fn one_batch(count: usize, events: Option<&str>) -> NewCommits {
-        let message = format!("teleclaude events w-12345678 {count} 10\n");
+        let message = format!("teleclaude events w-12345678 {count} 10 gz\n");
         NewCommits {
             commits: HashMap::from([("c1".to_string(), (Vec::new(), message))]),
             events: HashMap::from([("c1".to_string(), events.map(str::to_string))]),

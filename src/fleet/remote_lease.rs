@@ -74,7 +74,9 @@ pub(crate) fn begin<T>(
             Err(busy) => return Err(Error::LeaseBusy(busy)),
         }
     };
-    session.start_renewing();
+    if session.renewer.is_none() {
+        session.start_renewing();
+    }
     if !synced {
         if let Err(e) = super::sync::sync(repo, cfg) {
             if let Err(r) = session.release(mode) {
@@ -90,6 +92,12 @@ pub(crate) fn begin<T>(
 enum Attempt {
     Busy(String),
     Pushed(Cas, Box<Held>),
+}
+
+/// The first attempt, beside the sync: the lease taken (and already renewed), or not yet.
+enum First {
+    Taken(Box<Session>),
+    Not(Attempt),
 }
 
 /// Take the lease: `Ok(Ok((session, synced, beside's result)))`, `synced` when this clone
@@ -116,20 +124,22 @@ fn acquire<T>(
     let who = (owner, me.as_str(), mode);
     let (first, synced, beside) = std::thread::scope(|s| {
         let syncing = s.spawn(|| super::sync::sync(repo, cfg));
-        let first = read_mirror(&ctx.git).and_then(|lease| attempt(&ctx, cfg, who, lease));
-        let taken = matches!(first, Ok(Attempt::Pushed(Cas::Done, _)));
-        let beside = if taken { beside.take().map(|work| work()) } else { None };
+        let first = first_attempt(&ctx, cfg, who);
+        let beside = if matches!(first, Ok(First::Taken(_))) { beside.take().map(|work| work()) } else { None };
         (first, syncing.join().unwrap_or_else(|_| Err(Error::failed("the fleet sync panicked"))), beside)
     });
     let synced_ok = synced.is_ok();
     let mut next = match (first, synced) {
         // Taken, whether the sync went through or not (`begin` syncs again if not).
-        (Ok(taken @ Attempt::Pushed(Cas::Done, _)), _) => taken,
+        (Ok(First::Taken(session)), _) => {
+            fd.save_atomic(ctx.atomic)?;
+            return Ok(Ok((*session, synced_ok, beside)));
+        }
         // Anything else with the sync failed: its failure (the remote out of reach) says why.
         (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
-        (Ok(pushed @ Attempt::Pushed(..)), Ok(_)) => pushed,
+        (Ok(First::Not(pushed @ Attempt::Pushed(..))), Ok(_)) => pushed,
         // Busy as the mirror had it, which the sync has refreshed since: judge it again.
-        (Ok(Attempt::Busy(_)), Ok(_)) => attempt(&ctx, cfg, who, read_mirror(&ctx.git)?)?,
+        (Ok(First::Not(Attempt::Busy(_))), Ok(_)) => attempt(&ctx, cfg, who, read_mirror(&ctx.git)?)?,
     };
     for _ in 0..5 {
         match next {
@@ -150,6 +160,19 @@ fn acquire<T>(
         next = attempt(&ctx, cfg, who, read_remote(&ctx.git, &ctx.remote)?)?;
     }
     Err(Error::failed("the fleet lease kept changing while this run tried to take it"))
+}
+
+/// The first attempt, on the mirror's word. Taken at once, the lease is renewed from then
+/// on, so no work beside the sync (a long fetch) lets it expire before the run renews it.
+fn first_attempt(ctx: &Ctx, cfg: &Config, who: (&str, &str, &Resolved)) -> Result<First> {
+    Ok(match attempt(ctx, cfg, who, read_mirror(&ctx.git)?)? {
+        Attempt::Pushed(Cas::Done, held) => {
+            let mut session = Session::new(ctx.clone(), *held);
+            session.start_renewing();
+            First::Taken(Box::new(session))
+        }
+        other => First::Not(other),
+    })
 }
 
 /// Judge `lease` (the lease commit and its record; None: never taken) and, when it is

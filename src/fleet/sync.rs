@@ -236,14 +236,17 @@ impl Publisher {
     }
 }
 
-/// A batch pushed by a sync that died before writing its cursor is on the remote: its
-/// header says how far the log is published.
+/// The remote's ref of this clone is not the batch the cursor names: either a sync died
+/// after its push and before writing its cursor (the remote is ahead), or the ref was put
+/// back to an earlier batch (`doctor`'s fix for a batch other clones cannot read; the
+/// remote is behind). Either way the remote's header says how far the log is published:
+/// what follows it goes out again (readers deduplicate), never skipped.
 fn recover_cursor(git: &Git, cursor: &mut Cursor, remote_tip: Option<&String>) -> Result<()> {
     match remote_tip {
         Some(tip) if cursor.own_tip.as_ref() != Some(tip) => {
             let message = git.capture(&["log", "-1", "--format=%B", "--end-of-options", tip])?;
             if let Some((h, _)) = wire::parse_batch(&message) {
-                cursor.log_offset = cursor.log_offset.max(h.log_end);
+                cursor.log_offset = h.log_end;
             }
             cursor.own_tip = Some(tip.clone());
         }

@@ -2,13 +2,15 @@
 //!
 //! An event batch is one commit on `refs/teleclaude/events/<writer-id>` whose parent is the
 //! writer's previous batch. Its message is a header line
-//! `teleclaude events <writer-id> <count> <log-end>` (`log-end`: the offset of the writer's
-//! own log the batch covers, so a crash after the push loses and repeats nothing) and an
-//! optional `after <writer>=<commit> …` line (see [`Header::after`]); its tree holds one
-//! file, [`EVENTS_FILE`]: the batch's envelopes, one per line, gzip-compressed (a tenth of
-//! the JSON on the wire and in the remote's object store). A batch of the first format —
-//! an empty tree, a blank line after the header, then the envelopes in the message —
-//! is still read. A lease record is a commit on `refs/teleclaude/lease`:
+//! `teleclaude events <writer-id> <count> <log-end> gz` (`log-end`: the offset of the
+//! writer's own log the batch covers, so a crash after the push loses and repeats nothing)
+//! and an optional `after <writer>=<commit> …` line (see [`Header::after`]); its tree holds
+//! one file, [`EVENTS_FILE`]: the batch's envelopes, one per line, gzip-compressed (a tenth
+//! of the JSON on the wire and in the remote's object store). The `gz` field marks that
+//! format: a reader of the first format finds a header it does not know and refuses the
+//! writer (kept aside, reported) rather than reading a batch of no envelopes and moving
+//! past it. A batch of the first format — no `gz`, an empty tree, a blank line after the
+//! header, then the envelopes in the message — is still read. A lease record is a commit on `refs/teleclaude/lease`:
 //! `teleclaude lease <owner> on <host>`, a blank line, its JSON.
 
 use crate::events::{Envelope, NewEvent};
@@ -25,6 +27,8 @@ pub(crate) struct Header {
     pub writer: String,
     pub count: usize,
     pub log_end: u64,
+    /// The envelopes are in the commit's [`EVENTS_FILE`] (the `gz` field), not its message.
+    pub packed: bool,
     /// The other writers' batches this writer had ingested when it published: its events
     /// may follow from theirs, so a reader appends those first (a causal order).
     pub after: Vec<(String, String)>,
@@ -39,7 +43,7 @@ const MAX_EVENTS_BYTES: u64 = 1 << 30;
 
 /// The message of a batch of `count` envelopes (they go in its [`EVENTS_FILE`]).
 pub(crate) fn batch_message(writer: &str, count: usize, log_end: u64, after: &[(String, String)]) -> String {
-    let mut m = format!("teleclaude events {writer} {count} {log_end}\n");
+    let mut m = format!("teleclaude events {writer} {count} {log_end} gz\n");
     if !after.is_empty() {
         let deps: Vec<String> = after.iter().map(|(w, c)| format!("{w}={c}")).collect();
         m.push_str(&format!("after {}\n", deps.join(" ")));
@@ -74,6 +78,11 @@ pub(crate) fn parse_batch(message: &str) -> Option<(Header, Vec<&str>)> {
     let mut head_lines = head.lines();
     let mut f = head_lines.next()?.strip_prefix("teleclaude events ")?.split(' ');
     let (writer, count, log_end) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    let packed = match f.next() {
+        None => false,
+        Some("gz") => true,
+        Some(_) => return None,
+    };
     if f.next().is_some() || !is_writer_id(writer) {
         return None;
     }
@@ -87,8 +96,8 @@ pub(crate) fn parse_batch(message: &str) -> Option<(Header, Vec<&str>)> {
             after.push((w.to_string(), c.to_string()));
         }
     }
-    let lines = body.lines().filter(|l| !l.trim().is_empty()).collect();
-    Some((Header { writer: writer.to_string(), count, log_end, after }, lines))
+    let lines = if packed { Vec::new() } else { body.lines().filter(|l| !l.trim().is_empty()).collect() };
+    Some((Header { writer: writer.to_string(), count, log_end, packed, after }, lines))
 }
 
 /// A writer id: 8 to 64 of `[a-z0-9-]` (what [`super::state`] creates; anything else on
@@ -193,17 +202,18 @@ mod tests {
         let after = vec![("w-abcdefgh".to_string(), "a".repeat(40))];
         let m = batch_message("w-12345678", 2, 420, &after);
         let (h, got) = parse_batch(&m).unwrap();
-        assert_eq!(h, Header { writer: "w-12345678".into(), count: 2, log_end: 420, after });
+        assert_eq!(h, Header { writer: "w-12345678".into(), count: 2, log_end: 420, packed: true, after });
         assert!(got.is_empty(), "the envelopes travel in the tree");
         assert_eq!(parse_batch(&batch_message("w-12345678", 2, 1, &[])).unwrap().0.after, vec![]);
         assert!(parse_batch("teleclaude events ../x 1 2\n\n").is_none());
         assert!(parse_batch("something else\n\n{}").is_none());
+        assert!(parse_batch("teleclaude events w-12345678 1 2 zz\n").is_none(), "a format this reader does not know");
     }
 
     #[test]
     fn a_first_format_message_carries_its_envelopes() {
         let (h, got) = parse_batch("teleclaude events w-12345678 2 9\n\n{\"a\":1}\n{\"b\":2}\n").unwrap();
-        assert_eq!((h.count, h.log_end), (2, 9));
+        assert_eq!((h.count, h.log_end, h.packed), (2, 9, false));
         assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}"]);
     }
 

@@ -380,6 +380,11 @@ mod tests {
         assert_eq!(c("api repos/o/r/branches/main/protection"), Stake::None);
         assert_eq!(c("api repos/o/r/issues -f title=x"), Stake::None);
         assert_eq!(c("api -X GET repos/o/r/merges -f base=main"), Stake::None);
+        assert_eq!(refused_branch("api repos/o/r/merge-upstream -f branch=main"), Some("main".into()));
+        // A path that names no branch stakes none.
+        for path in ["git/refs/heads", "branches/rename", "branches/protection"] {
+            assert_eq!(c(&format!("api -X DELETE repos/o/r/{path}")), Stake::None, "{path}");
+        }
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     dir.ensure()?;
     let owner = format!("integrator run ({})", events::default_actor());
     let mut lease = take_lease(dir, &cfg, &owner, opts.wait)?;
+    // Renewed from now on: the fleet's lease, sync and fetch below may take a while.
+    lease.start_renewing();
     // With the fleet on, the remote lease too (after the local one), and a first sync;
     // the run's own fetch goes beside that sync once the lease is held.
     let git = apply::integrator_git(&repo.git, &cfg);
@@ -80,7 +82,6 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
     if opts.announce {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
-    lease.start_renewing();
     let held = Held { lease: &lease, fleet: fleet.as_ref(), fetched };
     let (result, finish, report, cfg) = drive(repo, cfg, resolved, held, opts, proj);
     // The results go out to every computer, then the remote lease is released.

@@ -41,6 +41,10 @@ fn batches_of_the_first_format_still_ingest() {
     assert_eq!(f.sb.git(&f.sb.origin, &["ls-tree", "--name-only", &tip]), "events.jsonl.gz");
     let message = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%B", &tip]);
     assert!(message.starts_with(&format!("teleclaude events {writer} 1 ")) && !message.contains('{'), "{message}");
+    assert!(
+        message.lines().next().unwrap().ends_with(" gz"),
+        "the format's mark, which a first-format reader refuses: {message}"
+    );
     f.ok(&a, &["sync", "--quiet"]);
     let keys = f.keys(&a);
     assert!(all_once(&keys), "{keys:?}");
@@ -65,7 +69,7 @@ fn a_batch_that_cannot_be_read_is_refused_whole_and_reported() {
     let tip = f.sb.git(&f.sb.origin, &["rev-parse", &format!("refs/teleclaude/events/{writer}")]);
     f.ok(&b, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
     let (line, end) = last_envelope(&b);
-    let header = format!("teleclaude events {writer} 1 {end}\n");
+    let header = format!("teleclaude events {writer} 1 {end} gz\n");
     let good = f.forge_batch(&writer, Some(&tip), &header, Some(&gzip(&format!("{line}\n"))));
     let bad = f.forge_batch(&writer, Some(&good), &header, Some(b"{\"not\":\"gzip\"}\n"));
     let (code, _, err) = f.run(&a, &["sync"]);
@@ -114,4 +118,59 @@ fn a_sync_negotiates_with_the_fleets_commits_only() {
     assert!(packets.contains("fetch> want "), "{packets}");
     assert!(!packets.contains(&format!("have {main}")), "{packets}");
     assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
+}
+
+/// A writer ref put back to an earlier batch (what `doctor` suggests for a batch other
+/// clones cannot read) is republished by its writer from there: the events of the batches
+/// taken away go out again, and every other computer gets them, once.
+#[test]
+fn a_writer_ref_put_back_to_an_earlier_batch_is_republished_from_there() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["emit", "review-approved", "--slug", "first", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let writer = writer_of(&b);
+    let name = format!("refs/teleclaude/events/{writer}");
+    let first = f.sb.git(&f.sb.origin, &["rev-parse", &name]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "second", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.sb.git(&f.sb.origin, &["update-ref", &name, &first]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let tip = f.sb.git(&f.sb.origin, &["rev-parse", &name]);
+    assert_eq!(f.sb.git(&f.sb.origin, &["rev-parse", &format!("{tip}^")]), first, "republished on top of it");
+    let wanted =
+        ["domain.software-development.review.approved:first:1", "domain.software-development.review.approved:second:1"];
+    assert_eq!(f.published(&writer), wanted);
+    f.ok(&a, &["sync", "--quiet"]);
+    let keys = f.keys(&a);
+    assert!(all_once(&keys), "{keys:?}");
+    assert_eq!(keys, wanted);
+}
+
+/// An envelope this version cannot validate (a key its payload does not give, an event of
+/// a newer version) refuses its writer with the line named: none of that writer's new
+/// envelopes is appended, none is dropped in silence past the cursor.
+#[test]
+fn an_envelope_that_does_not_validate_refuses_its_writer_and_drops_nothing_silently() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    let (good, end) = last_envelope(&b);
+    let bad = good.replace(":one:1\"", ":other:1\"");
+    assert_ne!(bad, good);
+    let writer = writer_of(&b);
+    let header = format!("teleclaude events {writer} 2 {end} gz\n");
+    let batch = f.forge_batch(&writer, None, &header, Some(&gzip(&format!("{good}\n{bad}\n"))));
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("holds an envelope this version cannot validate"), "{err}");
+    assert_eq!(f.keys(&a), Vec::<String>::new(), "nothing of the refused writer, not even its valid envelope");
+    let aside = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/rewritten/{writer}")]);
+    assert_eq!(aside, batch);
+    let (code, out, _) = f.run(&a, &["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL fleet-writer") && out.contains("cannot validate"), "{out}");
 }

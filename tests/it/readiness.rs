@@ -134,3 +134,28 @@ fn without_main_on_the_remote_reachability_is_still_answered() {
     let c = candidate(&st, "stray", &stray);
     assert_eq!(c["reasons"], serde_json::json!([format!("sha {stray} is not reachable from origin/feat")]));
 }
+
+/// The same branch@sha announced ready twice (finalize re-run) is one candidate: it does
+/// not supersede itself.
+#[test]
+fn a_candidate_announced_twice_does_not_supersede_itself() {
+    let sb = Sandbox::new();
+    let sha = sb.branch("feat", "feat.txt", "feature\n");
+    sb.ready("s", "feat", &sha, "2026-01-01T10:00:00Z");
+    sb.ok(&[
+        "emit",
+        "deployment-started",
+        "--slug",
+        "s",
+        "--branch",
+        "feat",
+        "--sha",
+        &sha,
+        "--at",
+        "2026-01-01T11:00:00Z",
+    ]);
+    let st = sb.status_json();
+    assert_eq!(st["candidates"].as_array().unwrap().len(), 1, "{st:#}");
+    let c = candidate(&st, "s", &sha);
+    assert_eq!((&c["state"], &c["superseded_by"]), (&"READY".into(), &serde_json::Value::Null), "{st:#}");
+}

@@ -47,6 +47,9 @@ fn push_flags_with_abbreviations() {
     assert!(analyse_push(&v("--exec x origin")).receive_pack);
     assert!(analyse_push(&v("--rece x origin")).receive_pack);
     assert_eq!(analyse_push(&v("--repo backup main")).repo.as_deref(), Some("backup"));
+    // A long option's value, given as the next word, is no repository.
+    assert_eq!(analyse_push(&v("--push-option ci.skip origin main")).repo.as_deref(), Some("origin"));
+    assert_eq!(analyse_push(&v("--receive-pack x origin")).repo.as_deref(), Some("origin"));
     assert_eq!(analyse_push(&v("-o ci.skip -f mirror main")).repo.as_deref(), Some("mirror"));
     assert_eq!(analyse_push(&v("-- --mirror")).repo.as_deref(), Some("--mirror"));
     assert!(!analyse_push(&v("-- --mirror")).mirror);
