@@ -419,6 +419,13 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_dash_is_a_word_and_a_double_dash_ends_the_repo_flags() {
+        let v = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(scan(&v("- -x"), &[]).positional, v("-"));
+        assert_eq!(lift_repo(&v("pr merge -R o/r -- -R x 12")), (v("pr merge -- -R x 12"), Some("o/r".into())));
+    }
+
+    #[test]
     fn repo_sync() {
         assert_eq!(refused_branch("repo sync"), None);
         assert_eq!(refused_branch("repo sync o/r --branch feat"), Some("feat".into()));
