@@ -50,6 +50,7 @@ fn push_flags_with_abbreviations() {
     // A long option's value, given as the next word, is no repository.
     assert_eq!(analyse_push(&v("--push-option ci.skip origin main")).repo.as_deref(), Some("origin"));
     assert_eq!(analyse_push(&v("--receive-pack x origin")).repo.as_deref(), Some("origin"));
+    assert_eq!(analyse_push(&v("- main")).repo.as_deref(), Some("-"), "a lone dash is a word");
     assert_eq!(analyse_push(&v("-o ci.skip -f mirror main")).repo.as_deref(), Some("mirror"));
     assert_eq!(analyse_push(&v("-- --mirror")).repo.as_deref(), Some("--mirror"));
     assert!(!analyse_push(&v("-- --mirror")).mirror);
