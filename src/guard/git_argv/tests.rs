@@ -228,4 +228,7 @@ fn only_the_http_helpers_own_send_pack_form_is_recognised() {
     assert!(!helper("--helper-status --stateless-rpc u --stdin"));
     assert!(!helper("--stateless-rpc --helper-status u main --stdin"));
     assert!(!helper("--stateless-rpc --helper-status -- u --stdin"));
+    // Either of the two leading options missing.
+    assert!(!helper("--quiet --helper-status u --stdin"));
+    assert!(!helper("--stateless-rpc --quiet u --stdin"));
 }
