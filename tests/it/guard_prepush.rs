@@ -260,6 +260,12 @@ fn the_main_checkout_may_push_main_until_cutover() {
     let c2 = sb.commit(&sb.work, "m.txt", "2\n", "again with HEAD");
     ok(sb.shim_git(&sb.work).args(["push", "-q", "origin", "HEAD:main"]).output().unwrap());
     assert_eq!(sb.origin_ref("main").as_deref(), Some(c2.as_str()));
+    // Local main in packed-refs (after `git gc` or `git pack-refs`), not a loose ref.
+    let c3 = sb.commit(&sb.work, "m.txt", "2b\n", "with main packed");
+    sb.git(&sb.work, &["pack-refs", "--all", "--prune"]);
+    assert!(!sb.work.join(".git/refs/heads/main").exists());
+    ok(sb.shim_git(&sb.work).args(["push", "-q", "origin", "main"]).output().unwrap());
+    assert_eq!(sb.origin_ref("main").as_deref(), Some(c3.as_str()));
     // Near misses from the main checkout: another branch, or a sha other than local main.
     sb.git(&sb.work, &["branch", "side", "HEAD~1"]);
     assert_refused(&sb, &sb.work, &["push", "-f", "origin", "side:main"], &[]);
