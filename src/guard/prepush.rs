@@ -47,11 +47,17 @@ pub(crate) fn read_main_checkout(loc: &Location, main: &str) -> MainCheckout {
     MainCheckout { head_branch, main_sha }
 }
 
-/// The hook's entry point: `argv` is the hook's full argv (program name first).
-pub fn run(argv: Vec<OsString>) -> Result<()> {
+/// The hook's stdin whole (git writes the ref lines and closes it).
+fn read_stdin() -> Result<Vec<u8>> {
     let mut input = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)
         .map_err(|e| fail_closed(format!("cannot read stdin: {e}")))?;
+    Ok(input)
+}
+
+/// The hook's entry point: `argv` is the hook's full argv (program name first).
+pub fn run(argv: Vec<OsString>) -> Result<()> {
+    let input = read_stdin()?;
     if argv.get(1).is_some_and(|a| a == SELF_TEST) && argv.len() == 2 {
         return self_test();
     }

@@ -318,6 +318,12 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
     }
+    // Called without the remote's url (git always passes both): refused, not a self-test.
+    let mut hook = sb.command(crate::support::bin("pre-push"), &wt);
+    hook.arg("origin");
+    let out = feed(hook, b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("expected `pre-push <remote-name> <url>`"), "{}", stderr(&out));
     // An invalid policy file also fails closed.
     std::fs::write(sb.state().join("config.toml"), "[guard]\nprotectd = [\"main\"]\n").unwrap();
     let out = sb.shim_git(&wt).args(["push", "origin", "feature"]).output().unwrap();
