@@ -145,6 +145,9 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
     // Pushing to the URL records the configured remote's name.
     let f2 = sb.commit(&wt, "g.txt", "more\n", "more work");
     ok(sb.shim_git(&wt).args(["push", "-q", sb.origin.to_str().unwrap(), "feature"]).output().unwrap());
+    // Deleting a feature branch goes through and records no push.
+    ok(sb.shim_git(&wt).args(["push", "-q", "origin", ":mainline"]).output().unwrap());
+    assert_eq!(sb.origin_ref("mainline"), None);
 
     let events: Vec<serde_json::Value> =
         sb.read_state("events.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -165,6 +168,7 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
     }
     assert!(pushed.contains(&("feature".into(), f2, "origin".into())), "{pushed:?}");
     assert!(!pushed.iter().any(|(b, _, _)| b == "main"));
+    assert_eq!(pushed.iter().filter(|(b, _, _)| b == "mainline").count(), 1, "the delete is no push: {pushed:?}");
     assert!(guardrail_lines(&sb).is_empty());
 }
 
@@ -311,7 +315,14 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
     assert_ne!(sb.origin_ref("feature"), Some(f2));
 
     // The hook itself, fed garbage, refuses with a message.
-    for input in ["garbage\n", "refs/heads/f abc refs/heads/main def\n"] {
+    let (a40, z40) = ("a".repeat(40), "0".repeat(40));
+    let bad = [
+        format!("refs/heads/f {a40} main {z40}\n"),
+        format!("refs/heads/f {a40} refs/heads/f {}\n", "g".repeat(40)),
+        format!("refs/heads/f abc refs/heads/f {z40}\n"),
+    ];
+    let inputs = ["garbage\n", "refs/heads/f abc refs/heads/main def\n", &bad[0], &bad[1], &bad[2]];
+    for input in inputs {
         let mut hook = sb.command(crate::support::bin("pre-push"), &wt);
         hook.args(["origin", "url"]);
         let out = feed(hook, input.as_bytes());
