@@ -11,6 +11,30 @@ fn last_envelope(c: &Computer) -> (String, u64) {
     (log.lines().last().unwrap().to_string(), log.len() as u64)
 }
 
+/// Computers `a` and `b` (b's background sync held off, its writer id made) and one
+/// review approval of `slug` recorded on b, not yet published.
+struct OneEvent {
+    f: Fleet,
+    a: Computer,
+    b: Computer,
+    _slot: std::fs::File,
+    /// The event's envelope as b recorded it, and b's log size after it.
+    line: String,
+    end: u64,
+    writer: String,
+}
+
+fn one_event_on_b(slug: &str) -> OneEvent {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", slug, "--round", "1"]);
+    let (line, end) = last_envelope(&b);
+    let writer = writer_of(&b);
+    OneEvent { f, a, b, _slot, line, end, writer }
+}
+
 fn gzip(text: &str) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(text.as_bytes()).unwrap();
@@ -22,13 +46,7 @@ fn gzip(text: &str) -> Vec<u8> {
 /// reach every computer once.
 #[test]
 fn batches_of_the_first_format_still_ingest() {
-    let f = Fleet::new();
-    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
-    let _slot = hold_background_slot(&b);
-    f.ok(&b, &["sync", "--quiet"]);
-    f.ok(&b, &["emit", "review-approved", "--slug", "old", "--round", "1"]);
-    let (line, end) = last_envelope(&b);
-    let writer = writer_of(&b);
+    let OneEvent { f, a, b, _slot, line, end, writer } = one_event_on_b("old");
     let old = f.forge_batch(&writer, None, &format!("teleclaude events {writer} 1 {end}\n\n{line}\n"), None);
     // B finds its events published (the header's log-end says how far) and sends none again.
     f.ok(&b, &["sync", "--quiet"]);
@@ -153,15 +171,9 @@ fn a_writer_ref_put_back_to_an_earlier_batch_is_republished_from_there() {
 /// envelopes is appended, none is dropped in silence past the cursor.
 #[test]
 fn an_envelope_that_does_not_validate_refuses_its_writer_and_drops_nothing_silently() {
-    let f = Fleet::new();
-    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
-    let _slot = hold_background_slot(&b);
-    f.ok(&b, &["sync", "--quiet"]);
-    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
-    let (good, end) = last_envelope(&b);
+    let OneEvent { f, a, b: _, _slot, line: good, end, writer } = one_event_on_b("one");
     let bad = good.replace(":one:1\"", ":other:1\"");
     assert_ne!(bad, good);
-    let writer = writer_of(&b);
     let header = format!("teleclaude events {writer} 2 {end} gz\n");
     let batch = f.forge_batch(&writer, None, &header, Some(&gzip(&format!("{good}\n{bad}\n"))));
     let (code, _, err) = f.run(&a, &["sync"]);
