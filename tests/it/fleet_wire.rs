@@ -77,13 +77,9 @@ fn batches_of_the_first_format_still_ingest() {
 /// the writer ref is put right, what it holds ingests.
 #[test]
 fn a_batch_that_cannot_be_read_is_refused_whole_and_reported() {
-    let f = Fleet::new();
-    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
-    let _slot = hold_background_slot(&b);
-    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    let OneEvent { f, a, b, _slot, writer, .. } = one_event_on_b("one");
     f.ok(&b, &["sync", "--quiet"]);
     f.ok(&a, &["sync", "--quiet"]);
-    let writer = writer_of(&b);
     let tip = f.sb.git(&f.sb.origin, &["rev-parse", &format!("refs/teleclaude/events/{writer}")]);
     f.ok(&b, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
     let (line, end) = last_envelope(&b);
@@ -143,12 +139,8 @@ fn a_sync_negotiates_with_the_fleets_commits_only() {
 /// taken away go out again, and every other computer gets them, once.
 #[test]
 fn a_writer_ref_put_back_to_an_earlier_batch_is_republished_from_there() {
-    let f = Fleet::new();
-    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
-    let _slot = hold_background_slot(&b);
-    f.ok(&b, &["emit", "review-approved", "--slug", "first", "--round", "1"]);
+    let OneEvent { f, a, b, _slot, writer, .. } = one_event_on_b("first");
     f.ok(&b, &["sync", "--quiet"]);
-    let writer = writer_of(&b);
     let name = format!("refs/teleclaude/events/{writer}");
     let first = f.sb.git(&f.sb.origin, &["rev-parse", &name]);
     f.ok(&b, &["emit", "review-approved", "--slug", "second", "--round", "1"]);
