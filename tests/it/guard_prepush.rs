@@ -335,6 +335,15 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
     let out = feed(hook, b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("expected `pre-push <remote-name> <url>`"), "{}", stderr(&out));
+    // The self-test install runs: passes in a repository, fails closed outside one.
+    let outside = sb.root.join("not-a-repository");
+    std::fs::create_dir_all(&outside).unwrap();
+    for (dir, code) in [(&wt, 0), (&outside, 1)] {
+        let mut hook = sb.command(crate::support::bin("pre-push"), dir);
+        hook.arg("--self-test");
+        let out = feed(hook, b"");
+        assert_eq!(out.status.code(), Some(code), "{}: {}", dir.display(), stderr(&out));
+    }
     // An invalid policy file also fails closed.
     std::fs::write(sb.state().join("config.toml"), "[guard]\nprotectd = [\"main\"]\n").unwrap();
     let out = sb.shim_git(&wt).args(["push", "origin", "feature"]).output().unwrap();
