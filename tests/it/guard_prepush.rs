@@ -368,6 +368,36 @@ fn the_hook_refuses_deleting_main_on_a_remote_that_would_accept_it() {
     assert_eq!(sb.origin_ref("main"), None);
 }
 
+/// The hook alone (real git, no shim) records feature pushes, under the configured
+/// remote's name also when the push names its URL or its push URL.
+#[test]
+fn the_hook_alone_records_feature_pushes_with_the_remotes_name() {
+    let (sb, wt, f) = setup();
+    ok(sb.git_out(&wt, &["push", "-q", "origin", "feature:by-name"]));
+    ok(sb.git_out(&wt, &["push", "-q", sb.origin.to_str().unwrap(), "feature:by-url"]));
+    // The URL matching only the remote's push URL names it too.
+    sb.git(&wt, &["config", "remote.origin.pushurl", sb.origin.to_str().unwrap()]);
+    sb.git(&wt, &["config", "remote.origin.url", "/nonexistent/elsewhere.git"]);
+    ok(sb.git_out(&wt, &["push", "-q", sb.origin.to_str().unwrap(), "feature:by-pushurl"]));
+    let pushed: Vec<(String, String, String)> = sb
+        .read_state("events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["type"] == "domain.software-development.branch.pushed")
+        .map(|e| {
+            let p = &e["payload"];
+            (
+                p["branch"].as_str().unwrap().into(),
+                p["sha"].as_str().unwrap().into(),
+                p["remote"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for b in ["by-name", "by-url", "by-pushurl"] {
+        assert!(pushed.contains(&(b.to_string(), f.clone(), "origin".into())), "{b}: {pushed:?}");
+    }
+}
+
 /// Every branch of `guard.protected` is guarded by the hook, not only main.
 #[test]
 fn the_hook_guards_every_protected_branch() {
