@@ -12,6 +12,18 @@ pub(crate) fn setup() -> (Sandbox, std::path::PathBuf, String) {
     (sb, wt, f)
 }
 
+/// `(branch, sha, remote)` of every `branch.pushed` recorded in `sb`'s log.
+fn pushed_events(sb: &Sandbox) -> Vec<(String, String, String)> {
+    let events: Vec<serde_json::Value> =
+        sb.read_state("events.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+    events
+        .iter()
+        .filter(|e| e["type"] == "domain.software-development.branch.pushed")
+        .map(|e| (text(&e["payload"]["branch"]), text(&e["payload"]["sha"]), text(&e["payload"]["remote"])))
+        .collect()
+}
+
 fn guardrail_lines(sb: &Sandbox) -> Vec<serde_json::Value> {
     sb.read_state("guardrails.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -149,20 +161,7 @@ fn near_misses_go_through_and_feature_pushes_are_recorded() {
     ok(sb.shim_git(&wt).args(["push", "-q", "origin", ":mainline"]).output().unwrap());
     assert_eq!(sb.origin_ref("mainline"), None);
 
-    let events: Vec<serde_json::Value> =
-        sb.read_state("events.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let pushed: Vec<(String, String, String)> = events
-        .iter()
-        .filter(|e| e["type"] == "domain.software-development.branch.pushed")
-        .map(|e| {
-            let p = &e["payload"];
-            (
-                p["branch"].as_str().unwrap().into(),
-                p["sha"].as_str().unwrap().into(),
-                p["remote"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let pushed = pushed_events(&sb);
     for b in ["feature", "MAIN", "mainline", "verified", "configured", "after-mirror"] {
         assert!(pushed.contains(&(b.to_string(), f.clone(), "origin".into())), "{b}: {pushed:?}");
     }
@@ -379,20 +378,7 @@ fn the_hook_alone_records_feature_pushes_with_the_remotes_name() {
     sb.git(&wt, &["config", "remote.origin.pushurl", sb.origin.to_str().unwrap()]);
     sb.git(&wt, &["config", "remote.origin.url", "/nonexistent/elsewhere.git"]);
     ok(sb.git_out(&wt, &["push", "-q", sb.origin.to_str().unwrap(), "feature:by-pushurl"]));
-    let pushed: Vec<(String, String, String)> = sb
-        .read_state("events.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["type"] == "domain.software-development.branch.pushed")
-        .map(|e| {
-            let p = &e["payload"];
-            (
-                p["branch"].as_str().unwrap().into(),
-                p["sha"].as_str().unwrap().into(),
-                p["remote"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let pushed = pushed_events(&sb);
     for b in ["by-name", "by-url", "by-pushurl"] {
         assert!(pushed.contains(&(b.to_string(), f.clone(), "origin".into())), "{b}: {pushed:?}");
     }
