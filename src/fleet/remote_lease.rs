@@ -74,9 +74,7 @@ pub(crate) fn begin<T>(
             Err(busy) => return Err(Error::LeaseBusy(busy)),
         }
     };
-    if session.renewer.is_none() {
-        session.start_renewing();
-    }
+    session.start_renewing();
     if !synced {
         if let Err(e) = super::sync::sync(repo, cfg) {
             if let Err(r) = session.release(mode) {
@@ -290,7 +288,11 @@ impl Session {
 
     /// Renew every ttl/4 from a background thread; a renewal the remote refuses because
     /// the lease moved marks it lost (a network failure does not: the next one may pass).
+    /// Already renewing (taken by the first attempt): nothing more.
     fn start_renewing(&mut self) {
+        if self.renewer.is_some() {
+            return;
+        }
         let (tx, rx) = mpsc::channel::<()>();
         let (ctx, held, lost) = (self.ctx.clone(), self.held.clone(), self.lost.clone());
         let every = Duration::from_millis((ctx.ttl * 1000 / 4).max(250));
