@@ -222,6 +222,22 @@ fn an_emit_reaches_every_computer_without_an_explicit_sync() {
     assert!(!log.contains("error"), "{log}");
 }
 
+/// A push through the pre-push hook reaches the remote by itself: the hook records
+/// `branch.pushed` and starts the background sync that publishes it.
+#[test]
+fn a_hooked_push_reaches_every_computer_without_an_explicit_sync() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    write_exec(&hooks_dir(&b).join("pre-push"), &format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin("pre-push").display()));
+    let sha = f.branch(&b, "hooked", "hooked.txt");
+    crate::support::wait_for("the hook's background sync to publish", 20, || {
+        f.ok(&a, &["sync", "--quiet"]);
+        f.keys(&a).iter().any(|k| k.contains(&sha))
+    });
+    let log = std::fs::read_to_string(b.dir.join(".git/teleclaude/fleet/sync.log")).unwrap_or_default();
+    assert!(!log.contains("error"), "{log}");
+}
+
 /// Acceptance 6: cutover recorded on A refuses B's old canonical push once B synced.
 #[test]
 fn cutover_on_one_computer_refuses_the_old_path_on_another() {

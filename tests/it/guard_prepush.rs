@@ -350,6 +350,21 @@ fn foreign_hook_is_chained_and_bad_input_fails_closed() {
     assert!(stderr(&out).contains("protectd"), "{}", stderr(&out));
 }
 
+/// An empty `core.hooksPath` makes git itself run no hook at all (git 2.47 looks for
+/// `/pre-push`), but a hook manager that calls ours by hand still gets the preserved
+/// hook chained from `<common-dir>/hooks`, not from its working directory.
+#[test]
+fn with_an_empty_hooks_path_the_hook_run_by_hand_still_chains_the_preserved_hook() {
+    let (sb, wt, f) = setup();
+    write_exec(&sb.work.join(".git/hooks/pre-push.local"), "#!/bin/sh\necho preserved-hook-refuses >&2\nexit 1\n");
+    sb.git(&sb.work, &["config", "core.hooksPath", ""]);
+    let mut hook = sb.command(crate::support::bin("pre-push"), &wt);
+    hook.args(["origin", "url"]);
+    let out = feed(hook, format!("refs/heads/feature {f} refs/heads/feature {}\n", "0".repeat(40)).as_bytes());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("preserved-hook-refuses"), "{}", stderr(&out));
+}
+
 /// The hook alone (real git, no shim) against a remote that would take the delete: the
 /// bare remote's own `receive.denyDeleteCurrent` is switched off.
 #[test]
