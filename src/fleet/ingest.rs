@@ -26,16 +26,17 @@ pub(crate) struct Ingest {
 }
 
 /// Ingest every writer of `tips` (this clone's own excluded by the caller).
+/// `root` is the fleet root ([`super::root`]): a chain that begins on it begins there.
 pub(crate) fn ingest(
     git: &Git,
-    dir: &StateDir,
-    fd: &FleetDir,
+    (dir, fd): (&StateDir, &FleetDir),
     cursor: &mut Cursor,
     tips: &[(&String, &String)],
+    root: &str,
 ) -> Result<Ingest> {
     let mut out = Ingest { recorded: 0, refused: Vec::new() };
     let mut pending: BTreeMap<String, VecDeque<Batch>> = BTreeMap::new();
-    let new = read_new(git, cursor, tips)?;
+    let new = read_new(git, cursor, tips, root)?;
     for (writer, tip) in tips {
         match new_batches(&new, cursor, writer, tip) {
             Ok(batches) if !batches.is_empty() => {
@@ -157,12 +158,14 @@ fn prev_of<'a>(cursor: &'a Cursor, writer: &str, tip: &str) -> (Option<&'a str>,
 struct NewCommits {
     commits: HashMap<String, (Vec<String>, String)>,
     events: HashMap<String, Option<String>>,
+    /// The fleet root: the parent of a chain's first batch (or none, before it existed).
+    root: String,
 }
 
 /// Every changed writer's new commits, by name, from one `git log`: writers' chains share
 /// no history, so one writer's `^<cursor>` never hides another's batches. Their events
 /// files come from one `git cat-file --batch`: two git processes, however many batches.
-fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<NewCommits> {
+fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)], root: &str) -> Result<NewCommits> {
     let mut args = vec!["log".to_string(), "-z".into(), "--format=%H%x00%P%x00%B".into(), "--end-of-options".into()];
     for (writer, tip) in tips {
         if let (prev, true) = prev_of(cursor, writer, tip) {
@@ -170,10 +173,11 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)]) -> Result<N
             args.extend(prev.map(|p| format!("^{p}")));
         }
     }
-    let mut new = NewCommits { commits: HashMap::new(), events: HashMap::new() };
+    let mut new = NewCommits { commits: HashMap::new(), events: HashMap::new(), root: root.to_string() };
     if args.len() == 4 {
         return Ok(new);
     }
+    args.push(format!("^{root}"));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = git.capture(&argv)?;
     new.commits = wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect();
@@ -244,6 +248,7 @@ fn new_batches<'a>(
         batches.push_front(Batch { commit, after: header.after, lines });
         at = match parents.as_slice() {
             [] if prev.is_none() => break,
+            [parent] if prev.is_none() && *parent == new.root => break,
             [parent] => Some(parent.as_str()),
             _ => return Err(Refusal::Rewritten),
         };
@@ -326,6 +331,7 @@ mod tests {
         NewCommits {
             commits: HashMap::from([("c1".to_string(), (Vec::new(), message))]),
             events: HashMap::from([("c1".to_string(), events.map(str::to_string))]),
+            root: "r0".to_string(),
         }
     }
 
@@ -345,6 +351,22 @@ mod tests {
         assert!(matches!(new_batches(&other, &Cursor::default(), "w-87654321", "c1"), Err(Refusal::Unreadable(_))));
         other.commits.clear();
         assert!(matches!(new_batches(&other, &Cursor::default(), "w-12345678", "c1"), Err(Refusal::Rewritten)));
+    }
+
+    #[test]
+    fn a_chain_begun_on_the_fleet_root_begins_there_and_nowhere_else() {
+        let mut new = one_batch(1, Some("{}\n"));
+        new.commits.get_mut("c1").unwrap().0 = vec!["r0".to_string()];
+        let read = new_batches(&new, &Cursor::default(), "w-12345678", "c1").ok().map(|b| b.len());
+        assert_eq!(read, Some(1));
+        // Another parent is not a beginning: the chain's earlier batches are missing.
+        new.commits.get_mut("c1").unwrap().0 = vec!["c0".to_string()];
+        assert!(matches!(new_batches(&new, &Cursor::default(), "w-12345678", "c1"), Err(Refusal::Rewritten)));
+        // A writer already ingested up to `c0` whose ref now begins on the root was rewritten.
+        new.commits.get_mut("c1").unwrap().0 = vec!["r0".to_string()];
+        let mut cursor = Cursor::default();
+        cursor.writers.entry("w-12345678".to_string()).or_default().tip = "c0".to_string();
+        assert!(matches!(new_batches(&new, &cursor, "w-12345678", "c1"), Err(Refusal::Rewritten)));
     }
 
     #[test]

@@ -73,14 +73,32 @@ pub(crate) fn events_tree(git: &Git, events: &[u8]) -> Result<String> {
     Ok(git.capture_stdin(&["mktree"], entry.as_bytes())?.trim().to_string())
 }
 
-/// Write a fleet commit: `tree`, at most one parent, `message` verbatim.
+/// The fleet's root commit, written (or freshened) in this clone: the same bytes, so the
+/// same id, in every clone of one hash algorithm — the empty tree, a fixed identity, the
+/// epoch. A writer's first batch and the lease's first record sit on it, so a fetch of
+/// refs this clone has never seen still shares a commit with the remote: offered as
+/// common ground, it lets the remote answer "ready" in the first round of the fetch
+/// instead of a second. (Chains begun without it, by earlier versions, still read.)
+pub(crate) fn root(git: &Git, empty_tree: &str) -> Result<String> {
+    let who = "teleclaude <teleclaude> 0 +0000";
+    let body = format!("tree {empty_tree}\nauthor {who}\ncommitter {who}\n\nteleclaude fleet root\n");
+    Ok(git.capture_stdin(&["hash-object", "-t", "commit", "-w", "--stdin"], body.as_bytes())?.trim().to_string())
+}
+
+/// Write a fleet commit: `tree`, `message` verbatim, on `parent` — or, beginning a chain
+/// (a writer's first batch, the lease's first record), on the fleet [`root`].
 pub(crate) fn write_commit(git: &Git, tree: &str, parent: Option<&str>, message: &str) -> Result<String> {
-    let mut args = vec!["commit-tree", "--no-gpg-sign", tree];
-    if let Some(p) = parent {
-        args.extend(["-p", p]);
-    }
-    args.extend(["-F", "-"]);
+    let parent = match parent {
+        Some(p) => p.to_string(),
+        None => root(git, &empty_tree(git)?)?,
+    };
+    let args = ["commit-tree", "--no-gpg-sign", tree, "-p", &parent, "-F", "-"];
     Ok(git.capture_stdin(&args, message.as_bytes())?.trim().to_string())
+}
+
+/// Write the empty tree (present, so that a push of the fleet root can send it).
+pub(crate) fn empty_tree(git: &Git) -> Result<String> {
+    Ok(git.capture_stdin(&["hash-object", "-t", "tree", "-w", "--stdin"], b"")?.trim().to_string())
 }
 
 /// A test seam: with `TELECLAUDE_FLEET_KILL_AT=<step>`, the process sends itself SIGKILL

@@ -116,7 +116,7 @@ fn acquire<T>(
     let fd = FleetDir::of(&repo.state);
     fd.ensure()?;
     let git = super::fleet_git(&repo.git, cfg);
-    let (me, tree) = (fd.writer_id()?, fd.empty_tree(&git)?);
+    let (me, tree) = (fd.writer_id()?, super::empty_tree(&git)?);
     let ttl = cfg.integrator.lease_ttl_secs;
     let mut ctx = Ctx { git, remote: super::remote(cfg).to_string(), tree, ttl, atomic: true };
     let who = (owner, me.as_str(), mode);

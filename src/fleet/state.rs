@@ -5,7 +5,6 @@
 
 use crate::config::Mode;
 use crate::error::{Error, Result};
-use crate::git::Git;
 use crate::mode::Resolved;
 use crate::store::{self, StateDir};
 use serde::{Deserialize, Serialize};
@@ -118,19 +117,6 @@ impl FleetDir {
         let id = format!("w-{}", crate::clock::random_hex(8));
         store::write_atomic(&path, format!("{id}\n").as_bytes())?;
         Ok(id)
-    }
-
-    /// The empty tree every fleet commit carries, written once into the object store.
-    pub(crate) fn empty_tree(&self, git: &Git) -> Result<String> {
-        let path = self.file("empty-tree");
-        if let Some(t) = std::fs::read_to_string(&path).ok().map(|t| t.trim().to_string()) {
-            if crate::git::is_full_sha(&t) && git.output(&["cat-file", "-e", &t], None)?.ok() {
-                return Ok(t);
-            }
-        }
-        let tree = git.capture_stdin(&["hash-object", "-t", "tree", "-w", "--stdin"], b"")?.trim().to_string();
-        store::write_atomic(&path, format!("{tree}\n").as_bytes())?;
-        Ok(tree)
     }
 
     pub(crate) fn cursor(&self) -> Result<Cursor> {

@@ -53,12 +53,12 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     let _one_at_a_time = FileLock::lock(&fd.sync_lock())?;
     let git = super::fleet_git(&repo.git, cfg);
     let me = fd.writer_id()?;
-    fetch(&git, super::remote(cfg))?;
+    let root = fetch(&git, super::remote(cfg))?;
     super::kill_point("fetched");
     let (writers, lease) = mirror_tips(&git)?;
     let mut cursor = fd.cursor()?;
     let others: Vec<(&String, &String)> = writers.iter().filter(|(w, _)| **w != me).collect();
-    let ingested = super::ingest::ingest(&git, &repo.state, &fd, &mut cursor, &others)?;
+    let ingested = super::ingest::ingest(&git, (&repo.state, &fd), &mut cursor, &others, &root)?;
     let mut report =
         Report { writers: others.len(), ingested: ingested.recorded, refused: ingested.refused, published: 0 };
     fd.save_cursor(&cursor)?;
@@ -70,20 +70,25 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
 }
 
 /// Fetch every writer ref and the lease into this clone's mirror of them. Only the
-/// mirror's commits are offered to the remote as common ground (`--negotiation-tip`):
-/// fleet commits share no history with the code, so offering the branches' history
-/// would only cost round trips.
-pub(crate) fn fetch(git: &Git, remote: &str) -> Result<()> {
+/// mirror's commits and the fleet root (written here first; returned) are offered to the
+/// remote as common ground (`--negotiation-tip`): fleet commits share no history with the
+/// code, so offering the branches' history would only cost round trips, and with the
+/// root even refs never seen before are answered in one round.
+pub(crate) fn fetch(git: &Git, remote: &str) -> Result<String> {
+    let root = super::root(git, &super::empty_tree(git)?)?;
     let specs = super::fetch_refspecs();
-    let tips =
-        [format!("--negotiation-tip={}*", super::MIRROR_EVENTS), format!("--negotiation-tip={}*", super::MIRROR_LEASE)];
+    let tips = [
+        format!("--negotiation-tip={}*", super::MIRROR_EVENTS),
+        format!("--negotiation-tip={}*", super::MIRROR_LEASE),
+        format!("--negotiation-tip={root}"),
+    ];
     let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));
     let out = git.output(&args, None)?;
     if out.ok() {
-        return Ok(());
+        return Ok(root);
     }
     Err(Error::failed_hint(
         format!("cannot reach the fleet remote `{remote}`: {}", out.stderr.trim()),

@@ -134,6 +134,34 @@ fn a_sync_negotiates_with_the_fleets_commits_only() {
     assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
 }
 
+/// A writer's first batch and the lease's first record sit on the fleet root, one commit
+/// with the same id in every clone; offered as common ground, it lets the remote answer a
+/// fetch of writers never seen before in one round ("ready"), where a second round
+/// ("done") was needed before.
+#[test]
+fn writers_never_seen_before_come_in_one_fetch_round_through_the_fleet_root() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let (_a_slot, _b_slot) = (hold_background_slot(&a), hold_background_slot(&b));
+    // `a` knows the lease (its mirror offers it as common ground).
+    f.ok(&a, &["run", "--quiet"]);
+    f.ok(&a, &["sync", "--quiet"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let first = |r: &str| f.sb.git(&f.sb.origin, &["rev-list", "--max-parents=0", r]);
+    let root = first(&format!("refs/teleclaude/events/{}", writer_of(&b)));
+    assert_eq!(first("refs/teleclaude/lease"), root);
+    let message = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%an <%ae> %at%n%B", &root]);
+    assert_eq!(message, "teleclaude <teleclaude> 0\nteleclaude fleet root");
+    let trace = f.sb.root.join("packets-new-writer.txt");
+    let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let packets = std::fs::read_to_string(&trace).unwrap();
+    assert!(packets.contains("fetch> want "), "{packets}");
+    assert!(packets.contains("fetch< ready") && !packets.contains("fetch> done"), "{packets}");
+    assert!(f.keys(&a).contains(&"domain.software-development.review.approved:one:1".to_string()));
+}
+
 /// A writer ref put back to an earlier batch (what `doctor` suggests for a batch other
 /// clones cannot read) is republished by its writer from there: the events of the batches
 /// taken away go out again, and every other computer gets them, once.
