@@ -147,8 +147,11 @@ impl FleetDir {
         text.lines().map(str::to_string).collect()
     }
 
+    /// What a run learnt of the remote, for `doctor` only: a cache (no fsync on a run's
+    /// path), which, lost or damaged, reads as not checked yet until the next run.
     pub(crate) fn save_atomic(&self, atomic: bool) -> Result<()> {
-        store::write_json(&self.file("remote.json"), &RemoteFacts { atomic, checked_at: crate::clock::now_string() })
+        let facts = RemoteFacts { atomic, checked_at: crate::clock::now_string() };
+        store::write_json_cache(&self.file("remote.json"), &facts)
     }
     pub(crate) fn remote_facts(&self) -> Option<RemoteFacts> {
         store::read_json(&self.file("remote.json")).ok().flatten()

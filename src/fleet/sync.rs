@@ -61,12 +61,15 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     let ingested = super::ingest::ingest(&git, (&repo.state, &fd), &mut cursor, &others, &root)?;
     let mut report =
         Report { writers: others.len(), ingested: ingested.recorded, refused: ingested.refused, published: 0 };
+    // The cursor is written once, after the publish (which writes it itself when it
+    // pushes): a crash before that ingests the same batches again, a no-op by key.
+    let published = publish(&git, cfg, &repo.state, &fd, &mut cursor, (&me, writers.get(&me)), &mut report);
+    if published.is_ok() {
+        note_lease(&git, &fd, lease.as_deref())?;
+        cursor.synced_at = Some(crate::clock::now_string());
+    }
     fd.save_cursor(&cursor)?;
-    publish(&git, cfg, &repo.state, &fd, &mut cursor, (&me, writers.get(&me)), &mut report)?;
-    note_lease(&git, &fd, lease.as_deref())?;
-    cursor.synced_at = Some(crate::clock::now_string());
-    fd.save_cursor(&cursor)?;
-    Ok(report)
+    published.map(|()| report)
 }
 
 /// Fetch every writer ref and the lease into this clone's mirror of them. Only the

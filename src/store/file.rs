@@ -35,10 +35,19 @@ pub(crate) fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Serialize `value` as pretty JSON and replace `path` atomically.
 pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, &pretty_json(path, value)?)
+}
+
+/// [`write_json`] for a file that is only a cache: replaced as by [`write_cache`].
+pub(crate) fn write_json_cache<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_cache(path, &pretty_json(path, value)?)
+}
+
+fn pretty_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::failed(format!("cannot encode {}: {e}", path.display())))?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 /// Read a JSON state file. `Ok(None)` when it does not exist; a precise error when it is damaged.

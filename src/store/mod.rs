@@ -9,7 +9,7 @@ pub(crate) mod jsonl;
 pub(crate) mod keyindex;
 pub(crate) mod lock;
 
-pub(crate) use file::{read_json, write_atomic, write_cache, write_json};
+pub(crate) use file::{read_json, write_atomic, write_cache, write_json, write_json_cache};
 pub(crate) use jsonl::{append_lines, open_log, read_jsonl, scan_lines, LogHealth};
 pub(crate) use lock::FileLock;
 
