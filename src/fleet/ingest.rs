@@ -35,6 +35,9 @@ pub(crate) fn ingest(
     root: &str,
 ) -> Result<Ingest> {
     let mut out = Ingest { recorded: 0, refused: Vec::new() };
+    // A refused writer whose ref is gone from the remote (deleted, as `doctor` suggests when
+    // nothing of it was ingested) is refused no longer; its copy kept aside stays.
+    cursor.refused.retain(|w, _| tips.iter().any(|(t, _)| *t == w));
     let mut pending: BTreeMap<String, VecDeque<Batch>> = BTreeMap::new();
     let new = read_new(git, cursor, tips, root)?;
     for (writer, tip) in tips {
@@ -166,7 +169,11 @@ struct NewCommits {
 /// no history, so one writer's `^<cursor>` never hides another's batches. Their events
 /// files come from one `git cat-file --batch`: two git processes, however many batches.
 fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)], root: &str) -> Result<NewCommits> {
-    let mut args = vec!["log".to_string(), "-z".into(), "--format=%H%x00%P%x00%B".into(), "--end-of-options".into()];
+    // `--ignore-missing`: a cursor's commit that git pruned (its writer ref was rewritten
+    // and the copy kept aside removed) excludes nothing, and that writer's walk finds no
+    // way back to it — refused as rewritten — instead of failing every writer's sync.
+    let head = ["log", "-z", "--ignore-missing", "--format=%H%x00%P%x00%B", "--end-of-options"];
+    let mut args: Vec<String> = head.iter().map(|a| a.to_string()).collect();
     for (writer, tip) in tips {
         if let (prev, true) = prev_of(cursor, writer, tip) {
             args.push((*tip).clone());
@@ -174,7 +181,7 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)], root: &str)
         }
     }
     let mut new = NewCommits { commits: HashMap::new(), events: HashMap::new(), root: root.to_string() };
-    if args.len() == 4 {
+    if args.len() == head.len() {
         return Ok(new);
     }
     args.push(format!("^{root}"));

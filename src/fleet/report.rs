@@ -38,14 +38,17 @@ pub(crate) fn facts(repo: &Repo, cfg: &Config) -> Vec<Fact> {
         ));
     }
     for (w, r) in &cursor.refused {
-        let msg = format!(
-            "{} (expected a descendant of {}, found {}); refused, kept aside as {}{w}",
-            Refused::what(&format!("{}{w}", super::EVENTS_NS), r.reason.as_deref()),
-            crate::git::short(&r.expected),
-            crate::git::short(&r.found),
-            super::ASIDE
-        );
-        let fix = format!("git push --force {remote} {}:{}{w}", r.expected, super::EVENTS_NS);
+        let (name, found) = (format!("{}{w}", super::EVENTS_NS), crate::git::short(&r.found));
+        // Nothing of the writer ingested yet: no batch to put its ref back to. Deleting it
+        // makes the writer publish all its events again on its next sync (readers dedup).
+        let (expected, fix) = if r.expected.is_empty() {
+            ("nothing of it ingested yet".to_string(), format!("git push {remote} --delete {name}"))
+        } else {
+            let fix = format!("git push --force {remote} {}:{name}", r.expected);
+            (format!("expected a descendant of {}", crate::git::short(&r.expected)), fix)
+        };
+        let what = Refused::what(&name, r.reason.as_deref());
+        let msg = format!("{what} ({expected}, found {found}); refused, kept aside as {}{w}", super::ASIDE);
         out.push(("fleet-writer", false, msg, Some(fix)));
     }
     out.push(("fleet-lease", true, lease_line(repo, cfg), None));

@@ -85,7 +85,8 @@ pub(crate) fn fetch(git: &Git, remote: &str) -> Result<String> {
         format!("--negotiation-tip={}*", super::MIRROR_LEASE),
         format!("--negotiation-tip={root}"),
     ];
-    let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
+    // `--prune`: a writer ref deleted on the remote leaves the mirror too.
+    let mut args = vec!["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head"];
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));

@@ -206,3 +206,51 @@ fn an_envelope_that_does_not_validate_refuses_its_writer_and_drops_nothing_silen
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL fleet-writer") && out.contains("cannot validate"), "{out}");
 }
+
+/// The batch a writer's cursor names, pruned by git since (its ref was rewritten, the copy
+/// kept aside removed, `git gc`), fails no sync: that writer, rewritten again, is refused
+/// once more, and every other writer is still ingested.
+#[test]
+fn a_pruned_cursor_commit_refuses_its_writer_and_no_one_else() {
+    let OneEvent { f, a, b, _slot, writer, .. } = one_event_on_b("one");
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&a, &["sync", "--quiet"]);
+    let ingested = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/events/{writer}")]);
+    f.forge_batch(&writer, None, &format!("teleclaude events {writer} 0 1\n"), None);
+    f.ok(&a, &["sync", "--quiet"]);
+    f.sb.git(&a.dir, &["update-ref", "-d", &format!("refs/teleclaude/fleet/rewritten/{writer}")]);
+    f.sb.git(&a.dir, &["gc", "--quiet", "--prune=now"]);
+    assert!(!f.sb.git_out(&a.dir, &["cat-file", "-e", &ingested]).status.success(), "pruned");
+    f.forge_batch(&writer, None, &format!("teleclaude events {writer} 0 2\n"), None);
+    let c = f.computer("c", FLEET);
+    let _c_slot = hold_background_slot(&c);
+    f.ok(&c, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
+    f.ok(&c, &["sync", "--quiet"]);
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&writer) && err.contains("was rewritten"), "{err}");
+    assert!(f.keys(&a).contains(&"domain.software-development.review.approved:two:1".to_string()));
+}
+
+/// A writer refused on first sight (nothing of it ingested yet) has no batch to put its ref
+/// back to: `doctor` says so and suggests deleting the ref (its writer then publishes
+/// everything again); once it is gone, the refusal is no longer reported.
+#[test]
+fn a_writer_refused_before_anything_of_it_was_ingested_gets_a_fix_that_deletes_its_ref() {
+    let f = Fleet::new();
+    let a = f.computer("a", FLEET);
+    let writer = "w-0123456789abcdef";
+    f.forge_batch(writer, None, &format!("teleclaude events {writer} 1 10 gz\n"), Some(b"not gzip"));
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("holds a batch that cannot be read"), "{err}");
+    let (code, out, _) = f.run(&a, &["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("nothing of it ingested yet, found"), "{out}");
+    let fix = format!("git push origin --delete refs/teleclaude/events/{writer}");
+    assert!(out.contains(&fix), "{out}");
+    f.sb.git(&a.dir, &["push", "-q", "origin", "--delete", &format!("refs/teleclaude/events/{writer}")]);
+    f.ok(&a, &["sync", "--quiet"]);
+    let (_, out, _) = f.run(&a, &["doctor"]);
+    assert!(!out.contains("FAIL fleet-writer"), "{out}");
+}
