@@ -85,8 +85,11 @@ pub(crate) fn fetch(git: &Git, remote: &str) -> Result<String> {
         format!("--negotiation-tip={}*", super::MIRROR_LEASE),
         format!("--negotiation-tip={root}"),
     ];
-    // `--prune`: a writer ref deleted on the remote leaves the mirror too.
-    let mut args = vec!["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head"];
+    // `--prune`: a writer ref deleted on the remote leaves the mirror too. `--no-filter`:
+    // in a partial clone the batches' files come with their commits, not lazily one round
+    // trip each. `--no-auto-maintenance`: housekeeping is left to the code's own fetches.
+    let mut args = vec!["fetch", "--quiet", "--prune", "--no-filter", "--no-auto-maintenance"];
+    args.extend(["--no-tags", "--no-write-fetch-head"]);
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));

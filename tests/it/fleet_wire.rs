@@ -254,3 +254,22 @@ fn a_writer_refused_before_anything_of_it_was_ingested_gets_a_fix_that_deletes_i
     let (_, out, _) = f.run(&a, &["doctor"]);
     assert!(!out.contains("FAIL fleet-writer"), "{out}");
 }
+
+/// A partial clone (`--filter=blob:none`) syncs like any other: the fleet fetch takes the
+/// batches' files with their commits (no filter), so reading them needs no lazy fetch, one
+/// round trip per batch, that would fail the writer when it cannot be made.
+#[test]
+fn a_partial_clone_fetches_the_batches_whole() {
+    let OneEvent { f, b, _slot, .. } = one_event_on_b("one");
+    f.ok(&b, &["sync", "--quiet"]);
+    f.sb.git(&f.sb.origin, &["config", "uploadpack.allowFilter", "true"]);
+    f.sb.git(&f.sb.root, &["clone", "-q", "--filter=blob:none", &f.url, "p"]);
+    let dir = f.sb.root.join("p");
+    std::fs::create_dir_all(dir.join(".git/teleclaude")).unwrap();
+    std::fs::write(dir.join(".git/teleclaude/config.toml"), FLEET).unwrap();
+    let p = Computer { host: "p".into(), dir, env: vec![("GIT_NO_LAZY_FETCH".into(), "1".into())] };
+    let (code, _, err) = f.run(&p, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("refused"), "{err}");
+    assert_eq!(f.keys(&p), ["domain.software-development.review.approved:one:1"]);
+}
