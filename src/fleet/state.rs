@@ -60,7 +60,8 @@ impl Refused {
     }
 }
 
-/// The mode the fleet's lease last published (`fleet/mode.json`).
+/// The mode the fleet's lease last published (`fleet/mode.json`), with the holder and the
+/// lease commit that first carried it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct SyncedMode {
     pub mode: Resolved,

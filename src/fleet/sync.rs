@@ -273,15 +273,22 @@ fn recover_cursor(git: &Git, cursor: &mut Cursor, remote_tip: Option<&String>) -
     Ok(())
 }
 
-/// Keep the mode the fleet's lease last published: what this clone's guards go by.
+/// Keep the mode the fleet's lease last published: what this clone's guards go by. The
+/// file (written durably: the guards fail open without it) changes only when the mode
+/// does, with the holder and lease commit that first carried it; a lease that moved with
+/// the same mode costs a read, not a write, on every run's path.
 fn note_lease(git: &Git, fd: &FleetDir, lease: Option<&str>) -> Result<()> {
     let Some(tip) = lease else { return Ok(()) };
-    if fd.synced_mode().is_some_and(|m| m.lease_commit == tip) {
+    let noted = fd.synced_mode();
+    if noted.as_ref().is_some_and(|m| m.lease_commit == tip) {
         return Ok(());
     }
     let message = git.capture(&["log", "-1", "--format=%B", "--end-of-options", tip])?;
     if let Some(mode) = LeaseRecord::parse(&message).and_then(|r| r.mode.clone().map(|m| (r, m))) {
         let (rec, mode) = mode;
+        if noted.is_some_and(|m| m.mode == mode) {
+            return Ok(());
+        }
         fd.save_synced_mode(&SyncedMode { mode, holder: rec.describe(), lease_commit: tip.to_string() })?;
     }
     Ok(())

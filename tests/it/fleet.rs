@@ -404,3 +404,25 @@ fn run_wait_gives_up_on_a_remote_lease_that_stays_busy() {
     assert_eq!(code, 75);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// `fleet/mode.json` (what the guards go by) changes only when the published mode does:
+/// a lease that moved with the same mode leaves it as it was, naming the lease commit that
+/// first carried that mode.
+#[test]
+fn the_synced_mode_is_rewritten_only_when_the_mode_changes() {
+    let f = Fleet::new();
+    let shadow = "[integrator]\nmode = \"shadow\"\n[fleet]\nenabled = true\n";
+    let (a, b) = (f.computer("a", shadow), f.computer("b", shadow));
+    let mode_json = || std::fs::read_to_string(b.dir.join(".git/teleclaude/fleet/mode.json")).unwrap();
+    f.ok(&a, &["run", "--quiet"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let first = mode_json();
+    assert!(first.contains("\"effective\": \"shadow\""), "{first}");
+    f.ok(&a, &["run", "--quiet"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    assert_eq!(mode_json(), first, "the lease moved, the mode did not");
+    std::fs::write(a.dir.join(".git/teleclaude/config.toml"), FLEET).unwrap();
+    f.ok(&a, &["run", "--quiet"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    assert!(mode_json().contains("\"effective\": \"cutover\""), "{}", mode_json());
+}
