@@ -61,14 +61,17 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     let ingested = super::ingest::ingest(&git, (&repo.state, &fd), &mut cursor, &others, &root)?;
     let mut report =
         Report { writers: others.len(), ingested: ingested.recorded, refused: ingested.refused, published: 0 };
+    // The mode the fleet published is noted whatever the publish does: a clone that cannot
+    // publish its own events still learns of a cutover, or its guards would fail open.
+    let noted = note_lease(&git, &fd, lease.as_deref());
     // The cursor is written once, after the publish (which writes it itself when it
     // pushes): a crash before that ingests the same batches again, a no-op by key.
     let published = publish(&git, cfg, &repo.state, &fd, &mut cursor, (&me, writers.get(&me)), &mut report);
-    if published.is_ok() {
-        note_lease(&git, &fd, lease.as_deref())?;
+    if published.is_ok() && noted.is_ok() {
         cursor.synced_at = Some(crate::clock::now_string());
     }
     fd.save_cursor(&cursor)?;
+    noted?;
     published.map(|()| report)
 }
 

@@ -426,3 +426,25 @@ fn the_synced_mode_is_rewritten_only_when_the_mode_changes() {
     f.ok(&b, &["sync", "--quiet"]);
     assert!(mode_json().contains("\"effective\": \"cutover\""), "{}", mode_json());
 }
+
+/// A clone whose own publish fails (here the remote refuses its writer ref) still learns,
+/// from the same sync, that the fleet went to cutover: its guards do not fail open.
+#[test]
+fn a_clone_that_cannot_publish_still_learns_of_cutover() {
+    let f = Fleet::new();
+    let a = f.computer("a", FLEET);
+    let b = f.computer("b", "[fleet]\nenabled = true\n");
+    let _slot = hold_background_slot(&b);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let refused = format!("refs/teleclaude/events/{}", writer_of(&b));
+    let hook = format!("#!/bin/sh\nwhile read old new ref; do [ \"$ref\" = {refused} ] && exit 1; done\nexit 0\n");
+    write_exec(&f.sb.origin.join("hooks/pre-receive"), &hook);
+    let out = f.ok(&a, &["run"]);
+    assert!(out.contains("mode cutover"), "{out}");
+    f.ok(&b, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
+    let (code, _, err) = f.run(&b, &["sync"]);
+    assert_ne!(code, 0, "the publish is refused: {err}");
+    let mode = std::fs::read_to_string(b.dir.join(".git/teleclaude/fleet/mode.json")).unwrap();
+    assert!(mode.contains("\"effective\": \"cutover\""), "{mode}");
+}
