@@ -186,7 +186,8 @@ fn read_new(git: &Git, cursor: &Cursor, tips: &[(&String, &String)], root: &str)
     }
     args.push(format!("^{root}"));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = git.capture(&argv)?;
+    // In a partial clone a missing cursor commit would otherwise be fetched lazily first.
+    let out = git.with_env("GIT_NO_LAZY_FETCH", "1").capture(&argv)?;
     new.commits = wire::parse_log(&out).into_iter().map(|(c, parents, message)| (c, (parents, message))).collect();
     // Batches of the current format: a header with envelopes to count and none in the message.
     let in_tree: Vec<&String> = (new.commits.iter())
@@ -295,6 +296,10 @@ fn refuse(git: &Git, cursor: &mut Cursor, writer: &str, tip: &str, reason: Optio
     }
     git.capture(&["update-ref", &format!("{}{writer}", super::ASIDE), tip])?;
     let expected = cursor.writers.get(writer).map(|i| i.tip.clone()).unwrap_or_default();
+    if !expected.is_empty() {
+        // Best effort: that batch may be gone already (pruned before this version kept it).
+        let _ = git.output(&["update-ref", &format!("{}{writer}", super::KEPT), &expected], None);
+    }
     let at = crate::clock::now_string();
     cursor.refused.insert(writer.to_string(), Refused { expected, found: tip.to_string(), at, reason });
     Ok(())

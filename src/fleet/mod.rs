@@ -34,6 +34,9 @@ pub(crate) const MIRROR_EVENTS: &str = "refs/teleclaude/fleet/events/";
 pub(crate) const MIRROR_LEASE: &str = "refs/teleclaude/fleet/lease";
 /// A writer ref found rewritten (not a fast-forward) is kept aside here, never ingested.
 pub(crate) const ASIDE: &str = "refs/teleclaude/fleet/rewritten/";
+/// Beside it, the batch last ingested from that writer: what `doctor`'s fix puts back,
+/// kept from `git gc` (nothing else references it once the mirror moved).
+pub(crate) const KEPT: &str = "refs/teleclaude/fleet/ingested/";
 
 /// The refspecs of one fleet fetch: every writer ref and the lease (the `*` lets a
 /// remote without a lease yet answer with nothing instead of an error).

@@ -39,10 +39,16 @@ pub(crate) fn facts(repo: &Repo, cfg: &Config) -> Vec<Fact> {
     }
     for (w, r) in &cursor.refused {
         let (name, found) = (format!("{}{w}", super::EVENTS_NS), crate::git::short(&r.found));
-        // Nothing of the writer ingested yet: no batch to put its ref back to. Deleting it
-        // makes the writer publish all its events again on its next sync (readers dedup).
+        // Nothing of the writer ingested yet: no batch to put its ref back to. Most often
+        // this clone is older than the writer; a ref every clone refuses can be deleted (its
+        // writer then publishes everything again) — not one other clones ingested from.
         let (expected, fix) = if r.expected.is_empty() {
-            ("nothing of it ingested yet".to_string(), format!("git push {remote} --delete {name}"))
+            let fix = format!(
+                "upgrade this clone if that writer runs a newer version; if every clone refuses it, \
+                 delete it so that its writer publishes again: git push --force-with-lease={name}:{} {remote} :{name}",
+                r.found
+            );
+            ("nothing of it ingested yet".to_string(), fix)
         } else {
             let fix = format!("git push --force {remote} {}:{name}", r.expected);
             (format!("expected a descendant of {}", crate::git::short(&r.expected)), fix)

@@ -207,9 +207,9 @@ fn an_envelope_that_does_not_validate_refuses_its_writer_and_drops_nothing_silen
     assert!(out.contains("FAIL fleet-writer") && out.contains("cannot validate"), "{out}");
 }
 
-/// The batch a writer's cursor names, pruned by git since (its ref was rewritten, the copy
-/// kept aside removed, `git gc`), fails no sync: that writer, rewritten again, is refused
-/// once more, and every other writer is still ingested.
+/// The batch a writer's cursor names, pruned by git since (its ref was rewritten and the
+/// refs kept beside it removed, then `git gc`), fails no sync: that writer, rewritten
+/// again, is refused once more, and every other writer is still ingested.
 #[test]
 fn a_pruned_cursor_commit_refuses_its_writer_and_no_one_else() {
     let OneEvent { f, a, b, _slot, writer, .. } = one_event_on_b("one");
@@ -218,7 +218,12 @@ fn a_pruned_cursor_commit_refuses_its_writer_and_no_one_else() {
     let ingested = f.sb.git(&a.dir, &["rev-parse", &format!("refs/teleclaude/fleet/events/{writer}")]);
     f.forge_batch(&writer, None, &format!("teleclaude events {writer} 0 1\n"), None);
     f.ok(&a, &["sync", "--quiet"]);
-    f.sb.git(&a.dir, &["update-ref", "-d", &format!("refs/teleclaude/fleet/rewritten/{writer}")]);
+    // The batch last ingested is kept from gc beside the refused ref: doctor's fix needs it.
+    let kept = format!("refs/teleclaude/fleet/ingested/{writer}");
+    assert_eq!(f.sb.git(&a.dir, &["rev-parse", &kept]), ingested);
+    for r in [kept, format!("refs/teleclaude/fleet/rewritten/{writer}")] {
+        f.sb.git(&a.dir, &["update-ref", "-d", &r]);
+    }
     f.sb.git(&a.dir, &["gc", "--quiet", "--prune=now"]);
     assert!(!f.sb.git_out(&a.dir, &["cat-file", "-e", &ingested]).status.success(), "pruned");
     f.forge_batch(&writer, None, &format!("teleclaude events {writer} 0 2\n"), None);
@@ -233,10 +238,11 @@ fn a_pruned_cursor_commit_refuses_its_writer_and_no_one_else() {
 }
 
 /// A writer refused on first sight (nothing of it ingested yet) has no batch to put its ref
-/// back to: `doctor` says so and suggests deleting the ref (its writer then publishes
-/// everything again); once it is gone, the refusal is no longer reported.
+/// back to: `doctor` says so, suggests upgrading, and — when every clone refuses it —
+/// deleting the ref with a compare-and-swap on what was found; once it is gone from the
+/// remote, the refusal is no longer reported.
 #[test]
-fn a_writer_refused_before_anything_of_it_was_ingested_gets_a_fix_that_deletes_its_ref() {
+fn a_writer_refused_before_anything_of_it_was_ingested_gets_a_fix_without_a_batch_to_restore() {
     let f = Fleet::new();
     let a = f.computer("a", FLEET);
     let writer = "w-0123456789abcdef";
@@ -247,9 +253,11 @@ fn a_writer_refused_before_anything_of_it_was_ingested_gets_a_fix_that_deletes_i
     let (code, out, _) = f.run(&a, &["doctor"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("nothing of it ingested yet, found"), "{out}");
-    let fix = format!("git push origin --delete refs/teleclaude/events/{writer}");
-    assert!(out.contains(&fix), "{out}");
-    f.sb.git(&a.dir, &["push", "-q", "origin", "--delete", &format!("refs/teleclaude/events/{writer}")]);
+    let name = format!("refs/teleclaude/events/{writer}");
+    let found = f.sb.git(&f.sb.origin, &["rev-parse", &name]);
+    let fix = format!("git push --force-with-lease={name}:{found} origin :{name}");
+    assert!(out.contains("upgrade this clone") && out.contains(&fix), "{out}");
+    f.sb.git(&a.dir, &["push", "-q", &format!("--force-with-lease={name}:{found}"), "origin", &format!(":{name}")]);
     f.ok(&a, &["sync", "--quiet"]);
     let (_, out, _) = f.run(&a, &["doctor"]);
     assert!(!out.contains("FAIL fleet-writer"), "{out}");
