@@ -253,11 +253,17 @@ fn new_batches<'a>(
         let (commit, (parents, message)) =
             at.take().and_then(|c| new.commits.get_key_value(c)).ok_or(Refusal::Rewritten)?;
         let (header, lines) = batch_lines(new, commit, message, writer)?;
+        // A chain begins on the root (or on nothing, before the root existed). It may begin
+        // where this clone has ingested nothing yet, or as a restart naming the very batch
+        // this clone ingested last (the writer lost its ref and publishes everything again).
+        let begins = matches!(parents.as_slice(), [] | [_] if parents.iter().all(|p| *p == new.root));
+        let restarts = prev.is_some() && header.restart.as_deref() == prev;
         batches.push_front(Batch { commit, after: header.after, lines });
+        if begins && (prev.is_none() || restarts) {
+            break;
+        }
         at = match parents.as_slice() {
-            [] if prev.is_none() => break,
-            [parent] if prev.is_none() && *parent == new.root => break,
-            [parent] => Some(parent.as_str()),
+            [parent] if !begins => Some(parent.as_str()),
             _ => return Err(Refusal::Rewritten),
         };
     }
@@ -379,6 +385,13 @@ mod tests {
         let mut cursor = Cursor::default();
         cursor.writers.entry("w-12345678".to_string()).or_default().tip = "c0".to_string();
         assert!(matches!(new_batches(&new, &cursor, "w-12345678", "c1"), Err(Refusal::Rewritten)));
+        // Unless it is a restart naming the very batch ingested last.
+        let (lost, other) = ("a".repeat(40), "b".repeat(40));
+        cursor.writers.get_mut("w-12345678").unwrap().tip = lost.clone();
+        for (named, taken) in [(&lost, true), (&other, false)] {
+            new.commits.get_mut("c1").unwrap().1 = format!("teleclaude events w-12345678 1 10 gz\nrestart {named}\n");
+            assert_eq!(new_batches(&new, &cursor, "w-12345678", "c1").is_ok(), taken, "restart {named}");
+        }
     }
 
     #[test]

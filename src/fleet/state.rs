@@ -20,6 +20,10 @@ pub(crate) struct Cursor {
     /// The last batch this clone pushed to its own writer ref.
     #[serde(default)]
     pub own_tip: Option<String>,
+    /// The last batch of this clone's ref when the remote lost it: the next batch begins a
+    /// new chain that publishes everything again and names this one (`restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
     /// Per other writer: the last batch ingested.
     #[serde(default)]
     pub writers: BTreeMap<String, Ingested>,

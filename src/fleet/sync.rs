@@ -164,7 +164,7 @@ fn outgoing(git: &Git, dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, me: &
         return Ok(None);
     }
     let after: Vec<(String, String)> = cursor.writers.iter().map(|(w, i)| (w.clone(), i.tip.clone())).collect();
-    let message = wire::batch_message(me, lines.len(), end, &after);
+    let message = wire::batch_message(me, (lines.len(), end), &after, cursor.restart.as_deref());
     let tree = super::events_tree(git, &wire::encode_events(&lines))?;
     super::kill_point("tree-written");
     let commit = super::write_commit(git, &tree, cursor.own_tip.as_deref(), &message)?;
@@ -183,6 +183,7 @@ fn outgoing(git: &Git, dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, me: &
 fn landed(fd: &FleetDir, cursor: &mut Cursor, out: Outgoing) -> Result<usize> {
     super::kill_point("pushed");
     cursor.own_tip = Some(out.commit);
+    cursor.restart = None;
     cursor.log_offset = out.end;
     fd.save_cursor(cursor)?;
     super::kill_point("cursor-saved");
@@ -265,10 +266,11 @@ fn recover_cursor(git: &Git, cursor: &mut Cursor, remote_tip: Option<&String>) -
             }
             cursor.own_tip = Some(tip.clone());
         }
-        // The remote lost this clone's ref (or is a new one): publish everything again;
-        // every reader deduplicates.
+        // The remote lost this clone's ref (or is a new one): publish everything again on a
+        // new chain whose first batch names the last one lost, so that a reader that had
+        // ingested that far takes the new chain (deduplicating) instead of refusing it.
         None if cursor.own_tip.is_some() => {
-            cursor.own_tip = None;
+            cursor.restart = cursor.own_tip.take();
             cursor.log_offset = 0;
         }
         _ => {}

@@ -32,6 +32,9 @@ pub(crate) struct Header {
     /// The other writers' batches this writer had ingested when it published: its events
     /// may follow from theirs, so a reader appends those first (a causal order).
     pub after: Vec<(String, String)>,
+    /// The first batch of a chain begun again after the remote lost the writer's ref: the
+    /// last batch of the chain lost (this one publishes everything again).
+    pub restart: Option<String>,
 }
 
 /// The file of a batch commit's tree that holds its envelopes.
@@ -42,11 +45,19 @@ pub(crate) const EVENTS_FILE: &str = "events.jsonl.gz";
 const MAX_EVENTS_BYTES: u64 = 1 << 30;
 
 /// The message of a batch of `count` envelopes (they go in its [`EVENTS_FILE`]).
-pub(crate) fn batch_message(writer: &str, count: usize, log_end: u64, after: &[(String, String)]) -> String {
+pub(crate) fn batch_message(
+    writer: &str,
+    (count, log_end): (usize, u64),
+    after: &[(String, String)],
+    restart: Option<&str>,
+) -> String {
     let mut m = format!("teleclaude events {writer} {count} {log_end} gz\n");
     if !after.is_empty() {
         let deps: Vec<String> = after.iter().map(|(w, c)| format!("{w}={c}")).collect();
         m.push_str(&format!("after {}\n", deps.join(" ")));
+    }
+    if let Some(r) = restart {
+        m.push_str(&format!("restart {r}\n"));
     }
     m
 }
@@ -86,8 +97,15 @@ pub(crate) fn parse_batch(message: &str) -> Option<(Header, Vec<&str>)> {
     if f.next().is_some() || !is_writer_id(writer) {
         return None;
     }
-    let mut after = Vec::new();
+    let (mut after, mut restart) = (Vec::new(), None);
     for l in head_lines {
+        if let Some(r) = l.strip_prefix("restart ") {
+            if restart.is_some() || !crate::git::is_full_sha(r) {
+                return None;
+            }
+            restart = Some(r.to_string());
+            continue;
+        }
         for dep in l.strip_prefix("after ")?.split(' ') {
             let (w, c) = dep.split_once('=')?;
             if !is_writer_id(w) || !crate::git::is_full_sha(c) {
@@ -97,7 +115,7 @@ pub(crate) fn parse_batch(message: &str) -> Option<(Header, Vec<&str>)> {
         }
     }
     let lines = if packed { Vec::new() } else { body.lines().filter(|l| !l.trim().is_empty()).collect() };
-    Some((Header { writer: writer.to_string(), count, log_end, packed, after }, lines))
+    Some((Header { writer: writer.to_string(), count, log_end, packed, after, restart }, lines))
 }
 
 /// A writer id: 8 to 64 of `[a-z0-9-]` (what [`super::state`] creates; anything else on
@@ -200,11 +218,17 @@ mod tests {
     #[test]
     fn a_batch_message_round_trips() {
         let after = vec![("w-abcdefgh".to_string(), "a".repeat(40))];
-        let m = batch_message("w-12345678", 2, 420, &after);
+        let m = batch_message("w-12345678", (2, 420), &after, None);
         let (h, got) = parse_batch(&m).unwrap();
-        assert_eq!(h, Header { writer: "w-12345678".into(), count: 2, log_end: 420, packed: true, after });
+        let header = Header { writer: "w-12345678".into(), count: 2, log_end: 420, packed: true, after, restart: None };
+        assert_eq!(h, header);
         assert!(got.is_empty(), "the envelopes travel in the tree");
-        assert_eq!(parse_batch(&batch_message("w-12345678", 2, 1, &[])).unwrap().0.after, vec![]);
+        assert_eq!(parse_batch(&batch_message("w-12345678", (2, 1), &[], None)).unwrap().0.after, vec![]);
+        let restarted = batch_message("w-12345678", (2, 1), &header.after, Some(&"b".repeat(40)));
+        assert_eq!(parse_batch(&restarted).unwrap().0, Header { restart: Some("b".repeat(40)), log_end: 1, ..header });
+        let twice = format!("{restarted}restart {}\n", "c".repeat(40));
+        assert!(parse_batch(&twice).is_none(), "one restart at most");
+        assert!(parse_batch("teleclaude events w-12345678 1 2 gz\nrestart x\n").is_none(), "a commit id");
         assert!(parse_batch("teleclaude events ../x 1 2\n\n").is_none());
         assert!(parse_batch("something else\n\n{}").is_none());
         assert!(parse_batch("teleclaude events w-12345678 1 2 zz\n").is_none(), "a format this reader does not know");

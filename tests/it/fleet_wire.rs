@@ -281,3 +281,29 @@ fn a_partial_clone_fetches_the_batches_whole() {
     assert!(!err.contains("refused"), "{err}");
     assert_eq!(f.keys(&p), ["domain.software-development.review.approved:one:1"]);
 }
+
+/// A remote that loses a writer's ref (deleted by hand, or the fleet moved to a new remote):
+/// the writer publishes everything again on a new chain whose first batch names the last
+/// batch lost, and a reader that had ingested that far takes it — no refusal, nothing twice.
+#[test]
+fn a_writer_whose_ref_the_remote_lost_restarts_and_readers_follow() {
+    let OneEvent { f, a, b, _slot, writer, .. } = one_event_on_b("one");
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&a, &["sync", "--quiet"]);
+    let name = format!("refs/teleclaude/events/{writer}");
+    let lost = f.sb.git(&f.sb.origin, &["rev-parse", &name]);
+    f.sb.git(&f.sb.origin, &["update-ref", "-d", &name]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let first = f.sb.git(&f.sb.origin, &["rev-list", "--reverse", &name]);
+    let first = first.lines().nth(1).unwrap();
+    let header = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%B", first]);
+    assert!(header.contains(&format!("restart {lost}")), "{header}");
+    let wanted =
+        ["domain.software-development.review.approved:one:1", "domain.software-development.review.approved:two:1"];
+    assert_eq!(f.published(&writer), wanted, "everything again");
+    let (code, _, err) = f.run(&a, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("refused"), "{err}");
+    assert_eq!(f.keys(&a), wanted);
+}
