@@ -265,6 +265,8 @@ fn recover_cursor(git: &Git, cursor: &mut Cursor, remote_tip: Option<&String>) -
                 cursor.log_offset = h.log_end;
             }
             cursor.own_tip = Some(tip.clone());
+            // A restart that reached the remote before a kill is begun: not named again.
+            cursor.restart = None;
         }
         // The remote lost this clone's ref (or is a new one): publish everything again on a
         // new chain whose first batch names the last one lost, so that a reader that had

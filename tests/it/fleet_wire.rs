@@ -306,4 +306,22 @@ fn a_writer_whose_ref_the_remote_lost_restarts_and_readers_follow() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("refused"), "{err}");
     assert_eq!(f.keys(&a), wanted);
+    // Lost again; the restart's first push refused (the restart is kept for the next
+    // sync), the next one's sync killed right after its push: the batch after it is no
+    // restart (it names none), and readers follow.
+    f.sb.git(&f.sb.origin, &["update-ref", "-d", &name]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "three", "--round", "1"]);
+    let hook = f.sb.origin.join("hooks/pre-receive");
+    crate::support::guards::write_exec(&hook, "#!/bin/sh\nexit 1\n");
+    assert_ne!(f.run(&b, &["sync", "--quiet"]).0, 0, "the publish is refused");
+    std::fs::remove_file(&hook).unwrap();
+    let killed = f.integrator(&b).args(["sync", "--quiet"]).env("TELECLAUDE_FLEET_KILL_AT", "pushed").status().unwrap();
+    assert!(!killed.success());
+    f.ok(&b, &["emit", "review-approved", "--slug", "four", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let tip = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%B", &name]);
+    assert!(!tip.contains("restart"), "{tip}");
+    f.ok(&a, &["sync", "--quiet"]);
+    let keys = f.keys(&a);
+    assert!(all_once(&keys) && keys.len() == 4, "{keys:?}");
 }
