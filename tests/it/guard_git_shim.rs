@@ -185,3 +185,49 @@ fn real_git_resolution_skips_shims_and_stops_recursion() {
     assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
     assert!(stderr(&out).contains("TELECLAUDE_SHIM_DEPTH"), "{}", stderr(&out));
 }
+
+/// A policy the guard cannot read: what could move a protected branch (a push) or what the
+/// agent policy judges (the marker set) is refused; a command only the agent policy could
+/// refuse, run without the marker, runs with a warning.
+#[test]
+fn an_unreadable_policy_refuses_pushes_and_agents_and_warns_for_the_rest() {
+    let sb = Sandbox::new();
+    let wt = sb.worktree("wt", "feature");
+    let f = sb.commit(&wt, "f.txt", "one\n", "feature work");
+    std::fs::create_dir_all(sb.state()).unwrap();
+    std::fs::write(sb.state().join("config.toml"), "[guard\n").unwrap();
+    let cant_read = "refusing to run git: the guard could not read its policy";
+
+    let out = sb.shim_git(&wt).args(["push", "-q", "origin", "feature"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(cant_read), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("feature"), None, "the push went through");
+
+    std::fs::write(wt.join("f.txt"), "uncommitted\n").unwrap();
+    let out = sb.shim_git(&wt).args(["stash", "-q"]).env(AGENT.0, AGENT.1).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(cant_read), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "uncommitted\n");
+
+    let out = sb.shim_git(&wt).args(["stash", "-q"]).output().unwrap();
+    assert!(stderr(&out).starts_with("git: warning: refusing to run git"), "{}", stderr(&out));
+    ok(out);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "one\n", "the stash did not run");
+    assert_eq!(sb.rev(&wt, "HEAD"), f);
+}
+
+/// `TELECLAUDE_SHIM_DEPTH` counts nested shim calls: 20 still runs git, 21 stops (exit 126).
+#[test]
+fn the_shim_stops_only_above_twenty_nested_calls() {
+    let sb = Sandbox::new();
+    let version = sb.git(&sb.work, &["--version"]);
+    for depth in ["0", "19", "20"] {
+        let out = sb.shim_git(&sb.work).arg("--version").env("TELECLAUDE_SHIM_DEPTH", depth).output().unwrap();
+        assert_eq!(ok(out).trim(), version, "depth {depth}");
+    }
+    for depth in ["21", "22", "1000"] {
+        let out = sb.shim_git(&sb.work).arg("--version").env("TELECLAUDE_SHIM_DEPTH", depth).output().unwrap();
+        assert_eq!(out.status.code(), Some(126), "depth {depth}: {}", stderr(&out));
+        assert!(stderr(&out).contains("more than 20 times"), "{}", stderr(&out));
+    }
+}
