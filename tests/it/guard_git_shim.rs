@@ -231,3 +231,43 @@ fn the_shim_stops_only_above_twenty_nested_calls() {
         assert!(stderr(&out).contains("more than 20 times"), "{}", stderr(&out));
     }
 }
+
+/// The real git is the first executable *file* on PATH after the shim that is not the shim
+/// or a byte-identical copy of it; a different program of the shim's exact size counts.
+/// Every git the shim starts (its lookups, the final exec) sees `TELECLAUDE_SHIM_DEPTH` one
+/// deeper. The git found here is a script that logs that depth and execs the real git.
+#[test]
+fn the_real_git_is_the_first_other_executable_file_and_sees_the_depth() {
+    let sb = Sandbox::new();
+    let shim = crate::support::bin("git");
+    let log = sb.dir().join("depth.log");
+    let dirs: Vec<std::path::PathBuf> = ["copy", "a-dir", "not-exec", "spy"].iter().map(|d| sb.dir().join(d)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    crate::support::copy_executable(&shim, &dirs[0].join("git"));
+    std::fs::create_dir_all(dirs[1].join("git")).unwrap();
+    std::fs::write(dirs[2].join("git"), "#!/bin/sh\necho not me\n").unwrap();
+    let mut spy = format!(
+        "#!/bin/sh\nprintf '%s %s\\n' \"${{TELECLAUDE_SHIM_DEPTH-unset}}\" \"$*\" >>'{}'\nexec '{}' \"$@\"\n",
+        log.display(),
+        sb.real_git.display()
+    );
+    let size = std::fs::metadata(&shim).unwrap().len() as usize;
+    spy.push_str(&format!("#{}\n", "x".repeat(size - spy.len() - 2)));
+    write_exec(&dirs[3].join("git"), &spy);
+    assert_eq!(std::fs::metadata(dirs[3].join("git")).unwrap().len() as usize, size);
+    let mut path = vec![sb.shims.clone()];
+    path.extend(dirs.iter().cloned());
+    path.extend(std::env::split_paths(&sb.sb.path));
+    let path = std::env::join_paths(path).unwrap();
+
+    let out = sb.shim_git(&sb.work).args(["-c", "alias.v=version", "v"]).env("PATH", &path).output().unwrap();
+    assert_eq!(ok(out).trim(), sb.git(&sb.work, &["--version"]));
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        ["1 -c alias.v=version config --get alias.v", "1 --list-cmds=builtins", "1 -c alias.v=version v"],
+        "the lookups and the exec, each one shim call deep"
+    );
+}
