@@ -112,6 +112,18 @@ fn row8_overrides_are_checked_for_every_command_that_can_push() {
     assert_refused(&sb, &wt, &["-c", &off, "subtree", "push", "--prefix=sub", "origin", "main"], &[]);
     assert_refused(&sb, &wt, &["-c", &off, "rebase", "-x", "git push origin HEAD:main", "HEAD~1"], &[]);
     assert_refused(&sb, &wt, &["http-push", "origin", "main"], &[]);
+    // The same override from the environment: `rebase` itself is refused, before it starts.
+    let env = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "core.hooksPath"),
+        ("GIT_CONFIG_VALUE_0", empty.to_str().unwrap()),
+    ];
+    let rebase = ["rebase", "-x", "git push origin HEAD:main", "HEAD~1"];
+    assert_refused(&sb, &wt, &rebase, &env);
+    let out = sb.shim_git(&wt).args(rebase).envs(env).output().unwrap();
+    let rule = "`git rebase` with a command-line or GIT_CONFIG_* override of core.hookspath";
+    assert!(stderr(&out).contains(rule), "{}", stderr(&out));
+    assert!(!wt.join(sb.git(&wt, &["rev-parse", "--git-path", "rebase-merge"])).exists(), "the rebase started");
     // Near miss: an override that cannot bypass the guard, on a command that cannot push.
     ok(sb.shim_git(&wt).args(["-c", &off, "status", "--short"]).output().unwrap());
 }
