@@ -102,6 +102,29 @@ fn rows5_6_aliases_resolve_as_git_does() {
     // Near miss: an alias of a feature push runs.
     sb.git(&wt, &["config", "alias.pf", "push -q origin feature"]);
     ok(sb.shim_git(&wt).args(["pf"]).output().unwrap());
+    // A builtin of this git outside the static list (`hook`, git 2.36) wins over an alias of
+    // its name, in git and in the shim (`git --list-cmds=builtins`): the hook runs, no push.
+    sb.git(&wt, &["config", "alias.hook", "push --no-verify origin HEAD:main"]);
+    ok(sb.shim_git(&wt).args(["hook", "run", "--ignore-missing", "no-such-hook"]).output().unwrap());
+}
+
+#[test]
+fn a_relative_hooks_path_is_the_one_under_the_working_trees_top() {
+    let (sb, wt, _) = setup();
+    sb.git(&wt, &["config", "core.hooksPath", "myhooks"]);
+    sb.git(&sb.work, &["branch", "topic"]);
+    let guard_hook = sb.work.join(".git/hooks/pre-push");
+    for (top, branch) in [(&wt, "feature"), (&sb.work, "topic")] {
+        // Run from a subdirectory: git runs the hooks of `<top>/myhooks`, whatever the cwd.
+        let sub = top.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_refused(&sb, &sub, &["push", "origin", branch], &[]);
+        assert_eq!(sb.origin_ref(branch), None);
+        std::fs::create_dir_all(top.join("myhooks")).unwrap();
+        std::fs::copy(&guard_hook, top.join("myhooks/pre-push")).unwrap();
+        ok(sb.shim_git(&sub).args(["push", "-q", "origin", branch]).output().unwrap());
+        assert_eq!(sb.origin_ref(branch), Some(sb.rev(top, branch)));
+    }
 }
 
 #[test]
