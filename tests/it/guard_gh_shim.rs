@@ -17,7 +17,7 @@ fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
 
 /// `gh args` through the shim with the fake gh behind it and `env`; the output and the
 /// fake's log of what reached it.
-fn run_gh(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
+pub(crate) fn run_gh(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
     let fake = fake_gh(sb);
     let log = sb.dir().join("gh.log");
     let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
@@ -68,7 +68,13 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         ),
         (&["repo", "sync"], ""),
         (&["repo", "sync", "o/r", "--branch", "main"], ""),
+        // `@-` is stdin, never a file named `-` (which holds a harmless query here).
+        (&["api", "graphql", "-F", "query=@-"], ""),
+        (&["api", "graphql", "-F", "query=@mutation.graphql"], ""),
     ];
+    std::fs::write(sb.work.join("-"), "query { viewer { login } }").unwrap();
+    std::fs::write(sb.work.join("mutation.graphql"), "mutation { updateRef(input: {}) { clientMutationId } }").unwrap();
+    std::fs::write(sb.work.join("read.graphql"), "query { viewer { login } }").unwrap();
     for (args, base) in refused {
         let (out, log) = run(args, base);
         assert_eq!(out.status.code(), Some(1), "gh {args:?}: {}", stderr(&out));
@@ -92,6 +98,7 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         (&["api", "repos/o/r/branches/main/protection"], ""),
         (&["api", "repos/o/r/rulesets"], ""),
         (&["api", "graphql", "-f", "query=query { viewer { login } }"], ""),
+        (&["api", "graphql", "-F", "query=@read.graphql"], ""),
         (&["api", "graphql", "-f", "query=mutation { addComment(input: {}) { clientMutationId } }"], ""),
         (&["repo", "sync", "--branch", "feature"], ""),
     ];

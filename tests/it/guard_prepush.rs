@@ -247,6 +247,11 @@ fn the_integrator_token_passes_only_while_the_lease_is_held() {
             .env("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123")
             .output()
             .unwrap());
+        // And the gh shim's: a merge into main reaches gh (the fake exits 3), once.
+        let token = ("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123");
+        let (out, log) = crate::guard_gh_shim::run_gh(&sb, &["pr", "merge", "1"], &[("FAKE_BASE", "main"), token]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert_eq!(log.lines().filter(|l| *l == "pr merge 1").count(), 1, "{log}");
     }
     // Released lock: the same token is refused.
     sb.commit(&wt, "h.txt", "h\n", "after release");
