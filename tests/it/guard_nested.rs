@@ -95,6 +95,12 @@ fn another_exec_path_cannot_take_the_shim_out_of_git() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED: `git --exec-path="), "{}", stderr(&out));
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Any command, not only those that run commands: `commit` runs hooks, which run git.
+    let head = sb.rev(&sb.work, "HEAD");
+    let commit = [&format!("--exec-path={real_exec}"), "commit", "-q", "--allow-empty", "-m", "x"];
+    let out = sb.shim_git(&sb.work).args(commit).output().unwrap();
+    assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED: `git --exec-path="), "{}", stderr(&out));
+    assert_eq!(sb.rev(&sb.work, "HEAD"), head, "the commit ran");
     // Near miss: asking for the exec-path is fine, and names the shadow.
     let out = ok(sb.shim_git(&sb.work).arg("--exec-path").output().unwrap());
     assert_eq!(out.trim(), sb.shadow().to_str().unwrap());
