@@ -205,8 +205,11 @@ fn rows7_10_and_the_new_destructive_commands_are_refused_for_agents() {
     run(&["checkout-index", "-a", "--prefix=exported/"]);
     assert!(wt.join("exported/f.txt").exists());
     assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "uncommitted\n");
-    // guard.agent_blocked overrides the default set.
-    std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_blocked = [\"stash\"]\n").unwrap();
+    // guard.agent_blocked overrides the default set: a builtin named there is refused
+    // outright, though the default policy lets it pass untouched.
+    std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_blocked = [\"stash\", \"tag\"]\n").unwrap();
+    assert_agent_refused(&sb, &wt, &["tag", "agent-tag"]);
+    assert!(sb.git_out(&wt, &["rev-parse", "--verify", "--quiet", "refs/tags/agent-tag"]).stdout.is_empty());
     run(&["switch", "-q", "-c", "other"]);
     run(&["worktree", "remove", "--force", keep_path]);
     assert!(!keep.exists());
