@@ -42,6 +42,13 @@ fn row1_config_sources_git_resolves_are_asked_of_git() {
     refused(&[("HOME", &home)]);
     std::fs::rename(home.join(".gitconfig"), home.join("git/config")).unwrap();
     refused(&[("HOME", &sb.dir().join("nohome")), ("XDG_CONFIG_HOME", &home)]);
+    // A key only git's answer shows: an include on the command line is command scope, so
+    // the remote's `pushurl` it sets is an override, even for a feature push.
+    std::fs::write(&file, format!("[remote \"origin\"]\n\tpushurl = {}\n", sb.origin.display())).unwrap();
+    assert_refused(&sb, &wt, &["-c", &include, "push", "origin", "feature"], &[]);
+    let out = sb.shim_git(&wt).args(["-c", &include, "push", "origin", "feature"]).output().unwrap();
+    assert!(stderr(&out).contains("GIT_CONFIG_* override of remote.origin.pushurl"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("feature"), None);
     // Near miss: an include that sets nothing sensitive; the feature push goes through.
     std::fs::write(&file, "[user]\n\tname = Someone\n").unwrap();
     ok(sb.shim_git(&wt).args(["-c", &include, "push", "-q", "origin", "feature"]).output().unwrap());
