@@ -137,6 +137,23 @@ fn the_shadow_mirrors_the_real_exec_path_is_refreshed_and_checked_by_doctor() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(doctor(&sb).contains("ok   exec-path: "), "{}", doctor(&sb));
+    // Built for another git (the file was replaced): `.real-git` names another file on the
+    // same device, in the real git's own directory. The shim does not use the shadow.
+    use std::os::unix::fs::MetadataExt;
+    let git_file = std::fs::canonicalize(&sb.real_git).unwrap();
+    let git_ino = std::fs::metadata(&git_file).unwrap().ino();
+    let other = std::fs::read_dir(git_file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.ino() != git_ino))
+        .expect("another file beside the real git");
+    let built_for = std::fs::read_link(shadow.join(".real-git")).unwrap();
+    std::fs::remove_file(shadow.join(".real-git")).unwrap();
+    std::os::unix::fs::symlink(&other, shadow.join(".real-git")).unwrap();
+    let out = ok(sb.shim_git(&sb.work).arg("--exec-path").output().unwrap());
+    assert_eq!(Path::new(out.trim()), real_exec.as_path(), "a shadow built for {} was used", other.display());
+    std::fs::remove_file(shadow.join(".real-git")).unwrap();
+    std::os::unix::fs::symlink(built_for, shadow.join(".real-git")).unwrap();
     // git moved (an upgrade into a new versioned dir): the old links dangle. The shim stops
     // using the shadow (git keeps working), doctor fails with the fix.
     std::fs::remove_file(shadow.join(".exec-path")).unwrap();
