@@ -162,6 +162,8 @@ fn the_shadow_mirrors_the_real_exec_path_is_refreshed_and_checked_by_doctor() {
     assert_eq!(Path::new(out.trim()), real_exec.as_path(), "a stale shadow must not be used");
     let report = doctor(&sb);
     assert!(report.contains("FAIL exec-path: ") && report.contains("is stale"), "{report}");
+    // It names what differs, not what still matches.
+    assert!(report.contains("built for another git: .exec-path") && !report.contains(".real-git"), "{report}");
     assert!(report.contains(&format!("fix: integrator shims --shim-dir {}", sb.shims.display())), "{report}");
     // Missing altogether.
     std::fs::remove_dir_all(&shadow).unwrap();
