@@ -63,6 +63,9 @@ fn agent_policy_refuses_destructive_commands_and_allows_the_rest() {
     run(&["revert", "--confirmed", "--no-edit", "HEAD"]);
     assert_eq!(sb.rev(&wt, "HEAD~1"), before, "revert --confirmed made a commit");
     assert!(!wt.join("f.txt").exists());
+    // `--confirmed` anywhere before `--` is removed, and only it.
+    run(&["revert", "--no-edit", "--confirmed", "HEAD"]);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "one\n", "the revert was not reverted");
     // A listed shell alias is allowed.
     std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_allowed_aliases = [\"sh-stash\"]\n").unwrap();
     run(&["sh-stash", "list"]);
