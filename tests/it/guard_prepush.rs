@@ -421,3 +421,18 @@ fn the_hook_guards_every_protected_branch() {
     ok(sb.git_out(&wt, &["push", "-q", "origin", "feature:releases"]));
     assert_eq!(sb.origin_ref("releases").as_deref(), Some(f.as_str()));
 }
+
+/// With `core.hooksPath` set (install.sh --follow-hooks-path), the preserved hook chained
+/// is the one in that directory, not in `<common>/hooks`.
+#[test]
+fn with_a_hooks_path_the_preserved_hook_there_is_chained() {
+    let (sb, wt, _) = setup();
+    let dir = sb.dir().join("myhooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(sb.work.join(".git/hooks/pre-push"), dir.join("pre-push")).unwrap();
+    let ran = sb.dir().join("local-ran");
+    write_exec(&dir.join("pre-push.local"), &format!("#!/bin/sh\necho \"$1\" >> '{}'\n", ran.display()));
+    sb.git(&wt, &["config", "core.hooksPath", dir.to_str().unwrap()]);
+    ok(sb.shim_git(&wt).args(["push", "-q", "origin", "feature"]).output().unwrap());
+    assert_eq!(std::fs::read_to_string(&ran).unwrap_or_default(), "origin\n");
+}
