@@ -118,4 +118,30 @@ mod tests {
         assert_eq!(up.subsection.as_deref(), Some("Up"));
         assert_eq!(up.value, "git@example.com:o/r.git");
     }
+
+    /// Comment lines are no entries; inside quotes `#` and `;` are text, outside they end
+    /// the value; `\"`, `\\` and `\t` are resolved. The two values are what
+    /// `git config --file f core.hooksPath 'a#b;c "q" \x<TAB>t'` (and a url with a fragment)
+    /// writes, and what `git config --get` reads back.
+    #[test]
+    fn comments_quotes_and_escapes_read_as_git_reads_them() {
+        let e = parse(
+            "# a comment = not a key\n; another = neither\n[core]\n\
+             \thooksPath = \"a#b;c \\\"q\\\" \\\\x\\tt\"\n\
+             [remote \"o\"]\n\turl = \"http://h/r.git#frag\" # the fork\n",
+        );
+        let entry = |section: &str, sub: Option<&str>, key: &str, value: &str| Entry {
+            section: section.into(),
+            subsection: sub.map(String::from),
+            key: key.into(),
+            value: value.into(),
+        };
+        assert_eq!(
+            e,
+            vec![
+                entry("core", None, "hookspath", "a#b;c \"q\" \\x\tt"),
+                entry("remote", Some("o"), "url", "http://h/r.git#frag"),
+            ]
+        );
+    }
 }

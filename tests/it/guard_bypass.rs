@@ -42,6 +42,13 @@ fn row1_config_sources_git_resolves_are_asked_of_git() {
     refused(&[("HOME", &home)]);
     std::fs::rename(home.join(".gitconfig"), home.join("git/config")).unwrap();
     refused(&[("HOME", &sb.dir().join("nohome")), ("XDG_CONFIG_HOME", &home)]);
+    // A key only git's answer shows: an include on the command line is command scope, so
+    // the remote's `pushurl` it sets is an override, even for a feature push.
+    std::fs::write(&file, format!("[remote \"origin\"]\n\tpushurl = {}\n", sb.origin.display())).unwrap();
+    assert_refused(&sb, &wt, &["-c", &include, "push", "origin", "feature"], &[]);
+    let out = sb.shim_git(&wt).args(["-c", &include, "push", "origin", "feature"]).output().unwrap();
+    assert!(stderr(&out).contains("GIT_CONFIG_* override of remote.origin.pushurl"), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("feature"), None);
     // Near miss: an include that sets nothing sensitive; the feature push goes through.
     std::fs::write(&file, "[user]\n\tname = Someone\n").unwrap();
     ok(sb.shim_git(&wt).args(["-c", &include, "push", "-q", "origin", "feature"]).output().unwrap());
@@ -102,6 +109,29 @@ fn rows5_6_aliases_resolve_as_git_does() {
     // Near miss: an alias of a feature push runs.
     sb.git(&wt, &["config", "alias.pf", "push -q origin feature"]);
     ok(sb.shim_git(&wt).args(["pf"]).output().unwrap());
+    // A builtin of this git outside the static list (`hook`, git 2.36) wins over an alias of
+    // its name, in git and in the shim (`git --list-cmds=builtins`): the hook runs, no push.
+    sb.git(&wt, &["config", "alias.hook", "push --no-verify origin HEAD:main"]);
+    ok(sb.shim_git(&wt).args(["hook", "run", "--ignore-missing", "no-such-hook"]).output().unwrap());
+}
+
+#[test]
+fn a_relative_hooks_path_is_the_one_under_the_working_trees_top() {
+    let (sb, wt, _) = setup();
+    sb.git(&wt, &["config", "core.hooksPath", "myhooks"]);
+    sb.git(&sb.work, &["branch", "topic"]);
+    let guard_hook = sb.work.join(".git/hooks/pre-push");
+    for (top, branch) in [(&wt, "feature"), (&sb.work, "topic")] {
+        // Run from a subdirectory: git runs the hooks of `<top>/myhooks`, whatever the cwd.
+        let sub = top.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_refused(&sb, &sub, &["push", "origin", branch], &[]);
+        assert_eq!(sb.origin_ref(branch), None);
+        std::fs::create_dir_all(top.join("myhooks")).unwrap();
+        std::fs::copy(&guard_hook, top.join("myhooks/pre-push")).unwrap();
+        ok(sb.shim_git(&sub).args(["push", "-q", "origin", branch]).output().unwrap());
+        assert_eq!(sb.origin_ref(branch), Some(sb.rev(top, branch)));
+    }
 }
 
 #[test]
@@ -112,6 +142,18 @@ fn row8_overrides_are_checked_for_every_command_that_can_push() {
     assert_refused(&sb, &wt, &["-c", &off, "subtree", "push", "--prefix=sub", "origin", "main"], &[]);
     assert_refused(&sb, &wt, &["-c", &off, "rebase", "-x", "git push origin HEAD:main", "HEAD~1"], &[]);
     assert_refused(&sb, &wt, &["http-push", "origin", "main"], &[]);
+    // The same override from the environment: `rebase` itself is refused, before it starts.
+    let env = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "core.hooksPath"),
+        ("GIT_CONFIG_VALUE_0", empty.to_str().unwrap()),
+    ];
+    let rebase = ["rebase", "-x", "git push origin HEAD:main", "HEAD~1"];
+    assert_refused(&sb, &wt, &rebase, &env);
+    let out = sb.shim_git(&wt).args(rebase).envs(env).output().unwrap();
+    let rule = "`git rebase` with a command-line or GIT_CONFIG_* override of core.hookspath";
+    assert!(stderr(&out).contains(rule), "{}", stderr(&out));
+    assert!(!wt.join(sb.git(&wt, &["rev-parse", "--git-path", "rebase-merge"])).exists(), "the rebase started");
     // Near miss: an override that cannot bypass the guard, on a command that cannot push.
     ok(sb.shim_git(&wt).args(["-c", &off, "status", "--short"]).output().unwrap());
 }
@@ -170,8 +212,11 @@ fn rows7_10_and_the_new_destructive_commands_are_refused_for_agents() {
     run(&["checkout-index", "-a", "--prefix=exported/"]);
     assert!(wt.join("exported/f.txt").exists());
     assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "uncommitted\n");
-    // guard.agent_blocked overrides the default set.
-    std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_blocked = [\"stash\"]\n").unwrap();
+    // guard.agent_blocked overrides the default set: a builtin named there is refused
+    // outright, though the default policy lets it pass untouched.
+    std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_blocked = [\"stash\", \"tag\"]\n").unwrap();
+    assert_agent_refused(&sb, &wt, &["tag", "agent-tag"]);
+    assert!(sb.git_out(&wt, &["rev-parse", "--verify", "--quiet", "refs/tags/agent-tag"]).stdout.is_empty());
     run(&["switch", "-q", "-c", "other"]);
     run(&["worktree", "remove", "--force", keep_path]);
     assert!(!keep.exists());

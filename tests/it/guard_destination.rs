@@ -62,6 +62,11 @@ fn a_fresh_clone_of_a_guarded_path_cannot_push_main() {
     let spelled = format!("file://{}/", origin.strip_suffix(".git").unwrap());
     assert_refused(&sb.shim_git(&x).args(["push", &spelled, "FETCH_HEAD:refs/heads/main"]).output().unwrap());
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Pushed by a command git runs (a `!` alias): the shim found in the shadow exec-path
+    // finds the registry beside the shims all the same.
+    sb.git(&x, &["config", "alias.pm", "!git push origin FETCH_HEAD:main"]);
+    assert_refused(&sb.shim_git(&x).arg("pm").output().unwrap());
+    assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
     // Near miss: a feature branch goes through, past the clone's own hook.
     assert_feature_push_goes_through(&sb, &x, "origin");
     let hook_log = std::fs::read_to_string(sb.root.join("own-hook.log")).unwrap();

@@ -8,7 +8,8 @@ fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
     write_exec(
         &fake.join("gh"),
         "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$GH_LOG\"\n\
-         case \"$*\" in *'--json baseRefName'*) [ -n \"$FAKE_BASE\" ] || exit 1; echo \"$FAKE_BASE\"; exit 0;; esac\n\
+         case \"$*\" in *'--json baseRefName'*) [ -n \"$FAKE_BASE\" ] || exit ${FAKE_LOOKUP_EXIT:-1}\n\
+         echo \"$FAKE_BASE\"; exit ${FAKE_LOOKUP_EXIT:-0};; esac\n\
          [ \"$*\" = 'alias list' ] && [ -n \"$FAKE_ALIASES\" ] && { printf '%s' \"$FAKE_ALIASES\"; exit 0; }\n\
          exit 3\n",
     );
@@ -17,7 +18,7 @@ fn fake_gh(sb: &Sandbox) -> std::path::PathBuf {
 
 /// `gh args` through the shim with the fake gh behind it and `env`; the output and the
 /// fake's log of what reached it.
-fn run_gh(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
+pub(crate) fn run_gh(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
     let fake = fake_gh(sb);
     let log = sb.dir().join("gh.log");
     let path = format!("{}:{}:{}", sb.shims.display(), fake.display(), sb.path());
@@ -68,7 +69,13 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         ),
         (&["repo", "sync"], ""),
         (&["repo", "sync", "o/r", "--branch", "main"], ""),
+        // `@-` is stdin, never a file named `-` (which holds a harmless query here).
+        (&["api", "graphql", "-F", "query=@-"], ""),
+        (&["api", "graphql", "-F", "query=@mutation.graphql"], ""),
     ];
+    std::fs::write(sb.work.join("-"), "query { viewer { login } }").unwrap();
+    std::fs::write(sb.work.join("mutation.graphql"), "mutation { updateRef(input: {}) { clientMutationId } }").unwrap();
+    std::fs::write(sb.work.join("read.graphql"), "query { viewer { login } }").unwrap();
     for (args, base) in refused {
         let (out, log) = run(args, base);
         assert_eq!(out.status.code(), Some(1), "gh {args:?}: {}", stderr(&out));
@@ -76,8 +83,15 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         // Only the base lookup may have reached gh, never the command itself.
         assert!(log.lines().all(|l| l.contains("--json baseRefName")), "gh {args:?} reached gh: {log}");
     }
+    // A base lookup that fails (whatever it printed), or succeeds with no base, refuses.
+    for (base, exit) in [("", "0"), ("feature", "1")] {
+        let (out, log) = run_gh(&sb, &["pr", "merge", "12"], &[("FAKE_BASE", base), ("FAKE_LOOKUP_EXIT", exit)]);
+        assert_eq!(out.status.code(), Some(1), "{base:?}, exit {exit}: {}", stderr(&out));
+        assert!(stderr(&out).contains("base branch could not be looked up"), "{}", stderr(&out));
+        assert!(log.lines().all(|l| l.contains("--json baseRefName")), "{log}");
+    }
     let lines = sb.read_state("guardrails.jsonl").lines().count();
-    assert_eq!(lines, refused.len());
+    assert_eq!(lines, refused.len() + 2);
 
     let passed: &[(&[&str], &str)] = &[
         (&["pr", "merge", "12", "--squash"], "feature"),
@@ -92,6 +106,7 @@ fn gh_writes_to_protected_branches_are_refused_and_the_rest_runs_once() {
         (&["api", "repos/o/r/branches/main/protection"], ""),
         (&["api", "repos/o/r/rulesets"], ""),
         (&["api", "graphql", "-f", "query=query { viewer { login } }"], ""),
+        (&["api", "graphql", "-F", "query=@read.graphql"], ""),
         (&["api", "graphql", "-f", "query=mutation { addComment(input: {}) { clientMutationId } }"], ""),
         (&["repo", "sync", "--branch", "feature"], ""),
     ];

@@ -63,6 +63,9 @@ fn agent_policy_refuses_destructive_commands_and_allows_the_rest() {
     run(&["revert", "--confirmed", "--no-edit", "HEAD"]);
     assert_eq!(sb.rev(&wt, "HEAD~1"), before, "revert --confirmed made a commit");
     assert!(!wt.join("f.txt").exists());
+    // `--confirmed` anywhere before `--` is removed, and only it.
+    run(&["revert", "--no-edit", "--confirmed", "HEAD"]);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "one\n", "the revert was not reverted");
     // A listed shell alias is allowed.
     std::fs::write(sb.state().join("config.toml"), "[guard]\nagent_allowed_aliases = [\"sh-stash\"]\n").unwrap();
     run(&["sh-stash", "list"]);
@@ -184,4 +187,90 @@ fn real_git_resolution_skips_shims_and_stops_recursion() {
         .unwrap();
     assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
     assert!(stderr(&out).contains("TELECLAUDE_SHIM_DEPTH"), "{}", stderr(&out));
+}
+
+/// A policy the guard cannot read: what could move a protected branch (a push) or what the
+/// agent policy judges (the marker set) is refused; a command only the agent policy could
+/// refuse, run without the marker, runs with a warning.
+#[test]
+fn an_unreadable_policy_refuses_pushes_and_agents_and_warns_for_the_rest() {
+    let sb = Sandbox::new();
+    let wt = sb.worktree("wt", "feature");
+    let f = sb.commit(&wt, "f.txt", "one\n", "feature work");
+    std::fs::create_dir_all(sb.state()).unwrap();
+    std::fs::write(sb.state().join("config.toml"), "[guard\n").unwrap();
+    let cant_read = "refusing to run git: the guard could not read its policy";
+
+    let out = sb.shim_git(&wt).args(["push", "-q", "origin", "feature"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(cant_read), "{}", stderr(&out));
+    assert_eq!(sb.origin_ref("feature"), None, "the push went through");
+
+    std::fs::write(wt.join("f.txt"), "uncommitted\n").unwrap();
+    let out = sb.shim_git(&wt).args(["stash", "-q"]).env(AGENT.0, AGENT.1).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(cant_read), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "uncommitted\n");
+
+    let out = sb.shim_git(&wt).args(["stash", "-q"]).output().unwrap();
+    assert!(stderr(&out).starts_with("git: warning: refusing to run git"), "{}", stderr(&out));
+    ok(out);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).unwrap(), "one\n", "the stash did not run");
+    assert_eq!(sb.rev(&wt, "HEAD"), f);
+}
+
+/// `TELECLAUDE_SHIM_DEPTH` counts nested shim calls: 20 still runs git, 21 stops (exit 126).
+#[test]
+fn the_shim_stops_only_above_twenty_nested_calls() {
+    let sb = Sandbox::new();
+    let version = sb.git(&sb.work, &["--version"]);
+    for depth in ["0", "19", "20"] {
+        let out = sb.shim_git(&sb.work).arg("--version").env("TELECLAUDE_SHIM_DEPTH", depth).output().unwrap();
+        assert_eq!(ok(out).trim(), version, "depth {depth}");
+    }
+    for depth in ["21", "22", "1000"] {
+        let out = sb.shim_git(&sb.work).arg("--version").env("TELECLAUDE_SHIM_DEPTH", depth).output().unwrap();
+        assert_eq!(out.status.code(), Some(126), "depth {depth}: {}", stderr(&out));
+        assert!(stderr(&out).contains("more than 20 times"), "{}", stderr(&out));
+    }
+}
+
+/// The real git is the first executable *file* on PATH after the shim that is not the shim
+/// or a byte-identical copy of it; a different program of the shim's exact size counts.
+/// Every git the shim starts (its lookups, the final exec) sees `TELECLAUDE_SHIM_DEPTH` one
+/// deeper. The git found here is a script that logs that depth and execs the real git.
+#[test]
+fn the_real_git_is_the_first_other_executable_file_and_sees_the_depth() {
+    let sb = Sandbox::new();
+    let shim = crate::support::bin("git");
+    let log = sb.dir().join("depth.log");
+    let dirs: Vec<std::path::PathBuf> = ["copy", "a-dir", "not-exec", "spy"].iter().map(|d| sb.dir().join(d)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    crate::support::copy_executable(&shim, &dirs[0].join("git"));
+    std::fs::create_dir_all(dirs[1].join("git")).unwrap();
+    std::fs::write(dirs[2].join("git"), "#!/bin/sh\necho not me\n").unwrap();
+    let mut spy = format!(
+        "#!/bin/sh\nprintf '%s %s\\n' \"${{TELECLAUDE_SHIM_DEPTH-unset}}\" \"$*\" >>'{}'\nexec '{}' \"$@\"\n",
+        log.display(),
+        sb.real_git.display()
+    );
+    let size = std::fs::metadata(&shim).unwrap().len() as usize;
+    spy.push_str(&format!("#{}\n", "x".repeat(size - spy.len() - 2)));
+    write_exec(&dirs[3].join("git"), &spy);
+    assert_eq!(std::fs::metadata(dirs[3].join("git")).unwrap().len() as usize, size);
+    let mut path = vec![sb.shims.clone()];
+    path.extend(dirs.iter().cloned());
+    path.extend(std::env::split_paths(&sb.sb.path));
+    let path = std::env::join_paths(path).unwrap();
+
+    let out = sb.shim_git(&sb.work).args(["-c", "alias.v=version", "v"]).env("PATH", &path).output().unwrap();
+    assert_eq!(ok(out).trim(), sb.git(&sb.work, &["--version"]));
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        ["1 -c alias.v=version config --get alias.v", "1 --list-cmds=builtins", "1 -c alias.v=version v"],
+        "the lookups and the exec, each one shim call deep"
+    );
 }

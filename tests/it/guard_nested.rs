@@ -95,6 +95,12 @@ fn another_exec_path_cannot_take_the_shim_out_of_git() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED: `git --exec-path="), "{}", stderr(&out));
     assert_eq!(sb.origin_ref("main").unwrap(), main, "main moved");
+    // Any command, not only those that run commands: `commit` runs hooks, which run git.
+    let head = sb.rev(&sb.work, "HEAD");
+    let commit = [&format!("--exec-path={real_exec}"), "commit", "-q", "--allow-empty", "-m", "x"];
+    let out = sb.shim_git(&sb.work).args(commit).output().unwrap();
+    assert!(stderr(&out).contains("MAIN_GUARDRAIL_BLOCKED: `git --exec-path="), "{}", stderr(&out));
+    assert_eq!(sb.rev(&sb.work, "HEAD"), head, "the commit ran");
     // Near miss: asking for the exec-path is fine, and names the shadow.
     let out = ok(sb.shim_git(&sb.work).arg("--exec-path").output().unwrap());
     assert_eq!(out.trim(), sb.shadow().to_str().unwrap());
@@ -131,6 +137,23 @@ fn the_shadow_mirrors_the_real_exec_path_is_refreshed_and_checked_by_doctor() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(doctor(&sb).contains("ok   exec-path: "), "{}", doctor(&sb));
+    // Built for another git (the file was replaced): `.real-git` names another file on the
+    // same device, in the real git's own directory. The shim does not use the shadow.
+    use std::os::unix::fs::MetadataExt;
+    let git_file = std::fs::canonicalize(&sb.real_git).unwrap();
+    let git_ino = std::fs::metadata(&git_file).unwrap().ino();
+    let other = std::fs::read_dir(git_file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.ino() != git_ino))
+        .expect("another file beside the real git");
+    let built_for = std::fs::read_link(shadow.join(".real-git")).unwrap();
+    std::fs::remove_file(shadow.join(".real-git")).unwrap();
+    std::os::unix::fs::symlink(&other, shadow.join(".real-git")).unwrap();
+    let out = ok(sb.shim_git(&sb.work).arg("--exec-path").output().unwrap());
+    assert_eq!(Path::new(out.trim()), real_exec.as_path(), "a shadow built for {} was used", other.display());
+    std::fs::remove_file(shadow.join(".real-git")).unwrap();
+    std::os::unix::fs::symlink(built_for, shadow.join(".real-git")).unwrap();
     // git moved (an upgrade into a new versioned dir): the old links dangle. The shim stops
     // using the shadow (git keeps working), doctor fails with the fix.
     std::fs::remove_file(shadow.join(".exec-path")).unwrap();
@@ -139,6 +162,8 @@ fn the_shadow_mirrors_the_real_exec_path_is_refreshed_and_checked_by_doctor() {
     assert_eq!(Path::new(out.trim()), real_exec.as_path(), "a stale shadow must not be used");
     let report = doctor(&sb);
     assert!(report.contains("FAIL exec-path: ") && report.contains("is stale"), "{report}");
+    // It names what differs, not what still matches.
+    assert!(report.contains("built for another git: .exec-path") && !report.contains(".real-git"), "{report}");
     assert!(report.contains(&format!("fix: integrator shims --shim-dir {}", sb.shims.display())), "{report}");
     // Missing altogether.
     std::fs::remove_dir_all(&shadow).unwrap();

@@ -247,6 +247,11 @@ fn the_integrator_token_passes_only_while_the_lease_is_held() {
             .env("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123")
             .output()
             .unwrap());
+        // And the gh shim's: a merge into main reaches gh (the fake exits 3), once.
+        let token = ("TELECLAUDE_INTEGRATOR_TOKEN", "tok-123");
+        let (out, log) = crate::guard_gh_shim::run_gh(&sb, &["pr", "merge", "1"], &[("FAKE_BASE", "main"), token]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert_eq!(log.lines().filter(|l| *l == "pr merge 1").count(), 1, "{log}");
     }
     // Released lock: the same token is refused.
     sb.commit(&wt, "h.txt", "h\n", "after release");
@@ -415,4 +420,19 @@ fn the_hook_guards_every_protected_branch() {
     // A near miss: a branch that is not protected.
     ok(sb.git_out(&wt, &["push", "-q", "origin", "feature:releases"]));
     assert_eq!(sb.origin_ref("releases").as_deref(), Some(f.as_str()));
+}
+
+/// With `core.hooksPath` set (install.sh --follow-hooks-path), the preserved hook chained
+/// is the one in that directory, not in `<common>/hooks`.
+#[test]
+fn with_a_hooks_path_the_preserved_hook_there_is_chained() {
+    let (sb, wt, _) = setup();
+    let dir = sb.dir().join("myhooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(sb.work.join(".git/hooks/pre-push"), dir.join("pre-push")).unwrap();
+    let ran = sb.dir().join("local-ran");
+    write_exec(&dir.join("pre-push.local"), &format!("#!/bin/sh\necho \"$1\" >> '{}'\n", ran.display()));
+    sb.git(&wt, &["config", "core.hooksPath", dir.to_str().unwrap()]);
+    ok(sb.shim_git(&wt).args(["push", "-q", "origin", "feature"]).output().unwrap());
+    assert_eq!(std::fs::read_to_string(&ran).unwrap_or_default(), "origin\n");
 }

@@ -9,7 +9,9 @@ use std::path::Path;
 fn bare_path(sb: &Sandbox) -> String {
     let only = sb.root.join("only-git");
     std::fs::create_dir_all(&only).unwrap();
-    std::os::unix::fs::symlink(&sb.real_git, only.join("git")).unwrap();
+    if !only.join("git").exists() {
+        std::os::unix::fs::symlink(&sb.real_git, only.join("git")).unwrap();
+    }
     format!("{}:{}", sb.shims.display(), only.display())
 }
 
@@ -75,6 +77,28 @@ fn the_http_helpers_send_pack_is_a_bare_exec_for_agents_too() {
     assert!(calls[1].starts_with(&format!("execve({real}, ")), "{}", calls[1]);
 }
 
+/// The pass-through path reads no file: before the shim becomes the real git it opens
+/// nothing in the sandbox (no policy, no config) — also for a builtin that runs other
+/// commands (`bisect`) without an override, and for an override of `core.hooksPath` on a
+/// builtin that cannot push.
+#[test]
+fn pass_through_opens_no_file_before_the_exec() {
+    let sb = Sandbox::new();
+    let trace = sb.root.join("open-trace.txt");
+    let hooks_off = ["-c", "core.hooksPath=/nowhere", "status", "--short"];
+    for args in [&["rev-parse", "--git-dir"][..], &["bisect", "log"], &hooks_off] {
+        let Some(_) = strace_with(&sb, &trace, "execve,open,openat,openat2", args, &[]) else { return };
+        let text = std::fs::read_to_string(&trace).unwrap();
+        let lines: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
+        let shim_pid = lines[0].0;
+        let mine: Vec<&str> = lines.iter().filter(|(p, _)| *p == shim_pid).map(|(_, c)| c.trim_start()).collect();
+        let exec_real = mine.iter().skip(1).position(|c| c.starts_with("execve(")).expect("the shim exec'd git") + 1;
+        let root = sb.root.display().to_string();
+        let opened: Vec<&&str> = mine[1..exec_real].iter().filter(|c| c.contains(&root)).collect();
+        assert!(opened.is_empty(), "`git {}`: the shim opened files before git:\n{opened:#?}", args.join(" "));
+    }
+}
+
 /// Run the shim with `args` under strace (processes and execs, to `trace`) with only the
 /// shim and the real git on PATH; assert success. None (with a note) where strace is
 /// missing or ptrace is not permitted.
@@ -86,6 +110,17 @@ fn strace_shim(sb: &Sandbox, trace: &Path, args: &[&str]) -> Option<std::process
 
 /// [`strace_shim`] with `env` added, whatever the exit code.
 fn strace_run(sb: &Sandbox, trace: &Path, args: &[&str], env: &[(&str, &str)]) -> Option<std::process::Output> {
+    strace_with(sb, trace, "execve,fork,vfork,clone,clone3", args, env)
+}
+
+/// [`strace_run`] tracing the system calls `calls`.
+fn strace_with(
+    sb: &Sandbox,
+    trace: &Path,
+    calls: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<std::process::Output> {
     let Ok(strace) = which::which("strace") else {
         crate::support::cannot_run("strace is not installed");
         return None;
@@ -93,7 +128,7 @@ fn strace_run(sb: &Sandbox, trace: &Path, args: &[&str], env: &[(&str, &str)]) -
     let out = sb
         .cmd(&strace, &sb.work)
         .env("PATH", bare_path(sb))
-        .args(["-f", "-qq", "-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
+        .args(["-f", "-qq", "-e", &format!("trace={calls}"), "-o"])
         .arg(trace)
         .arg(sb.shims.join("git"))
         .args(args)

@@ -37,12 +37,7 @@ pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Write an executable file.
-pub(crate) fn write_exec(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
+pub(crate) use super::write_exec;
 
 impl GuardSandbox {
     pub(crate) fn new() -> GuardSandbox {

@@ -9,11 +9,21 @@ use std::process::Output;
 /// install.sh of this checkout.
 pub(crate) const INSTALL_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh");
 
-/// Write an executable file.
+/// Write an executable file, swapped into place by a rename. The bytes are written by `cp`,
+/// not by this process: a test thread that forks while this process holds the file open for
+/// writing hands that descriptor to its child until the child execs, and running the file
+/// meanwhile fails with ETXTBSY ("Text file busy").
 pub(crate) fn write_exec(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = path.parent().unwrap();
+    fs::create_dir_all(dir).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy();
+    let (src, new) = (dir.join(format!(".{name}.src")), dir.join(format!(".{name}.new")));
+    fs::write(&src, text).unwrap();
+    let status = std::process::Command::new("cp").arg(&src).arg(&new).status().expect("run cp");
+    assert!(status.success(), "cp {} {}", src.display(), new.display());
+    fs::set_permissions(&new, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&new, path).unwrap();
+    fs::remove_file(&src).unwrap();
 }
 
 /// Render an [`Output`] for assertion messages.
