@@ -52,17 +52,14 @@ pub(crate) fn ingest(
                     Refusal::Rewritten => None,
                     Refusal::Unreadable(r) => Some(r),
                 };
-                out.refused.push(((*writer).clone(), reason.clone()));
-                refuse(git, cursor, writer, tip, reason)?;
+                refuse(git, cursor, &mut out, (writer, tip), reason)?;
             }
         }
     }
     let (recorded, invalid) = append(dir, fd, cursor, causal_order(pending))?;
     out.recorded = recorded;
     for (writer, tip) in tips.iter().filter(|(w, _)| invalid.contains_key(*w)) {
-        let reason = invalid[*writer].clone();
-        out.refused.push(((*writer).clone(), Some(reason.clone())));
-        refuse(git, cursor, writer, tip, Some(reason))?;
+        refuse(git, cursor, &mut out, (writer, tip), Some(invalid[*writer].clone()))?;
     }
     for (writer, tip) in tips {
         if !out.refused.iter().any(|(w, _)| w == *writer) {
@@ -256,7 +253,11 @@ fn new_batches<'a>(
         // A chain begins on the root (or on nothing, before the root existed). It may begin
         // where this clone has ingested nothing yet, or as a restart naming the very batch
         // this clone ingested last (the writer lost its ref and publishes everything again).
-        let begins = matches!(parents.as_slice(), [] | [_] if parents.iter().all(|p| *p == new.root));
+        let begins = match parents.as_slice() {
+            [] => true,
+            [parent] => *parent == new.root,
+            _ => false,
+        };
         let restarts = prev.is_some() && header.restart.as_deref() == prev;
         batches.push_front(Batch { commit, after: header.after, lines });
         if begins && (prev.is_none() || restarts) {
@@ -295,8 +296,15 @@ fn batch_lines<'a>(
     Ok((header, lines))
 }
 
-/// Keep a refused writer ref aside, never ingested.
-fn refuse(git: &Git, cursor: &mut Cursor, writer: &str, tip: &str, reason: Option<String>) -> Result<()> {
+/// Keep a refused writer ref aside, never ingested, and report it in `out`.
+fn refuse(
+    git: &Git,
+    cursor: &mut Cursor,
+    out: &mut Ingest,
+    (writer, tip): (&str, &str),
+    reason: Option<String>,
+) -> Result<()> {
+    out.refused.push((writer.to_string(), reason.clone()));
     if cursor.refused.get(writer).is_some_and(|r| r.found == tip) {
         return Ok(());
     }

@@ -98,12 +98,7 @@ impl Git {
 
     /// Run git and return its output whatever the exit code.
     pub(crate) fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
-        let out = self.raw(args, stdin)?;
-        Ok(Output {
-            code: out.status.code().unwrap_or(128),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(lossy(self.raw(args, stdin)?))
     }
 
     /// Run git feeding `input`; its stdout as bytes (object contents need not be text).
@@ -113,8 +108,7 @@ impl Git {
         if out.status.success() {
             return Ok(out.stdout);
         }
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        Err(command_failed(args, &Output { code: out.status.code().unwrap_or(128), stdout: String::new(), stderr }))
+        Err(command_failed(args, &lossy(out)))
     }
 
     fn raw(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<std::process::Output> {
@@ -182,6 +176,16 @@ pub(crate) fn parse_ref_list(out: &str) -> Vec<(String, String)> {
 /// the names (as given) whose object is a commit.
 pub(crate) fn parse_batch_check(input: &[&str], out: &str) -> Vec<bool> {
     input.iter().zip(out.lines()).map(|(_, line)| line.ends_with(" commit")).collect()
+}
+
+/// A process's output as [`Output`]: its exit code (128 when killed by a signal) and its
+/// streams as text, read lossily.
+fn lossy(out: std::process::Output) -> Output {
+    Output {
+        code: out.status.code().unwrap_or(128),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// Parse `git cat-file --batch` output: per name asked, in order, the object's type and
