@@ -60,7 +60,7 @@ pub(crate) fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Record
     let at = clock::now_string();
     append_unique(
         dir,
-        &events,
+        (&events, events.len() * 512),
         |e| &e.key,
         |e, buf| {
             serde_json::to_writer(buf, &EnvelopeRef::of(e, &at))
@@ -71,10 +71,11 @@ pub(crate) fn record(dir: &StateDir, events: Vec<NewEvent>) -> Result<Vec<Record
 
 /// Append envelopes recorded elsewhere (the fleet's other writers), each `(key, line)`
 /// kept as it was written there — its id and time — with the same dedup as [`record`].
-pub(crate) fn record_envelopes(dir: &StateDir, lines: &[(String, String)]) -> Result<Vec<Recorded>> {
+pub(crate) fn record_envelopes(dir: &StateDir, lines: &[(String, &str)]) -> Result<Vec<Recorded>> {
+    let size = lines.iter().map(|(_, l)| l.len() + 1).sum();
     append_unique(
         dir,
-        lines,
+        (lines, size),
         |(k, _)| k,
         |(_, line), buf| {
             buf.extend_from_slice(line.as_bytes());
@@ -84,10 +85,11 @@ pub(crate) fn record_envelopes(dir: &StateDir, lines: &[(String, String)]) -> Re
 }
 
 /// The one append of [`record`] and [`record_envelopes`]: every item whose key is not yet
-/// in the log (nor earlier in the batch), written by `write` as one line, in one write.
+/// in the log (nor earlier in the batch), written by `write` as one line, in one write
+/// (`size`: about how many bytes they take, so that the write is built without copies).
 fn append_unique<T>(
     dir: &StateDir,
-    items: &[T],
+    (items, size): (&[T], usize),
     key: impl Fn(&T) -> &String,
     write: impl Fn(&T, &mut Vec<u8>) -> Result<()>,
 ) -> Result<Vec<Recorded>> {
@@ -96,10 +98,11 @@ fn append_unique<T>(
     let log = store::open_log(&path)?;
     log.with(|w| {
         let index = KeyIndex::open(&dir.event_keys(), &path)?;
-        let mut batch = KeySet::default();
-        let mut buf = Vec::new();
+        let mut batch = KeySet::with_capacity_and_hasher(items.len(), Default::default());
+        // One byte more: the newline that may have to close a torn last line first.
+        let mut buf = Vec::with_capacity(size + 1);
         // (key, offset of its line within `buf`)
-        let mut fresh = Vec::new();
+        let mut fresh = Vec::with_capacity(items.len());
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             let k = key(item);

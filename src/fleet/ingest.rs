@@ -89,9 +89,9 @@ fn append(
         }
     }
     let (mut events, mut from) = (Vec::with_capacity(lines.len()), Vec::with_capacity(lines.len()));
-    for (writer, event) in writers.into_iter().zip(checked) {
-        if let Some((key, line, at)) = event.filter(|_| !invalid.contains_key(&writer)) {
-            events.push((key, line));
+    for ((writer, event), line) in writers.into_iter().zip(checked).zip(&lines) {
+        if let Some((key, at)) = event.filter(|_| !invalid.contains_key(&writer)) {
+            events.push((key, *line));
             from.push((writer, at));
         }
     }
@@ -126,7 +126,7 @@ fn log_size(dir: &StateDir) -> u64 {
 }
 
 /// [`wire::foreign_line`] of every line, spread over the machine's cores.
-fn validate(lines: &[&str]) -> Vec<Option<(String, String, String)>> {
+fn validate(lines: &[&str]) -> Vec<Option<(String, String)>> {
     parallel(lines, 512, |l| wire::foreign_line(l))
 }
 

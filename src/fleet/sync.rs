@@ -131,12 +131,13 @@ struct KeyOnly<'a> {
 
 /// This clone's own events after the cursor: (lines, offset just past them).
 fn own_lines(dir: &StateDir, fd: &FleetDir, from: u64) -> Result<(Vec<String>, u64)> {
-    let foreign = fd.foreign_keys();
+    // Read only when there is a line to tell apart: the keys of every event ever ingested.
+    let mut foreign = None;
     let mut lines = Vec::new();
     let mut health = LogHealth::default();
     let end = store::scan_lines(&dir.events(), from, &mut health, |_, line| {
         let Ok(env) = serde_json::from_slice::<KeyOnly>(line) else { return false };
-        if !foreign.contains(env.key.as_ref()) {
+        if !foreign.get_or_insert_with(|| fd.foreign_keys()).contains(env.key.as_ref()) {
             lines.push(String::from_utf8_lossy(line).into_owned());
         }
         true

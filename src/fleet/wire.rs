@@ -76,7 +76,15 @@ pub(crate) fn encode_events(lines: &[String]) -> Vec<u8> {
 /// The envelopes of an [`EVENTS_FILE`] as text; None when it is not gzip of UTF-8 text
 /// (or inflates past [`MAX_EVENTS_BYTES`]).
 pub(crate) fn decode_events(data: &[u8]) -> Option<String> {
-    let mut text = String::with_capacity(data.len().saturating_mul(8).min(1 << 26));
+    // Room for the whole text at once, from the size gzip's trailer records (a hint only:
+    // bounded by what deflate can plausibly expand to, and by the limit): growing the
+    // text as it inflates would copy it over and over.
+    let recorded = data
+        .len()
+        .checked_sub(4)
+        .map_or(0, |at| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize);
+    let room = recorded.min(data.len().saturating_mul(64)).min(MAX_EVENTS_BYTES as usize + 1);
+    let mut text = String::with_capacity(room + 1);
     let mut gz = GzDecoder::new(data).take(MAX_EVENTS_BYTES + 1);
     gz.read_to_string(&mut text).ok()?;
     (text.len() as u64 <= MAX_EVENTS_BYTES && gz.into_inner().into_inner().is_empty()).then_some(text)
@@ -126,8 +134,10 @@ pub(crate) fn is_writer_id(s: &str) -> bool {
 
 /// One envelope of another writer, checked as strictly as a local record: a canonical
 /// event must validate and carry the key its payload gives; an `integration.*` one needs
-/// a key. Returns `(key, line to append, at)`.
-pub(crate) fn foreign_line(line: &str) -> Option<(String, String, String)> {
+/// a key. Returns `(key, at)`. The line is appended as the writer wrote it: every reader
+/// of the log reads it as an [`Envelope`] (fields it does not know, from a newer version,
+/// are kept and ignored), and the log holds the same bytes on every computer.
+pub(crate) fn foreign_line(line: &str) -> Option<(String, String)> {
     let env: Envelope = serde_json::from_str(line).ok()?;
     if env.v != 1 || env.key.is_empty() || crate::clock::parse(&env.at).is_err() {
         return None;
@@ -138,8 +148,7 @@ pub(crate) fn foreign_line(line: &str) -> Option<(String, String, String)> {
             return None;
         }
     }
-    let text = serde_json::to_string(&env).ok()?;
-    Some((env.key, text, env.at))
+    Some((env.key, env.at))
 }
 
 /// What `refs/teleclaude/lease` records (the JSON of a lease commit): the fields of a
@@ -258,6 +267,18 @@ mod tests {
     }
 
     #[test]
+    fn events_inflate_into_one_allocation_of_the_size_gzip_recorded() {
+        let kind = "domain.software-development.branch.pushed";
+        let line = |i: u64| format!("{{\"v\":1,\"type\":\"{kind}\",\"n\":{i},\"sha\":\"{:040x}\"}}", i * 7919);
+        let lines: Vec<String> = (0..2000u64).map(line).collect();
+        let data = encode_events(&lines);
+        let text = decode_events(&data).unwrap();
+        assert_eq!(text.lines().count(), 2000);
+        assert!(text.len() > data.len() * 8, "compressed past the old guess of 8x: {} of {}", data.len(), text.len());
+        assert_eq!(text.capacity(), text.len() + 1, "never grown while inflating");
+    }
+
+    #[test]
     fn writer_ids_are_plain_names() {
         assert!(is_writer_id("0123abcd-ef"));
         for bad in ["short", "UPPERCASE1", "has/slash1", "dots..dots", &"a".repeat(65)] {
@@ -281,7 +302,7 @@ mod tests {
     #[test]
     fn foreign_lines_are_validated_like_local_records() {
         let ok = r#"{"v":1,"id":"x","type":"domain.software-development.review.approved","at":"2026-01-01T00:00:00Z","source":"s","key":"domain.software-development.review.approved:s1:1","level":"workflow","payload":{"slug":"s1","review_round":1,"reviewer_session_id":"r","approved_at":"2026-01-01T00:00:00Z"}}"#;
-        let (key, _, at) = foreign_line(ok).unwrap();
+        let (key, at) = foreign_line(ok).unwrap();
         assert_eq!(at, "2026-01-01T00:00:00Z");
         assert_eq!(key, "domain.software-development.review.approved:s1:1");
         assert!(foreign_line(&ok.replace(":s1:1\"", ":s2:1\"")).is_none(), "a key its payload does not give");

@@ -207,6 +207,25 @@ fn an_envelope_that_does_not_validate_refuses_its_writer_and_drops_nothing_silen
     assert!(out.contains("FAIL fleet-writer") && out.contains("cannot validate"), "{out}");
 }
 
+/// An envelope is appended as its writer wrote it: a field this version does not know (a
+/// newer writer's) stays, byte for byte, and the event counts like any other — the log
+/// holds the same line on every computer.
+#[test]
+fn an_envelope_is_appended_as_its_writer_wrote_it() {
+    let OneEvent { f, a, b: _, _slot, line, end, writer } = one_event_on_b("one");
+    let newer = line.replacen("{\"v\":1,", "{\"v\":1,\"trace\":{\"hops\":[\"b\"]},", 1);
+    assert_ne!(newer, line);
+    let header = format!("teleclaude events {writer} 1 {end} gz\n");
+    f.forge_batch(&writer, None, &header, Some(&gzip(&format!("{newer}\n"))));
+    f.ok(&a, &["sync", "--quiet"]);
+    let (got, _) = last_envelope(&a);
+    assert_eq!(got, newer);
+    assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
+    let (code, out, err) = f.run(&a, &["notifications"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("one") && out.contains("approved"), "projected from it: {out}");
+}
+
 /// The batch a writer's cursor names, pruned by git since (its ref was rewritten and the
 /// refs kept beside it removed, then `git gc`), fails no sync: that writer, rewritten
 /// again, is refused once more, and every other writer is still ingested.
