@@ -50,17 +50,18 @@ pub(crate) struct Session {
 /// With the fleet on: take the remote lease (waiting up to `wait` while it is busy), keep
 /// it renewed, and sync once. None with the fleet off. Busy → `Err(LeaseBusy)`, exit 75.
 ///
-/// `beside` is the caller's own first work once the lease is held (a run's fetch of its
-/// branches): when the first attempt takes the lease, it runs while the sync still
-/// fetches and ingests, and its result comes back with the session (None: it did not
-/// run; the caller does that work itself).
-pub(crate) fn begin<T>(
+/// `beside` is the caller's own first work, which needs no remote lease (a run's fetch of
+/// its branches, under the clone's own flock): it runs at once, beside the first attempt
+/// and the sync, and its result comes back with the session (None: the lease was busy at
+/// first and taken after a wait, that result dropped; the caller does that work
+/// itself).
+pub(crate) fn begin<T: Send>(
     repo: &Repo,
     cfg: &Config,
     mode: &Resolved,
     owner: &str,
     wait: Option<Duration>,
-    beside: impl FnOnce() -> T,
+    beside: impl FnOnce() -> T + Send,
 ) -> Result<Option<(Session, Option<T>)>> {
     if !cfg.fleet.enabled {
         return Ok(None);
@@ -105,25 +106,31 @@ enum First {
 /// mirror of the lease: when the record there is free it pushes the new record expecting
 /// that very commit. The compare-and-swap makes that safe: the push lands only if the
 /// remote still holds the commit whose record was judged free. Otherwise the lease, as
-/// fetched, is judged again. Taken at once, `beside` runs while the sync goes on.
-fn acquire<T>(
+/// fetched, is judged again. `beside` runs beside both; its result is dropped when the
+/// lease is busy.
+fn acquire<T: Send>(
     repo: &Repo,
     cfg: &Config,
     mode: &Resolved,
     owner: &str,
-    beside: &mut Option<impl FnOnce() -> T>,
+    beside: &mut Option<impl FnOnce() -> T + Send>,
 ) -> Result<std::result::Result<(Session, bool, Option<T>), String>> {
     let fd = FleetDir::of(&repo.state);
     fd.ensure()?;
     let git = super::fleet_git(&repo.git, cfg);
-    let (me, tree) = (fd.writer_id()?, super::empty_tree(&git)?);
+    let me = fd.writer_id()?;
     let ttl = cfg.integrator.lease_ttl_secs;
-    let mut ctx = Ctx { git, remote: super::remote(cfg).to_string(), tree, ttl, atomic: true };
+    let mut ctx = Ctx { git, remote: super::remote(cfg).to_string(), tree: String::new(), ttl, atomic: true };
     let who = (owner, me.as_str(), mode);
     let (first, synced, beside) = std::thread::scope(|s| {
         let syncing = s.spawn(|| super::sync::sync(repo, cfg));
-        let first = first_attempt(&ctx, cfg, who);
-        let beside = if matches!(first, Ok(First::Taken(_))) { beside.take().map(|work| work()) } else { None };
+        let besides = beside.take().map(|work| s.spawn(work));
+        // The empty tree is written here, beside the sync (which writes it too), not first.
+        let first = super::empty_tree(&ctx.git).and_then(|tree| {
+            ctx.tree = tree;
+            first_attempt(&ctx, cfg, who)
+        });
+        let beside = besides.map(|b| b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         (first, syncing.join().unwrap_or_else(|_| Err(Error::failed("the fleet sync panicked"))), beside)
     });
     let synced_ok = synced.is_ok();

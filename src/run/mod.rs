@@ -83,15 +83,33 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
     let held = Held { lease: &lease, fleet: fleet.as_ref(), fetched };
-    let (result, finish, report, cfg) = drive(repo, cfg, resolved, held, opts, proj);
-    // The results go out to every computer, then the remote lease is released.
-    let fleet_ended = fleet.map_or(Ok(()), |f| f.end(repo, &cfg, &report.mode));
+    let (result, finish, report, cfg, done) = drive(repo, cfg, resolved, held, opts, proj);
+    // The results go out to every computer and the remote lease is released, while this
+    // clone keeps what the run folded (its own state: nothing the push carries).
+    let (fleet_ended, saved) = std::thread::scope(|s| {
+        let ending = fleet.map(|f| s.spawn(|| f.end(repo, &cfg, &report.mode)));
+        let saved = done.map_or(Ok(()), |proj| keep(dir, proj));
+        (ending.map_or(Ok(()), |e| e.join().unwrap_or_else(|p| std::panic::resume_unwind(p))), saved)
+    });
     let released = lease.release();
     result?;
     finish?;
+    saved?;
     fleet_ended?;
     released?;
     Ok(report)
+}
+
+/// Keep what a run that went through folded: the projection, and the queue without the
+/// items of slugs it archived (they are history).
+fn keep(dir: &StateDir, mut proj: Projection) -> Result<()> {
+    proj.save(dir)?;
+    let in_memory = proj.slugs_in_memory();
+    store::with_state_lock(dir, || {
+        let mut q = Queue::load(dir)?;
+        q.archive(dir, |it| !in_memory.contains(&it.slug))
+    })?;
+    Ok(())
 }
 
 /// The leases a run holds while it works (and its fetch, when it was done while the
@@ -103,7 +121,8 @@ struct Held<'a> {
 }
 
 /// Everything a run does while it holds the lease: the work, its end, the delivery of
-/// what it announced. Returns the work's and the end's results, the account and the config.
+/// what it announced. Returns the work's and the end's results, the account, the config,
+/// and — when the work went through — the projection to [`keep`].
 fn drive(
     repo: &Repo,
     cfg: Config,
@@ -111,7 +130,7 @@ fn drive(
     held: Held<'_>,
     opts: &Options,
     proj: Projection,
-) -> (Result<()>, Result<()>, RunReport, Config) {
+) -> (Result<()>, Result<()>, RunReport, Config, Option<Projection>) {
     let mut runner = Runner {
         git: apply::integrator_git(&repo.git, &cfg),
         cfg,
@@ -133,7 +152,8 @@ fn drive(
     };
     let finish = runner.finish(result.as_ref().err());
     crate::bridge::for_run(repo, &runner.cfg, crate::bridge::Pass::Deliver);
-    (result, finish, runner.journal.report(), runner.cfg)
+    let done = result.is_ok().then_some(runner.proj);
+    (result, finish, runner.journal.report(), runner.cfg, done)
 }
 
 fn take_lease(dir: &StateDir, cfg: &Config, owner: &str, wait: Option<Duration>) -> Result<Lease> {
@@ -246,13 +266,6 @@ impl Runner<'_> {
                 break;
             }
         }
-        self.proj.save(&self.dir)?;
-        // The queue follows the projection: items of slugs it archived are history.
-        let in_memory = self.proj.slugs_in_memory();
-        store::with_state_lock(&self.dir, || {
-            let mut q = Queue::load(&self.dir)?;
-            q.archive(&self.dir, |it| !in_memory.contains(&it.slug))
-        })?;
         Ok(())
     }
 
