@@ -95,6 +95,10 @@ fn append(
             from.push((writer, at));
         }
     }
+    if events.is_empty() {
+        // Nothing new (the common sync): no file to open, no log to lock.
+        return Ok((0, invalid));
+    }
     let keys: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     fd.add_foreign_keys(&keys)?;
     super::kill_point("keys-noted");
