@@ -78,6 +78,28 @@ fn key_part(v: &Value) -> String {
     }
 }
 
+/// The idempotency key of a canonical event of `spec`: its type and its key fields.
+fn key_of<'v>(spec: &validate::Spec, field: impl Fn(&str) -> Option<&'v Value>) -> String {
+    let mut key = spec.kind.to_string();
+    for f in spec.key {
+        key.push(':');
+        key.push_str(&field(f).map(key_part).unwrap_or_default());
+    }
+    key
+}
+
+/// The full type and the idempotency key of a canonical event of `kind` with `payload`,
+/// once the payload validates: what [`NewEvent::canonical`] would give, without building
+/// the event (an envelope from elsewhere is checked, not rebuilt).
+pub(crate) fn canonical_key(
+    kind: &str,
+    payload: &Map<String, Value>,
+) -> std::result::Result<(&'static str, String), Vec<String>> {
+    let mut fields = Vec::with_capacity(8);
+    let spec = validate::check(kind, payload, |name, v| fields.push((name, v)))?;
+    Ok((spec.kind, key_of(spec, |f| fields.iter().find(|(n, _)| *n == f).map(|(_, v)| v))))
+}
+
 /// An event ready to be recorded.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
@@ -96,11 +118,7 @@ impl NewEvent {
         source: &str,
     ) -> std::result::Result<NewEvent, Vec<String>> {
         let (spec, payload) = validate(kind, payload)?;
-        let mut key = spec.kind.to_string();
-        for f in spec.key {
-            key.push(':');
-            key.push_str(&key_part(&payload[*f]));
-        }
+        let key = key_of(spec, |f| payload.get(f));
         Ok(NewEvent {
             kind: spec.kind.to_string(),
             source: source.to_string(),

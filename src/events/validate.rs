@@ -198,11 +198,23 @@ pub fn validate(
     kind: &str,
     payload: &Map<String, Value>,
 ) -> std::result::Result<(&'static Spec, Map<String, Value>), Vec<String>> {
+    let mut out = Map::new();
+    let spec = check(kind, payload, |name, v| {
+        out.insert(name.to_string(), v);
+    })?;
+    Ok((spec, out))
+}
+
+/// [`validate`], handing each normalised field to `keep` instead of building a payload.
+pub(super) fn check(
+    kind: &str,
+    payload: &Map<String, Value>,
+    mut keep: impl FnMut(&'static str, Value),
+) -> std::result::Result<&'static Spec, Vec<String>> {
     let Some(spec) = spec_for(kind) else {
         return Err(vec![format!("type `{}` is not a canonical event type", printable(kind))]);
     };
     let mut errors = Vec::new();
-    let mut out = Map::new();
     for name in payload.keys() {
         if name.starts_with('_') {
             continue;
@@ -219,14 +231,12 @@ pub fn validate(
             continue;
         };
         match check_value(name, field, value) {
-            Ok(v) => {
-                out.insert(name.to_string(), v);
-            }
+            Ok(v) => keep(name, v),
             Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {
-        Ok((spec, out))
+        Ok(spec)
     } else {
         Err(errors)
     }

@@ -13,12 +13,12 @@
 //! header, then the envelopes in the message — is still read. A lease record is a commit on `refs/teleclaude/lease`:
 //! `teleclaude lease <owner> on <host>`, a blank line, its JSON.
 
-use crate::events::{Envelope, NewEvent};
 use crate::lease::LeaseMeta;
 use crate::mode::Resolved;
 use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 /// A parsed batch header.
@@ -135,20 +135,47 @@ pub(crate) fn is_writer_id(s: &str) -> bool {
 /// One envelope of another writer, checked as strictly as a local record: a canonical
 /// event must validate and carry the key its payload gives; an `integration.*` one needs
 /// a key. Returns `(key, at)`. The line is appended as the writer wrote it: every reader
-/// of the log reads it as an [`Envelope`] (fields it does not know, from a newer version,
-/// are kept and ignored), and the log holds the same bytes on every computer.
+/// of the log reads it as an [`Envelope`](crate::events::Envelope) (fields it does not
+/// know, from a newer version, are kept and ignored), and the log holds the same bytes on
+/// every computer.
 pub(crate) fn foreign_line(line: &str) -> Option<(String, String)> {
-    let env: Envelope = serde_json::from_str(line).ok()?;
+    let env: Incoming = serde_json::from_str(line).ok()?;
     if env.v != 1 || env.key.is_empty() || crate::clock::parse(&env.at).is_err() {
         return None;
     }
     if !env.kind.starts_with("integration.") {
-        let ev = NewEvent::canonical(&env.kind, &env.payload, &env.source).ok()?;
-        if ev.key != env.key || ev.kind != env.kind {
+        let (kind, key) = crate::events::canonical_key(&env.kind, &env.payload).ok()?;
+        if key != env.key || kind != env.kind {
             return None;
         }
     }
-    Some((env.key, env.at))
+    Some((env.key.into_owned(), env.at.into_owned()))
+}
+
+/// An [`Envelope`](crate::events::Envelope) as another writer's line holds it, its texts
+/// borrowed from the line: the same fields of the same types, so that a line reads as
+/// this exactly when it reads as an envelope. (Fields checked only for their type are not
+/// kept.)
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    v: u32,
+    #[serde(rename = "id", borrow)]
+    _id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    at: Cow<'a, str>,
+    #[serde(rename = "source", borrow)]
+    _source: Cow<'a, str>,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(rename = "level", borrow)]
+    _level: Cow<'a, str>,
+    #[serde(default, rename = "domain", borrow)]
+    _domain: Option<Cow<'a, str>>,
+    #[serde(default, rename = "actionable")]
+    _actionable: Option<bool>,
+    payload: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What `refs/teleclaude/lease` records (the JSON of a lease commit): the fields of a
@@ -308,6 +335,19 @@ mod tests {
         assert!(foreign_line(&ok.replace(":s1:1\"", ":s2:1\"")).is_none(), "a key its payload does not give");
         assert!(foreign_line(&ok.replace("\"slug\":\"s1\"", "\"slug\":\"../x\"")).is_none(), "an invalid payload");
         assert!(foreign_line("not json").is_none());
+        // Read as strictly as an envelope: every field it requires, of its type.
+        assert!(foreign_line(&ok.replace("\"id\":\"x\",", "")).is_none(), "no id");
+        assert!(foreign_line(&ok.replace("\"level\":\"workflow\"", "\"level\":5")).is_none(), "a level not a text");
+        assert!(foreign_line(&ok.replace("\"source\":\"s\",", "\"source\":\"s\",\"actionable\":\"yes\",")).is_none());
+        assert!(
+            foreign_line(
+                &ok.replace("\"type\":\"domain.software-development.review.approved\"", "\"type\":\"review-approved\"")
+            )
+            .is_none(),
+            "a short type name"
+        );
+        let escaped = ok.replace("\"source\":\"s\"", "\"source\":\"s\\u00e9\"");
+        assert!(foreign_line(&escaped).is_some(), "escaped texts read too");
     }
 
     #[test]
