@@ -32,17 +32,13 @@ pub(crate) const LEASE_REF: &str = "refs/teleclaude/lease";
 pub(crate) const MIRROR_EVENTS: &str = "refs/teleclaude/fleet/events/";
 /// Where the lease ref is fetched to.
 pub(crate) const MIRROR_LEASE: &str = "refs/teleclaude/fleet/lease";
+/// The fleet root, kept in this clone (see [`roots`]).
+pub(crate) const ROOT_REF: &str = "refs/teleclaude/fleet/root";
 /// A writer ref found rewritten (not a fast-forward) is kept aside here, never ingested.
 pub(crate) const ASIDE: &str = "refs/teleclaude/fleet/rewritten/";
 /// Beside it, the batch last ingested from that writer: what `doctor`'s fix puts back,
 /// kept from `git gc` (nothing else references it once the mirror moved).
 pub(crate) const KEPT: &str = "refs/teleclaude/fleet/ingested/";
-
-/// The refspecs of one fleet fetch: every writer ref and the lease (the `*` lets a
-/// remote without a lease yet answer with nothing instead of an error).
-pub(crate) fn fetch_refspecs() -> [String; 2] {
-    [format!("+{EVENTS_NS}*:{MIRROR_EVENTS}*"), format!("+{LEASE_REF}*:{MIRROR_LEASE}*")]
-}
 
 /// `fleet.remote`, else `integrator.remote`.
 pub(crate) fn remote(cfg: &Config) -> &str {
@@ -88,15 +84,56 @@ pub(crate) fn root(git: &Git, empty_tree: &str) -> Result<String> {
     Ok(git.capture_stdin(&["hash-object", "-t", "commit", "-w", "--stdin"], body.as_bytes())?.trim().to_string())
 }
 
-/// Write a fleet commit: `tree`, `message` verbatim, on `parent` — or, beginning a chain
-/// (a writer's first batch, the lease's first record), on the fleet [`root`].
-pub(crate) fn write_commit(git: &Git, tree: &str, parent: Option<&str>, message: &str) -> Result<String> {
-    let parent = match parent {
-        Some(p) => p.to_string(),
-        None => root(git, &empty_tree(git)?)?,
-    };
-    let args = ["commit-tree", "--no-gpg-sign", tree, "-p", &parent, "-F", "-"];
+/// Write a fleet commit: `tree`, `message` verbatim, on `parent` (beginning a chain — a
+/// writer's first batch, the lease's first record — on the fleet [`root`]).
+pub(crate) fn write_commit(git: &Git, tree: &str, parent: &str, message: &str) -> Result<String> {
+    let args = ["commit-tree", "--no-gpg-sign", tree, "-p", parent, "-F", "-"];
     Ok(git.capture_stdin(&args, message.as_bytes())?.trim().to_string())
+}
+
+/// The empty tree and the fleet [`root`] of this clone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Roots {
+    pub tree: String,
+    pub root: String,
+}
+
+/// Run `op` with this clone's empty tree and fleet root ([`roots`]); when it fails naming
+/// one of them (gone from this clone after all: damaged), they are written again and `op`
+/// runs once more.
+pub(crate) fn with_roots<T>(git: &Git, fd: &state::FleetDir, op: impl Fn(&Roots) -> Result<T>) -> Result<T> {
+    let roots = roots(git, fd)?;
+    match op(&roots) {
+        Err(e) if [&roots.root, &roots.tree].iter().any(|id| e.sentence().contains(id.as_str())) => {
+            op(&write_roots(git, fd)?)
+        }
+        done => done,
+    }
+}
+
+/// The empty tree and the fleet root: written in this clone once, then remembered in
+/// `<state>/fleet/roots`, so a run or a sync starts no git process for them. They stay:
+/// [`ROOT_REF`] holds the root (and the root its tree).
+fn roots(git: &Git, fd: &state::FleetDir) -> Result<Roots> {
+    let text = std::fs::read_to_string(fd.roots_file()).unwrap_or_default();
+    let mut ids = text.split_whitespace();
+    match (ids.next(), ids.next(), ids.next()) {
+        (Some(tree), Some(root), None) if crate::git::is_full_sha(tree) && crate::git::is_full_sha(root) => {
+            Ok(Roots { tree: tree.to_string(), root: root.to_string() })
+        }
+        _ => write_roots(git, fd),
+    }
+}
+
+/// Write the empty tree and the fleet root, keep them by [`ROOT_REF`], and remember them
+/// (see [`roots`]).
+fn write_roots(git: &Git, fd: &state::FleetDir) -> Result<Roots> {
+    let tree = empty_tree(git)?;
+    let root = root(git, &tree)?;
+    git.capture(&["update-ref", ROOT_REF, &root])?;
+    fd.ensure()?;
+    crate::store::write_cache(&fd.roots_file(), format!("{tree} {root}\n").as_bytes())?;
+    Ok(Roots { tree, root })
 }
 
 /// Write the empty tree (present, so that a push of the fleet root can send it).

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 struct Ctx {
     git: Git,
+    fd: FleetDir,
     remote: String,
-    tree: String,
     ttl: u64,
     atomic: bool,
 }
@@ -120,16 +120,13 @@ fn acquire<T: Send>(
     let git = super::fleet_git(&repo.git, cfg);
     let me = fd.writer_id()?;
     let ttl = cfg.integrator.lease_ttl_secs;
-    let mut ctx = Ctx { git, remote: super::remote(cfg).to_string(), tree: String::new(), ttl, atomic: true };
+    let remote = super::remote(cfg).to_string();
+    let mut ctx = Ctx { git, fd: fd.clone(), remote, ttl, atomic: true };
     let who = (owner, me.as_str(), mode);
     let (first, synced, beside) = std::thread::scope(|s| {
         let syncing = s.spawn(|| super::sync::sync(repo, cfg));
         let besides = beside.take().map(|work| s.spawn(work));
-        // The empty tree is written here, beside the sync (which writes it too), not first.
-        let first = super::empty_tree(&ctx.git).and_then(|tree| {
-            ctx.tree = tree;
-            first_attempt(&ctx, cfg, who)
-        });
+        let first = first_attempt(&ctx, cfg, who);
         let beside = besides.map(|b| b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         (first, syncing.join().unwrap_or_else(|_| Err(Error::failed("the fleet sync panicked"))), beside)
     });
@@ -162,7 +159,7 @@ fn acquire<T: Send>(
                 return Err(Error::failed(format!("cannot take the fleet lease on `{}`: {t}", ctx.remote)));
             }
         }
-        next = attempt(&ctx, cfg, who, read_remote(&ctx.git, &ctx.remote)?)?;
+        next = attempt(&ctx, cfg, who, read_remote(&ctx)?)?;
     }
     Err(Error::failed("the fleet lease kept changing while this run tried to take it"))
 }
@@ -196,7 +193,10 @@ fn attempt(
         return Ok(Attempt::Busy(format!("lease busy: {} (fleet remote `{}`)", r.describe(), ctx.remote)));
     }
     let record = new_record(cfg, owner, me, mode, previous);
-    let commit = super::write_commit(&ctx.git, &ctx.tree, prev.as_deref(), &record.message())?;
+    let message = record.message();
+    let commit = super::with_roots(&ctx.git, &ctx.fd, |roots| {
+        super::write_commit(&ctx.git, &roots.tree, prev.as_deref().unwrap_or(&roots.root), &message)
+    })?;
     let spec = [format!("{commit}:{LEASE_REF}")];
     let cas =
         cas::classify(&cas::push(&ctx.git, &ctx.remote, &[(LEASE_REF, prev.as_deref())], &spec, ctx.atomic, false)?);
@@ -241,9 +241,9 @@ fn new_record(cfg: &Config, owner: &str, me: &str, mode: &Resolved, previous: Op
 
 /// The remote's lease commit and its record (None: no lease was ever taken), fetched
 /// with every other fleet ref (the sync that follows taking the lease needs no fetch).
-pub(crate) fn read_remote(git: &Git, remote: &str) -> Result<Option<(String, Option<LeaseRecord>)>> {
-    super::sync::fetch(git, remote)?;
-    read_mirror(git)
+fn read_remote(ctx: &Ctx) -> Result<Option<(String, Option<LeaseRecord>)>> {
+    super::sync::fetch(&ctx.git, &ctx.fd, &ctx.remote)?;
+    read_mirror(&ctx.git)
 }
 
 /// The lease as this clone last fetched it.
@@ -259,7 +259,10 @@ fn renewed(ctx: &Ctx, held: &Held, change: impl FnOnce(&mut LeaseRecord)) -> Res
     record.renewed_at = clock::format(now);
     record.expires_at = clock::format(now + Duration::from_secs(ctx.ttl));
     change(&mut record);
-    let commit = super::write_commit(&ctx.git, &ctx.tree, Some(&held.commit), &record.message())?;
+    let message = record.message();
+    let commit = super::with_roots(&ctx.git, &ctx.fd, |roots| {
+        super::write_commit(&ctx.git, &roots.tree, &held.commit, &message)
+    })?;
     Ok(Held { commit, record })
 }
 
@@ -324,7 +327,7 @@ impl Session {
 
     /// The error of a run whose lease was taken over: it moved nothing.
     fn lost_error(&self, main: &str, why: &str) -> Error {
-        let now = read_remote(&self.ctx.git, &self.ctx.remote).ok().flatten().and_then(|(_, r)| r);
+        let now = read_remote(&self.ctx).ok().flatten().and_then(|(_, r)| r);
         let holder = now.map(|r| format!(" (now {})", r.describe())).unwrap_or_default();
         Error::failed_hint(
             format!(

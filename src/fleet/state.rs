@@ -98,6 +98,10 @@ impl FleetDir {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| Error::io(format_args!("cannot create {}", self.root.display()), e))
     }
+    /// The empty tree and the fleet root of this clone, once written (see [`super::roots`]).
+    pub(crate) fn roots_file(&self) -> PathBuf {
+        self.file("roots")
+    }
     pub(crate) fn sync_lock(&self) -> PathBuf {
         self.file("sync.lock")
     }

@@ -53,7 +53,7 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     let _one_at_a_time = FileLock::lock(&fd.sync_lock())?;
     let git = super::fleet_git(&repo.git, cfg);
     let me = fd.writer_id()?;
-    let root = fetch(&git, super::remote(cfg))?;
+    let root = fetch(&git, &fd, super::remote(cfg))?;
     super::kill_point("fetched");
     let (writers, lease) = mirror_tips(&git)?;
     let mut cursor = fd.cursor()?;
@@ -75,35 +75,97 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     published.map(|()| report)
 }
 
-/// Fetch every writer ref and the lease into this clone's mirror of them. Only the
-/// mirror's commits and the fleet root (written here first; returned) are offered to the
-/// remote as common ground (`--negotiation-tip`): fleet commits share no history with the
-/// code, so offering the branches' history would only cost round trips, and with the
-/// root even refs never seen before are answered in one round.
-pub(crate) fn fetch(git: &Git, remote: &str) -> Result<String> {
-    let root = super::root(git, &super::empty_tree(git)?)?;
-    let specs = super::fetch_refspecs();
+/// Bring this clone's mirror of every writer ref and the lease in line with the remote,
+/// and return the fleet root.
+///
+/// The remote's fleet refs are listed first, over protocol v0, whose server lists its refs
+/// without being asked (every push gets that same listing); then only the tips that moved
+/// are fetched, by id, and the mirror refs of writers gone from the remote are dropped.
+/// Letting `git fetch` list them (protocol v2's `ls-refs`) would cost a request and its
+/// answer more; with nothing new there is no fetch at all. Only the mirror's commits and
+/// the root are offered to the remote as common ground (`--negotiation-tip`): fleet
+/// commits share no history with the code, so offering the branches' history would only
+/// cost round trips, and with the root even refs never seen before are answered in one
+/// round.
+pub(crate) fn fetch(git: &Git, fd: &FleetDir, remote: &str) -> Result<String> {
+    let (listed, local) = std::thread::scope(|s| {
+        let listing = s.spawn(|| list_remote(git, remote));
+        let local = mirror(git);
+        (listing.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), local)
+    });
+    let (listed, local) = (listed?, local?);
+    let moved: Vec<String> = listed
+        .iter()
+        .filter(|(name, sha)| local.get(*name) != Some(sha))
+        .map(|(n, sha)| format!("+{sha}:{n}"))
+        .collect();
+    let root = super::with_roots(git, fd, |roots| {
+        if !moved.is_empty() {
+            fetch_tips(git, remote, &roots.root, &moved)?;
+        }
+        Ok(roots.root.clone())
+    })?;
+    let gone: String = local.keys().filter(|n| !listed.contains_key(*n)).map(|n| format!("delete {n}\n")).collect();
+    if !gone.is_empty() {
+        git.capture_stdin(&["update-ref", "--stdin"], gone.as_bytes())?;
+    }
+    Ok(root)
+}
+
+/// The remote's writer refs and lease, each by the name of its mirror ref (a writer ref
+/// whose name is not a writer id is not ours to read).
+fn list_remote(git: &Git, remote: &str) -> Result<BTreeMap<String, String>> {
+    let args = ["-c", "protocol.version=0", "ls-remote", "--refs", "--end-of-options", remote, "refs/teleclaude/*"];
+    let out = git.output(&args, None)?;
+    if !out.ok() {
+        return Err(unreachable(remote, &out.stderr));
+    }
+    let mut refs = BTreeMap::new();
+    for (sha, name) in out.stdout.lines().filter_map(|l| l.split_once('\t')) {
+        let mirror = match name.strip_prefix(super::EVENTS_NS) {
+            Some(w) if wire::is_writer_id(w) => format!("{}{w}", super::MIRROR_EVENTS),
+            None if name == super::LEASE_REF => super::MIRROR_LEASE.to_string(),
+            _ => continue,
+        };
+        refs.insert(mirror, sha.to_string());
+    }
+    Ok(refs)
+}
+
+/// This clone's mirror refs (name → commit).
+fn mirror(git: &Git) -> Result<BTreeMap<String, String>> {
+    let out =
+        git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", super::MIRROR_EVENTS, super::MIRROR_LEASE])?;
+    Ok(git::parse_ref_list(&out).into_iter().collect())
+}
+
+/// Fetch `specs` (`+<commit>:<mirror ref>`): the commits are tips the remote just listed.
+fn fetch_tips(git: &Git, remote: &str, root: &str, specs: &[String]) -> Result<()> {
     let tips = [
         format!("--negotiation-tip={}*", super::MIRROR_EVENTS),
         format!("--negotiation-tip={}*", super::MIRROR_LEASE),
         format!("--negotiation-tip={root}"),
     ];
-    // `--prune`: a writer ref deleted on the remote leaves the mirror too. `--no-filter`:
-    // in a partial clone the batches' files come with their commits, not lazily one round
-    // trip each. `--no-auto-maintenance`: housekeeping is left to the code's own fetches.
-    let mut args = vec!["fetch", "--quiet", "--prune", "--no-filter", "--no-auto-maintenance"];
+    // `--no-filter`: in a partial clone the batches' files come with their commits, not
+    // lazily one round trip each. `--no-auto-maintenance`: housekeeping is left to the
+    // code's own fetches.
+    let mut args = vec!["fetch", "--quiet", "--no-filter", "--no-auto-maintenance"];
     args.extend(["--no-tags", "--no-write-fetch-head"]);
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));
     let out = git.output(&args, None)?;
     if out.ok() {
-        return Ok(root);
+        return Ok(());
     }
-    Err(Error::failed_hint(
-        format!("cannot reach the fleet remote `{remote}`: {}", out.stderr.trim()),
+    Err(unreachable(remote, &out.stderr))
+}
+
+fn unreachable(remote: &str, stderr: &str) -> Error {
+    Error::failed_hint(
+        format!("cannot reach the fleet remote `{remote}`: {}", stderr.trim()),
         "the events stay in this clone; the next `integrator sync` sends them",
-    ))
+    )
 }
 
 /// The mirrored writer refs (writer id → tip) and the mirrored lease commit.
@@ -168,7 +230,9 @@ fn outgoing(git: &Git, dir: &StateDir, fd: &FleetDir, cursor: &mut Cursor, me: &
     let message = wire::batch_message(me, (lines.len(), end), &after, cursor.restart.as_deref());
     let tree = super::events_tree(git, &wire::encode_events(&lines))?;
     super::kill_point("tree-written");
-    let commit = super::write_commit(git, &tree, cursor.own_tip.as_deref(), &message)?;
+    let commit = super::with_roots(git, fd, |roots| {
+        super::write_commit(git, &tree, cursor.own_tip.as_deref().unwrap_or(&roots.root), &message)
+    })?;
     super::kill_point("committed");
     let ours = format!("{}{me}", super::EVENTS_NS);
     Ok(Some(Outgoing {

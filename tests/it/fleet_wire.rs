@@ -162,6 +162,67 @@ fn writers_never_seen_before_come_in_one_fetch_round_through_the_fleet_root() {
     assert!(f.keys(&a).contains(&"domain.software-development.review.approved:one:1".to_string()));
 }
 
+/// A sync lists the remote's fleet refs without asking for them (the listing a protocol
+/// v0 server sends unasked, no `ls-refs` request), fetches only the tips that moved, by
+/// id, and with nothing new on the remote fetches nothing at all.
+#[test]
+fn a_sync_lists_the_fleet_refs_unasked_and_fetches_only_what_moved() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let (_a_slot, _b_slot) = (hold_background_slot(&a), hold_background_slot(&b));
+    f.ok(&a, &["sync", "--quiet"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let sync = |name: &str| {
+        let trace = f.sb.root.join(name);
+        let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read_to_string(&trace).unwrap()
+    };
+    let packets = sync("packets-moved.txt");
+    assert!(!packets.contains("command=ls-refs"), "{packets}");
+    let tip = f.sb.git(&f.sb.origin, &["rev-parse", &format!("refs/teleclaude/events/{}", writer_of(&b))]);
+    assert!(packets.contains(&format!("fetch> want {tip}")), "{packets}");
+    assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
+    let packets = sync("packets-nothing-new.txt");
+    assert!(!packets.contains("command=fetch") && !packets.contains("want "), "{packets}");
+    // A writer ref gone from the remote leaves the mirror too.
+    f.sb.git(&f.sb.origin, &["update-ref", "-d", &format!("refs/teleclaude/events/{}", writer_of(&b))]);
+    sync("packets-gone.txt");
+    let mirror = f.sb.git(&a.dir, &["for-each-ref", "--format=%(refname)", "refs/teleclaude/fleet/events/"]);
+    assert!(!mirror.contains(&writer_of(&b)), "{mirror}");
+}
+
+/// The empty tree and the fleet root are written once per clone, kept by a ref and
+/// remembered: a later sync starts no git process for them. Remembered wrong (the file
+/// damaged), they are written again and the sync goes through.
+#[test]
+fn the_fleet_root_is_written_once_and_again_when_found_missing() {
+    let f = Fleet::new();
+    let (a, b) = (f.computer("a", FLEET), f.computer("b", FLEET));
+    let (_a_slot, _b_slot) = (hold_background_slot(&a), hold_background_slot(&b));
+    f.ok(&a, &["sync", "--quiet"]);
+    let remembered = a.dir.join(".git/teleclaude/fleet/roots");
+    let roots = std::fs::read_to_string(&remembered).unwrap();
+    let root = f.sb.git(&a.dir, &["rev-parse", "refs/teleclaude/fleet/root"]);
+    assert_eq!(roots, format!("{} {root}\n", f.sb.git(&a.dir, &["hash-object", "-t", "tree", "/dev/null"])));
+    f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
+    f.ok(&b, &["emit", "review-approved", "--slug", "two", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    let trace = f.sb.root.join("git-trace.txt");
+    let out = f.integrator(&a).args(["run", "--quiet"]).env("GIT_TRACE", &trace).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let commands = std::fs::read_to_string(&trace).unwrap();
+    assert!(commands.contains("commit-tree") && !commands.contains("hash-object -t"), "{commands}");
+    // Damaged: the file names a root this clone does not have.
+    std::fs::write(&remembered, format!("{} {}\n", roots.split(' ').next().unwrap(), "e".repeat(40))).unwrap();
+    f.ok(&b, &["emit", "review-approved", "--slug", "three", "--round", "1"]);
+    f.ok(&b, &["sync", "--quiet"]);
+    f.ok(&a, &["sync", "--quiet"]);
+    assert!(f.keys(&a).contains(&"domain.software-development.review.approved:three:1".to_string()));
+    assert_eq!(std::fs::read_to_string(&remembered).unwrap(), roots);
+}
+
 /// A writer ref put back to an earlier batch (what `doctor` suggests for a batch other
 /// clones cannot read) is republished by its writer from there: the events of the batches
 /// taken away go out again, and every other computer gets them, once.
