@@ -15,7 +15,6 @@ use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::git::push::Flag;
 use crate::git::{self, Git};
-use crate::lease::{LeaseMeta, StaleHolder};
 use crate::mode::Resolved;
 use crate::repo::Repo;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,7 +191,7 @@ fn attempt(
     if let Some(r) = live {
         return Ok(Attempt::Busy(format!("lease busy: {} (fleet remote `{}`)", r.describe(), ctx.remote)));
     }
-    let record = new_record(cfg, owner, me, mode, previous);
+    let record = LeaseRecord::taken((owner, me, mode), cfg.integrator.lease_ttl_secs, previous);
     let message = record.message();
     let commit = super::with_roots(&ctx.git, &ctx.fd, |roots| {
         super::write_commit(&ctx.git, &roots.tree, prev.as_deref().unwrap_or(&roots.root), &message)
@@ -212,31 +211,6 @@ fn refuse_non_atomic(cfg: &Config, mode: &Resolved, remote: &str) -> Result<()> 
         format!("the fleet remote `{remote}` does not support atomic pushes: a cutover run cannot fence main with the lease"),
         "enable atomic pushes on the remote (git: receive.advertiseAtomic = true), or set fleet.allow_non_atomic = true (README \"Fleet\" states the window that leaves)",
     ))
-}
-
-fn new_record(cfg: &Config, owner: &str, me: &str, mode: &Resolved, previous: Option<LeaseRecord>) -> LeaseRecord {
-    let now = clock::now();
-    let ttl = cfg.integrator.lease_ttl_secs;
-    let stale_takeover = previous.filter(LeaseRecord::is_open).map(|r| StaleHolder {
-        owner: r.owner.clone(),
-        pid: r.pid,
-        host: r.host.clone(),
-        acquired_at: r.acquired_at.clone(),
-    });
-    let meta = LeaseMeta {
-        key: crate::lease::KEY.into(),
-        owner: owner.into(),
-        host: super::host(),
-        pid: std::process::id(),
-        token: clock::random_hex(16),
-        acquired_at: clock::format(now),
-        renewed_at: clock::format(now),
-        expires_at: clock::format(now + Duration::from_secs(ttl)),
-        ttl_secs: ttl,
-        released_at: None,
-        stale_takeover,
-    };
-    LeaseRecord { meta, writer: me.into(), mode: Some(mode.clone()) }
 }
 
 /// The remote's lease commit and its record (None: no lease was ever taken), fetched

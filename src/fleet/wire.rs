@@ -13,7 +13,7 @@
 //! header, then the envelopes in the message — is still read. A lease record is a commit on `refs/teleclaude/lease`:
 //! `teleclaude lease <owner> on <host>`, a blank line, its JSON.
 
-use crate::lease::LeaseMeta;
+use crate::lease::{LeaseMeta, StaleHolder};
 use crate::mode::Resolved;
 use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
@@ -207,6 +207,32 @@ impl std::ops::DerefMut for LeaseRecord {
 }
 
 impl LeaseRecord {
+    /// The record of a lease taken now by `owner` (the run of `mode`) in the clone of
+    /// writer `me`, for `ttl` seconds; `previous`, when still open, is the holder taken over.
+    pub(crate) fn taken((owner, me, mode): (&str, &str, &Resolved), ttl: u64, previous: Option<LeaseRecord>) -> Self {
+        let now = crate::clock::now();
+        let stale_takeover = previous.filter(LeaseRecord::is_open).map(|r| StaleHolder {
+            owner: r.owner.clone(),
+            pid: r.pid,
+            host: r.host.clone(),
+            acquired_at: r.acquired_at.clone(),
+        });
+        let meta = LeaseMeta {
+            key: crate::lease::KEY.into(),
+            owner: owner.into(),
+            host: super::host(),
+            pid: std::process::id(),
+            token: crate::clock::random_hex(16),
+            acquired_at: crate::clock::format(now),
+            renewed_at: crate::clock::format(now),
+            expires_at: crate::clock::format(now + std::time::Duration::from_secs(ttl)),
+            ttl_secs: ttl,
+            released_at: None,
+            stale_takeover,
+        };
+        LeaseRecord { meta, writer: me.into(), mode: Some(mode.clone()) }
+    }
+
     /// Held: not released and still carrying a token.
     pub(crate) fn is_open(&self) -> bool {
         self.released_at.is_none() && !self.token.is_empty()
