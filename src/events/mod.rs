@@ -80,7 +80,9 @@ fn key_part(v: &Value) -> String {
 
 /// The idempotency key of a canonical event of `spec`: its type and its key fields.
 fn key_of<'v>(spec: &validate::Spec, field: impl Fn(&str) -> Option<&'v Value>) -> String {
-    let mut key = spec.kind.to_string();
+    // Room for the type and a few slugs, branches and shas: built without growing.
+    let mut key = String::with_capacity(spec.kind.len() + 160);
+    key.push_str(spec.kind);
     for f in spec.key {
         key.push(':');
         key.push_str(&field(f).map(key_part).unwrap_or_default());
