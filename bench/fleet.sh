@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fleet (README "Fleet"), through a real `git daemon` on 127.0.0.1:
-#  1. `integrator sync` of one new event (one fetch, one push);
+#  1. `integrator sync` of one new event (one listing, one fetch, one push);
 #  2. `integrator run` (shadow) ingesting 10 writers x 1k events from the remote (taking
 #     and releasing the remote lease, publishing its results), against the same run on a
 #     clone without the fleet that holds the same 10k events recorded locally (goal <= 2x);
