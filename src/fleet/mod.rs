@@ -103,10 +103,15 @@ pub(crate) struct Roots {
 /// runs once more.
 pub(crate) fn with_roots<T>(git: &Git, fd: &state::FleetDir, op: impl Fn(&Roots) -> Result<T>) -> Result<T> {
     let roots = roots(git, fd)?;
+    // Git's own words for a missing object (commit-tree's, fetch's), not just the id, which
+    // the failed command's argv holds anyway.
+    let missing = |e: &crate::error::Error, id: &str| {
+        let said = e.sentence();
+        said.contains(&format!("the object {id} does not exist"))
+            || said.contains(&format!("{id} is not a valid object"))
+    };
     match op(&roots) {
-        Err(e) if [&roots.root, &roots.tree].iter().any(|id| e.sentence().contains(id.as_str())) => {
-            op(&write_roots(git, fd)?)
-        }
+        Err(e) if missing(&e, &roots.root) || missing(&e, &roots.tree) => op(&write_roots(git, fd)?),
         done => done,
     }
 }

@@ -51,9 +51,9 @@ pub(crate) struct Session {
 ///
 /// `beside` is the caller's own first work, which needs no remote lease (a run's fetch of
 /// its branches, under the clone's own flock): it runs at once, beside the first attempt
-/// and the sync, and its result comes back with the session (None: the lease was busy at
-/// first and taken after a wait, that result dropped; the caller does that work
-/// itself).
+/// and the sync, and its result comes back with the session when that first attempt took
+/// the lease (None otherwise: the lease changed hands meanwhile, and another holder may
+/// have moved main after that fetch; the caller does that work again).
 pub(crate) fn begin<T: Send>(
     repo: &Repo,
     cfg: &Config,
@@ -105,8 +105,8 @@ enum First {
 /// mirror of the lease: when the record there is free it pushes the new record expecting
 /// that very commit. The compare-and-swap makes that safe: the push lands only if the
 /// remote still holds the commit whose record was judged free. Otherwise the lease, as
-/// fetched, is judged again. `beside` runs beside both; its result is dropped when the
-/// lease is busy.
+/// fetched, is judged again. `beside` runs beside both; its result is kept only when the
+/// first attempt took the lease (the lease as this clone last saw it: nobody held it since).
 fn acquire<T: Send>(
     repo: &Repo,
     cfg: &Config,
@@ -142,12 +142,13 @@ fn acquire<T: Send>(
         // Busy as the mirror had it, which the sync has refreshed since: judge it again.
         (Ok(First::Not(Attempt::Busy(_))), Ok(_)) => attempt(&ctx, cfg, who, read_mirror(&ctx.git)?)?,
     };
+    drop(beside);
     for _ in 0..5 {
         match next {
             Attempt::Busy(line) => return Ok(Err(line)),
             Attempt::Pushed(Cas::Done, held) => {
                 fd.save_atomic(ctx.atomic)?;
-                return Ok(Ok((Session::new(ctx, *held), synced_ok, beside)));
+                return Ok(Ok((Session::new(ctx, *held), synced_ok, None)));
             }
             Attempt::Pushed(Cas::NoAtomic, _) => {
                 refuse_non_atomic(cfg, mode, &ctx.remote)?;

@@ -76,6 +76,9 @@ pub(crate) fn encode_events(lines: &[String]) -> Vec<u8> {
 /// The envelopes of an [`EVENTS_FILE`] as text; None when it is not gzip of UTF-8 text
 /// (or inflates past [`MAX_EVENTS_BYTES`]).
 pub(crate) fn decode_events(data: &[u8]) -> Option<String> {
+    /// What the trailer may reserve at once (several batches inflate at a time); a text
+    /// past it grows as it inflates, up to the limit.
+    const HINT_CAP: usize = 64 << 20;
     // Room for the whole text at once, from the size gzip's trailer records (a hint only:
     // bounded by what deflate can plausibly expand to, and by the limit): growing the
     // text as it inflates would copy it over and over.
@@ -83,7 +86,7 @@ pub(crate) fn decode_events(data: &[u8]) -> Option<String> {
         .len()
         .checked_sub(4)
         .map_or(0, |at| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize);
-    let room = recorded.min(data.len().saturating_mul(64)).min(MAX_EVENTS_BYTES as usize + 1);
+    let room = recorded.min(data.len().saturating_mul(64)).min(HINT_CAP);
     let mut text = String::with_capacity(room + 1);
     let mut gz = GzDecoder::new(data).take(MAX_EVENTS_BYTES + 1);
     gz.read_to_string(&mut text).ok()?;
@@ -139,12 +142,17 @@ pub(crate) fn is_writer_id(s: &str) -> bool {
 /// know, from a newer version, are kept and ignored), and the log holds the same bytes on
 /// every computer.
 pub(crate) fn foreign_line(line: &str) -> Option<(String, String)> {
+    // A JSON object, as the log's readers take it (serde would also read the envelope's
+    // fields from an array, which they do not).
+    if !line.trim_start().starts_with('{') {
+        return None;
+    }
     let env: Incoming = serde_json::from_str(line).ok()?;
     if env.v != 1 || env.key.is_empty() || crate::clock::parse(&env.at).is_err() {
         return None;
     }
     if !env.kind.starts_with("integration.") {
-        let (kind, key) = crate::events::canonical_key(&env.kind, &env.payload).ok()?;
+        let (kind, key) = crate::events::canonical_key(&env.kind, &env.payload.0).ok()?;
         if key != env.key || kind != env.kind {
             return None;
         }
@@ -175,7 +183,33 @@ struct Incoming<'a> {
     _domain: Option<Cow<'a, str>>,
     #[serde(default, rename = "actionable")]
     _actionable: Option<bool>,
-    payload: serde_json::Map<String, serde_json::Value>,
+    payload: UniqueFields,
+}
+
+/// A payload whose fields are all named once: a field given twice is refused (a map would
+/// keep the last; the log's readers refuse the line).
+struct UniqueFields(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for UniqueFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = UniqueFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> std::result::Result<UniqueFields, A::Error> {
+                let mut fields = serde_json::Map::new();
+                while let Some((name, value)) = a.next_entry::<String, serde_json::Value>()? {
+                    if fields.insert(name, value).is_some() {
+                        return Err(serde::de::Error::custom("a payload field given twice"));
+                    }
+                }
+                Ok(UniqueFields(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// What `refs/teleclaude/lease` records (the JSON of a lease commit): the fields of a
@@ -372,6 +406,16 @@ mod tests {
             .is_none(),
             "a short type name"
         );
+        // The same fields as an array, in their order: serde reads a struct from that too.
+        let v: serde_json::Value = serde_json::from_str(ok).unwrap();
+        let field = |k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let order = ["v", "id", "type", "at", "source", "key", "level", "domain", "actionable", "payload"];
+        let array = serde_json::Value::Array(order.iter().map(|k| field(k)).collect()).to_string();
+        assert!(serde_json::from_str::<Incoming>(&array).is_ok(), "read as an envelope: {array}");
+        assert!(foreign_line(&array).is_none(), "not an object: {array}");
+        assert!(foreign_line(&format!(" {ok}")).is_some(), "leading blanks are JSON too");
+        let twice = ok.replace("\"slug\":\"s1\"", "\"slug\":\"s1\",\"slug\":\"s1\"");
+        assert!(foreign_line(&twice).is_none(), "a payload field given twice");
         let escaped = ok.replace("\"source\":\"s\"", "\"source\":\"s\\u00e9\"");
         assert!(foreign_line(&escaped).is_some(), "escaped texts read too");
     }
