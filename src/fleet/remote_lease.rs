@@ -216,7 +216,10 @@ fn refuse_non_atomic(cfg: &Config, mode: &Resolved, remote: &str) -> Result<()> 
 
 /// The remote's lease commit and its record (None: no lease was ever taken), fetched
 /// with every other fleet ref (the sync that follows taking the lease needs no fetch).
+/// Under the clone's sync lock, as a sync fetches: a listing older than a sync's fetch
+/// could otherwise move a mirror ref back under that sync.
 fn read_remote(ctx: &Ctx) -> Result<Option<(String, Option<LeaseRecord>)>> {
+    let _one_at_a_time = crate::store::FileLock::lock(&ctx.fd.sync_lock())?;
     super::sync::fetch(&ctx.git, &ctx.fd, &ctx.remote)?;
     read_mirror(&ctx.git)
 }

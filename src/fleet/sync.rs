@@ -149,7 +149,9 @@ fn fetch_tips(git: &Git, remote: &str, root: &str, specs: &[String]) -> Result<(
     // `--no-filter`: in a partial clone the batches' files come with their commits, not
     // lazily one round trip each. `--no-auto-maintenance`: housekeeping is left to the
     // code's own fetches.
-    let mut args = vec!["fetch", "--quiet", "--no-filter", "--no-auto-maintenance"];
+    // Protocol v2 whatever the user's config pins: a tip that moved since the listing is
+    // still served by id (v0 serves only what its listing has).
+    let mut args = vec!["-c", "protocol.version=2", "fetch", "--quiet", "--no-filter", "--no-auto-maintenance"];
     args.extend(["--no-tags", "--no-write-fetch-head"]);
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);

@@ -83,12 +83,17 @@ pub(crate) fn run(repo: &Repo, opts: &Options) -> Result<RunReport> {
         println!("mode {}: {}", resolved.effective.as_str(), resolved.reason);
     }
     let held = Held { lease: &lease, fleet: fleet.as_ref(), fetched };
-    let (result, finish, report, cfg, done) = drive(repo, cfg, resolved, held, opts, proj);
+    let (result, finish, journal, cfg, done) = drive(repo, cfg, resolved, held, opts, proj);
+    let report = journal.report();
     // The results go out to every computer and the remote lease is released, while this
-    // clone keeps what the run folded (its own state: nothing the push carries).
+    // clone keeps what the run folded (its own state: nothing the push carries). A run
+    // whose keeping failed is checkpointed as failed, though its work went through.
     let (fleet_ended, saved) = std::thread::scope(|s| {
         let ending = fleet.map(|f| s.spawn(|| f.end(repo, &cfg, &report.mode)));
         let saved = done.map_or(Ok(()), |proj| keep(dir, proj));
+        if let Err(e) = &saved {
+            let _ = journal.checkpoint(Phase::Failed, None, Some(e));
+        }
         (ending.map_or(Ok(()), |e| e.join().unwrap_or_else(|p| std::panic::resume_unwind(p))), saved)
     });
     let released = lease.release();
@@ -121,8 +126,8 @@ struct Held<'a> {
 }
 
 /// Everything a run does while it holds the lease: the work, its end, the delivery of
-/// what it announced. Returns the work's and the end's results, the account, the config,
-/// and — when the work went through — the projection to [`keep`].
+/// what it announced. Returns the work's and the end's results, the run's journal, the
+/// config, and — when the work went through — the projection to [`keep`].
 fn drive(
     repo: &Repo,
     cfg: Config,
@@ -130,7 +135,7 @@ fn drive(
     held: Held<'_>,
     opts: &Options,
     proj: Projection,
-) -> (Result<()>, Result<()>, RunReport, Config, Option<Projection>) {
+) -> (Result<()>, Result<()>, Journal, Config, Option<Projection>) {
     let mut runner = Runner {
         git: apply::integrator_git(&repo.git, &cfg),
         cfg,
@@ -153,7 +158,7 @@ fn drive(
     let finish = runner.finish(result.as_ref().err());
     crate::bridge::for_run(repo, &runner.cfg, crate::bridge::Pass::Deliver);
     let done = result.is_ok().then_some(runner.proj);
-    (result, finish, runner.journal.report(), runner.cfg, done)
+    (result, finish, runner.journal, runner.cfg, done)
 }
 
 fn take_lease(dir: &StateDir, cfg: &Config, owner: &str, wait: Option<Duration>) -> Result<Lease> {

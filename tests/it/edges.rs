@@ -186,6 +186,25 @@ fn a_main_moved_forward_or_a_last_tip_git_lacks_is_no_rewind() {
     assert!(!sb.ok(&["status"]).contains("moved backwards"));
 }
 
+/// A run whose work went through but whose projection cannot be kept (its file blocked by
+/// a directory) fails, exit 1, and its checkpoint says so: never "done" over a lost save.
+#[test]
+fn a_run_that_cannot_keep_its_projection_fails_and_is_checkpointed_failed() {
+    let sb = cutover("");
+    let sha = one_ready(&sb);
+    let blocked = sb.state().join("projection.json");
+    let _ = std::fs::remove_file(&blocked);
+    std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+    let (code, _, err) = sb.run(&["run"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("projection.json"), "{err}");
+    let cp = std::fs::read_to_string(sb.state().join("checkpoint.json")).unwrap();
+    assert!(cp.contains("\"phase\": \"failed\""), "{cp}");
+    // The work itself went through: the candidate is on main.
+    let log = sb.git(&sb.origin, &["log", "--format=%P", "-1", "main"]);
+    assert!(log.contains(&sha), "{log}");
+}
+
 /// Run the integrator in the background and wait up to `secs` for it to end.
 fn run_within(sb: &Sandbox, secs: u64) -> i32 {
     let mut child = sb.cmd(crate::support::bin("integrator"), &sb.work).arg("run").spawn().unwrap();
