@@ -151,7 +151,8 @@ fn fetch_tips(git: &Git, remote: &str, root: &str, specs: &[String]) -> Result<(
     // code's own fetches.
     // Protocol v2 whatever the user's config pins: a tip that moved since the listing is
     // still served by id (v0 serves only what its listing has).
-    let mut args = vec!["-c", "protocol.version=2", "fetch", "--quiet", "--no-filter", "--no-auto-maintenance"];
+    let mut args = vec!["-c", "protocol.version=2", "-c", super::STORED, "fetch", "--quiet", "--no-filter"];
+    args.push("--no-auto-maintenance");
     args.extend(["--no-tags", "--no-write-fetch-head"]);
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);

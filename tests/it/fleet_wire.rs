@@ -179,7 +179,17 @@ fn a_sync_lists_the_fleet_refs_unasked_and_fetches_only_what_moved() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         std::fs::read_to_string(&trace).unwrap()
     };
-    let packets = sync("packets-moved.txt");
+    let (packets, events) = (f.sb.root.join("packets-moved.txt"), f.sb.root.join("trace2-moved.json"));
+    let out = (f.integrator(&a).args(["sync", "--quiet"]))
+        .env("GIT_TRACE_PACKET", &packets)
+        .env("GIT_TRACE2_EVENT", &events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The gzip files arrive stored, not deflated a second time.
+    let started = std::fs::read_to_string(&events).unwrap();
+    assert!(started.contains(r#""-c","core.looseCompression=0","fetch""#), "{started}");
+    let packets = std::fs::read_to_string(&packets).unwrap();
     assert!(!packets.contains("command=ls-refs"), "{packets}");
     let tip = f.sb.git(&f.sb.origin, &["rev-parse", &format!("refs/teleclaude/events/{}", writer_of(&b))]);
     assert!(packets.contains(&format!("fetch> want {tip}")), "{packets}");
