@@ -53,9 +53,9 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
     let _one_at_a_time = FileLock::lock(&fd.sync_lock())?;
     let git = super::fleet_git(&repo.git, cfg);
     let me = fd.writer_id()?;
-    let root = fetch(&git, &fd, super::remote(cfg))?;
+    let (root, tips) = fetch(&git, &fd, super::remote(cfg))?;
     super::kill_point("fetched");
-    let (writers, lease) = mirror_tips(&git)?;
+    let (writers, lease) = split_tips(tips);
     let mut cursor = fd.cursor()?;
     let others: Vec<(&String, &String)> = writers.iter().filter(|(w, _)| **w != me).collect();
     let ingested = super::ingest::ingest(&git, (&repo.state, &fd), &mut cursor, &others, &root)?;
@@ -76,7 +76,7 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
 }
 
 /// Bring this clone's mirror of every writer ref and the lease in line with the remote,
-/// and return the fleet root.
+/// and return the fleet root and the mirror as it now stands (mirror ref → commit).
 ///
 /// The remote's fleet refs are listed first, over protocol v0, whose server lists its refs
 /// without being asked (every push gets that same listing); then only the tips that moved
@@ -87,7 +87,7 @@ pub(crate) fn sync(repo: &Repo, cfg: &Config) -> Result<Report> {
 /// commits share no history with the code, so offering the branches' history would only
 /// cost round trips, and with the root even refs never seen before are answered in one
 /// round.
-pub(crate) fn fetch(git: &Git, fd: &FleetDir, remote: &str) -> Result<String> {
+pub(crate) fn fetch(git: &Git, fd: &FleetDir, remote: &str) -> Result<(String, BTreeMap<String, String>)> {
     let (listed, local) = std::thread::scope(|s| {
         let listing = s.spawn(|| list_remote(git, remote));
         let local = mirror(git);
@@ -109,7 +109,7 @@ pub(crate) fn fetch(git: &Git, fd: &FleetDir, remote: &str) -> Result<String> {
     if !gone.is_empty() {
         git.capture_stdin(&["update-ref", "--stdin"], gone.as_bytes())?;
     }
-    Ok(root)
+    Ok((root, listed))
 }
 
 /// The remote's writer refs and lease, each by the name of its mirror ref (a writer ref
@@ -146,14 +146,12 @@ fn fetch_tips(git: &Git, remote: &str, root: &str, specs: &[String]) -> Result<(
         format!("--negotiation-tip={}*", super::MIRROR_LEASE),
         format!("--negotiation-tip={root}"),
     ];
-    // `--no-filter`: in a partial clone the batches' files come with their commits, not
-    // lazily one round trip each. `--no-auto-maintenance`: housekeeping is left to the
-    // code's own fetches.
     // Protocol v2 whatever the user's config pins: a tip that moved since the listing is
-    // still served by id (v0 serves only what its listing has).
-    let mut args = vec!["-c", "protocol.version=2", "-c", super::STORED, "fetch", "--quiet", "--no-filter"];
-    args.push("--no-auto-maintenance");
-    args.extend(["--no-tags", "--no-write-fetch-head"]);
+    // still served by id (v0 serves only what its listing has). `--no-filter`: in a
+    // partial clone the batches' files come with their commits, not lazily one round trip
+    // each. `--no-auto-maintenance`: housekeeping is left to the code's own fetches.
+    let mut args = vec!["-c", "protocol.version=2", "-c", super::STORED, "fetch", "--quiet"];
+    args.extend(["--no-filter", "--no-auto-maintenance", "--no-tags", "--no-write-fetch-head"]);
     args.extend(tips.iter().map(String::as_str));
     args.extend(["--end-of-options", remote]);
     args.extend(specs.iter().map(String::as_str));
@@ -171,20 +169,19 @@ fn unreachable(remote: &str, stderr: &str) -> Error {
     )
 }
 
-/// The mirrored writer refs (writer id → tip) and the mirrored lease commit.
-fn mirror_tips(git: &Git) -> Result<(BTreeMap<String, String>, Option<String>)> {
-    let out =
-        git.capture(&["for-each-ref", "--format=%(objectname) %(refname)", super::MIRROR_EVENTS, super::MIRROR_LEASE])?;
+/// The mirror's writer refs (writer id → tip) and its lease commit, from [`fetch`]'s
+/// account of it (mirror ref → commit; only writer ids are mirrored).
+fn split_tips(mirror: BTreeMap<String, String>) -> (BTreeMap<String, String>, Option<String>) {
     let mut writers = BTreeMap::new();
     let mut lease = None;
-    for (name, sha) in git::parse_ref_list(&out) {
-        if name == super::MIRROR_LEASE {
-            lease = Some(sha);
-        } else if let Some(w) = name.strip_prefix(super::MIRROR_EVENTS).filter(|w| wire::is_writer_id(w)) {
+    for (name, sha) in mirror {
+        if let Some(w) = name.strip_prefix(super::MIRROR_EVENTS) {
             writers.insert(w.to_string(), sha);
+        } else if name == super::MIRROR_LEASE {
+            lease = Some(sha);
         }
     }
-    Ok((writers, lease))
+    (writers, lease)
 }
 
 /// Just the idempotency key of an envelope (the rest is skipped, not built).
