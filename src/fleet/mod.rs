@@ -84,7 +84,7 @@ pub(crate) fn events_tree(git: &Git, events: &[u8]) -> Result<String> {
 /// refs this clone has never seen still shares a commit with the remote: offered as
 /// common ground, it lets the remote answer "ready" in the first round of the fetch
 /// instead of a second. (Chains begun without it, by earlier versions, still read.)
-pub(crate) fn root(git: &Git, empty_tree: &str) -> Result<String> {
+fn root(git: &Git, empty_tree: &str) -> Result<String> {
     let who = "teleclaude <teleclaude> 0 +0000";
     let body = format!("tree {empty_tree}\nauthor {who}\ncommitter {who}\n\nteleclaude fleet root\n");
     Ok(git.capture_stdin(&["hash-object", "-t", "commit", "-w", "--stdin"], body.as_bytes())?.trim().to_string())
@@ -98,7 +98,7 @@ pub(crate) fn write_commit(git: &Git, tree: &str, parent: &str, message: &str) -
 }
 
 /// The empty tree and the fleet [`root`] of this clone.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Roots {
     pub tree: String,
     pub root: String,
@@ -148,7 +148,7 @@ fn write_roots(git: &Git, fd: &state::FleetDir) -> Result<Roots> {
 }
 
 /// Write the empty tree (present, so that a push of the fleet root can send it).
-pub(crate) fn empty_tree(git: &Git) -> Result<String> {
+fn empty_tree(git: &Git) -> Result<String> {
     Ok(git.capture_stdin(&["hash-object", "-t", "tree", "-w", "--stdin"], b"")?.trim().to_string())
 }
 
