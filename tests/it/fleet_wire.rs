@@ -35,6 +35,15 @@ fn one_event_on_b(slug: &str) -> OneEvent {
     OneEvent { f, a, b, _slot, line, end, writer }
 }
 
+/// `integrator sync --quiet` on `c`, which must succeed: its packet trace (GIT_TRACE_PACKET),
+/// kept under the sandbox as `name`.
+fn traced_sync(f: &Fleet, c: &Computer, name: &str) -> String {
+    let trace = f.sb.root.join(name);
+    let out = f.integrator(c).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(&trace).unwrap()
+}
+
 fn gzip(text: &str) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(text.as_bytes()).unwrap();
@@ -125,10 +134,7 @@ fn a_sync_negotiates_with_the_fleets_commits_only() {
     f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
     f.ok(&b, &["sync", "--quiet"]);
     let main = f.sb.git(&a.dir, &["rev-parse", "main"]);
-    let trace = f.sb.root.join("packets.txt");
-    let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let packets = std::fs::read_to_string(&trace).unwrap();
+    let packets = traced_sync(&f, &a, "packets.txt");
     assert!(packets.contains("fetch> want "), "{packets}");
     assert!(!packets.contains(&format!("have {main}")), "{packets}");
     assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
@@ -153,10 +159,7 @@ fn writers_never_seen_before_come_in_one_fetch_round_through_the_fleet_root() {
     assert_eq!(first("refs/teleclaude/lease"), root);
     let message = f.sb.git(&f.sb.origin, &["log", "-1", "--format=%an <%ae> %at%n%B", &root]);
     assert_eq!(message, "teleclaude <teleclaude> 0\nteleclaude fleet root");
-    let trace = f.sb.root.join("packets-new-writer.txt");
-    let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let packets = std::fs::read_to_string(&trace).unwrap();
+    let packets = traced_sync(&f, &a, "packets-new-writer.txt");
     assert!(packets.contains("fetch> want "), "{packets}");
     assert!(packets.contains("fetch< ready") && !packets.contains("fetch> done"), "{packets}");
     assert!(f.keys(&a).contains(&"domain.software-development.review.approved:one:1".to_string()));
@@ -173,12 +176,6 @@ fn a_sync_lists_the_fleet_refs_unasked_and_fetches_only_what_moved() {
     f.ok(&a, &["sync", "--quiet"]);
     f.ok(&b, &["emit", "review-approved", "--slug", "one", "--round", "1"]);
     f.ok(&b, &["sync", "--quiet"]);
-    let sync = |name: &str| {
-        let trace = f.sb.root.join(name);
-        let out = f.integrator(&a).args(["sync", "--quiet"]).env("GIT_TRACE_PACKET", &trace).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::read_to_string(&trace).unwrap()
-    };
     let (packets, events) = (f.sb.root.join("packets-moved.txt"), f.sb.root.join("trace2-moved.json"));
     let out = (f.integrator(&a).args(["sync", "--quiet"]))
         .env("GIT_TRACE_PACKET", &packets)
@@ -194,11 +191,11 @@ fn a_sync_lists_the_fleet_refs_unasked_and_fetches_only_what_moved() {
     let tip = f.sb.git(&f.sb.origin, &["rev-parse", &format!("refs/teleclaude/events/{}", writer_of(&b))]);
     assert!(packets.contains(&format!("fetch> want {tip}")), "{packets}");
     assert_eq!(f.keys(&a), ["domain.software-development.review.approved:one:1"]);
-    let packets = sync("packets-nothing-new.txt");
+    let packets = traced_sync(&f, &a, "packets-nothing-new.txt");
     assert!(!packets.contains("command=fetch") && !packets.contains("want "), "{packets}");
     // A writer ref gone from the remote leaves the mirror too.
     f.sb.git(&f.sb.origin, &["update-ref", "-d", &format!("refs/teleclaude/events/{}", writer_of(&b))]);
-    sync("packets-gone.txt");
+    traced_sync(&f, &a, "packets-gone.txt");
     let mirror = f.sb.git(&a.dir, &["for-each-ref", "--format=%(refname)", "refs/teleclaude/fleet/events/"]);
     assert!(!mirror.contains(&writer_of(&b)), "{mirror}");
 }
